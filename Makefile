@@ -1,0 +1,110 @@
+# Makefile - build, test and demo testmesh.
+#
+#   make            build build/testmesh
+#   make deps       install the Debian packages it needs (apt-get; sudo if not root)
+#   make test       deps + build + unit and integration tests
+#   make demo       deps + build + run the example suites through testmesh
+#   make asan       the tests under AddressSanitizer and UBSan, in build-asan/
+#   make bench      tools/bench/local_overhead.sh
+#
+# Output is quiet unless V=1.  Warnings are errors when CI=true (as CI
+# sets it) or WERROR=1.
+
+BUILD    ?= build
+CC       ?= cc
+CXX      ?= c++
+PKGS      = libczmq libzmq libsodium rocksdb inih jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -MMD -MP \
+            -Inode $(PKG_CFLAGS)
+ifneq ($(filter 1 true,$(WERROR) $(CI)),)
+CFLAGS   += -Werror
+endif
+LDLIBS   += $(PKG_LIBS) -lpthread -lm
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+# Every node/*.c but main.c goes into a static library that the binary
+# and the unit tests both link, so tests exercise the shipped code.
+LIB_SRCS  := $(filter-out node/main.c,$(wildcard node/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB       := $(BUILD)/libtestmesh.a
+BIN       := $(BUILD)/testmesh
+
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit integration demo asan bench clean fixtures check-deps
+all: $(BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(BUILD)/obj/node/main.o $(LIB)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/tm_testutil.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST-CC $<")
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS) \
+	    $(shell pkg-config --libs criterion)
+
+# Fixture suites the integration tests and the demo run (tests/fixtures/).
+-include tests/fixtures/fixtures.mk
+
+# ---------------------------------------------------------------- deps
+# Debian package names; `make deps` installs whatever of them is missing.
+DEB_PKGS = build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
+           librocksdb-dev libcriterion-dev libinih-dev libjansson-dev \
+           libgtest-dev cmake parallel libxml2-utils procps
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	        || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "deps: installing$$missing"; \
+	    SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# ---------------------------------------------------------------- test
+# Unit tests and integration tests are all Criterion binaries; the
+# integration ones drive $(BIN) on the fixture suites.
+test: deps
+	$(Q)$(MAKE) --no-print-directory $(BIN) $(TEST_BINS) fixtures
+	$(Q)tools/run_tests.sh $(BUILD) $(TEST_BINS)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory $(BIN) fixtures
+	$(Q)tools/demo.sh $(BUILD)
+
+asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" \
+	    build-asan/testmesh $(TEST_BINS:$(BUILD)/%=build-asan/%) fixtures
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    tools/run_tests.sh build-asan $(TEST_BINS:$(BUILD)/%=build-asan/%)
+
+bench: $(BIN) fixtures
+	tools/bench/local_overhead.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/obj/node/main.d

@@ -1,0 +1,147 @@
+/*  tm_common.c - logging, clocks and small string helpers shared by all modules. */
+#include "tm_common.h"
+#include <errno.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <stdarg.h>
+#include <time.h>
+
+tm_log_level_t tm_log_threshold = TM_LOG_WARN;
+
+static const char *s_level_names [] = { "debug", "info", "warn", "error", "none" };
+
+void
+tm_log_write (tm_log_level_t level, const char *module, const char *fmt, ...)
+{
+    //  Format into one buffer and write it with a single fputs so that
+    //  lines from several threads do not interleave.
+    char line [1024];
+    int off = snprintf (line, sizeof line, "testmesh: %s: %s: ",
+                        s_level_names [level], module);
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (line + off, sizeof line - off - 1, fmt, args);
+    va_end (args);
+    size_t len = strlen (line);
+    line [len] = '\n';
+    line [len + 1] = 0;
+    fputs (line, stderr);
+}
+
+int
+tm_log_set_level (const char *name)
+{
+    for (int i = TM_LOG_DEBUG; i <= TM_LOG_NONE; i++)
+        if (streq (name, s_level_names [i])) {
+            tm_log_threshold = (tm_log_level_t) i;
+            return 0;
+        }
+    return -1;
+}
+
+double
+tm_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double
+tm_wall_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static char *
+s_vstrdupf (const char *fmt, va_list args)
+{
+    char *str = NULL;
+    if (vasprintf (&str, fmt, args) < 0)
+        abort ();               //  Out of memory: as CZMQ, we do not limp on
+    return str;
+}
+
+char *
+tm_strdupf (const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    char *str = s_vstrdupf (fmt, args);
+    va_end (args);
+    return str;
+}
+
+int
+tm_fail (char **err, const char *fmt, ...)
+{
+    if (err && !*err) {
+        va_list args;
+        va_start (args, fmt);
+        *err = s_vstrdupf (fmt, args);
+        va_end (args);
+    }
+    return -1;
+}
+
+bool
+tm_glob_match (const char *pattern, const char *name)
+{
+    return fnmatch (pattern, name, 0) == 0;
+}
+
+//  mkdir -p, with MODE for the directories it creates.
+static int
+s_mkdir_p (const char *path, mode_t mode)
+{
+    char *copy = strdup (path);
+    for (char *slash = copy + 1; *slash; slash++)
+        if (*slash == '/') {
+            *slash = 0;
+            if (mkdir (copy, mode) != 0 && errno != EEXIST) {
+                free (copy);
+                return -1;
+            }
+            *slash = '/';
+        }
+    int rc = mkdir (copy, mode) != 0 && errno != EEXIST ? -1 : 0;
+    free (copy);
+    return rc;
+}
+
+char *
+tm_datadir_resolve (const char *option, char **err)
+{
+    char *path = NULL;
+    const char *home = getenv ("HOME");
+    const char *xdg = getenv ("XDG_DATA_HOME");
+    if (option && *option)
+        path = strdup (option);
+    else
+    if (getenv ("TESTMESH_HOME") && *getenv ("TESTMESH_HOME"))
+        path = strdup (getenv ("TESTMESH_HOME"));
+    else
+    if (xdg && *xdg)
+        path = tm_strdupf ("%s/testmesh", xdg);
+    else
+    if (home && *home)
+        path = tm_strdupf ("%s/.local/share/testmesh", home);
+    else {
+        tm_fail (err, "no data directory: set --data, TESTMESH_HOME or HOME");
+        return NULL;
+    }
+    struct stat st;
+    if (s_mkdir_p (path, 0700) != 0 || stat (path, &st) != 0) {
+        tm_fail (err, "cannot create data directory %s: %s", path, strerror (errno));
+        free (path);
+        return NULL;
+    }
+    if (!S_ISDIR (st.st_mode)) {
+        tm_fail (err, "data directory %s is not a directory", path);
+        free (path);
+        return NULL;
+    }
+    return path;
+}

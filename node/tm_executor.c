@@ -1,0 +1,298 @@
+/*  tm_executor.c - the executor actor: runs tasks as child processes.
+
+    A job moves through three states:
+
+        RUNNING --(timeout or cancel: SIGTERM)--> STOPPING
+        RUNNING --(leader exits)----------------> DRAINING
+        STOPPING --(grace over: SIGKILL)--------> STOPPING
+        STOPPING --(leader exits)---------------> DRAINING
+        DRAINING --(pipes at EOF, or drain grace over)--> reported, freed
+
+    DRAINING exists because a test's stray descendants may hold its
+    stdout open; we read what is left for a short grace, then stop.
+*/
+#include "tm_executor.h"
+#include "tm_adapter.h"
+#include "tm_proc.h"
+#include <math.h>
+#include <signal.h>
+
+//  How long to keep reading a finished test's pipes for late output.
+#define TM_DRAIN_GRACE 0.1
+//  How often to look for strays while tests run.
+#define TM_SWEEP_INTERVAL 0.25
+
+typedef enum { JOB_RUNNING, JOB_STOPPING, JOB_DRAINING } s_job_state_t;
+typedef enum { STOP_NONE, STOP_TIMEOUT, STOP_CANCEL } s_stop_reason_t;
+
+typedef struct {
+    tm_task_t *task;            //  Borrowed from the scheduler
+    int attempt;                //  1-based attempt number
+    tm_proc_t *proc;            //  The child, owned
+    s_job_state_t state;        //  See the state table above
+    s_stop_reason_t stop;       //  Why we are stopping it, if we are
+    double started;             //  Monotonic start time
+    double started_wall;        //  Wall clock start time
+    double ended;               //  Monotonic time the leader exited
+    double deadline;            //  Next time something is due for this job
+    double timeout;             //  Effective timeout, 0 = none
+    char *spawn_error;          //  Could not start: why
+} s_job_t;
+
+typedef struct {
+    zsock_t *pipe;              //  Our command pipe
+    tm_executor_config_t config;//  Copied config; member is our copy
+    zlistx_t *jobs;             //  s_job_t, running or draining
+    double next_sweep;          //  When to look for strays next
+    bool terminated;            //  $TERM received
+} s_executor_t;
+
+void
+tm_executor_classify_exit (tm_result_t *result, int exit_code, int signal)
+{
+    result->exit_code = exit_code;
+    result->signal = signal;
+    if (signal) {
+        result->status = TM_STATUS_CRASHED;
+        tm_result_set_message (result, "killed by signal %d (SIG%s)",
+                               signal, sigabbrev_np (signal) ? sigabbrev_np (signal) : "?");
+    }
+    else
+    if (exit_code == 0)
+        result->status = TM_STATUS_PASSED;
+    else {
+        result->status = TM_STATUS_FAILED;
+        tm_result_set_message (result, "exit status %d", exit_code);
+    }
+}
+
+static void
+s_job_destroy (s_job_t **self_p)
+{
+    s_job_t *self = *self_p;
+    if (!self)
+        return;
+    tm_proc_destroy (&self->proc);
+    free (self->spawn_error);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_start (s_executor_t *self, tm_task_t *task, int attempt)
+{
+    s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
+    job->task = task;
+    job->attempt = attempt;
+    job->started = tm_now ();
+    job->started_wall = tm_wall_now ();
+    job->timeout = task->timeout > 0 ? task->timeout : self->config.default_timeout;
+    job->deadline = job->timeout > 0 ? job->started + job->timeout : INFINITY;
+
+    char **env = tm_strv_dup (task->env);
+    char *marker = tm_strdupf ("TESTMESH_TEST_ID=%s", task->id);
+    tm_strv_push (&env, marker);
+    free (marker);
+    job->proc = tm_proc_spawn (task->argv, task->cwd, env,
+                               self->config.output_limit, &job->spawn_error);
+    tm_strv_free (&env);
+    if (!job->proc) {
+        //  Reported at once, as a result like any other
+        job->state = JOB_DRAINING;
+        job->ended = job->started;
+        job->deadline = job->started;
+    }
+    zlistx_add_end (self->jobs, job);
+}
+
+//  Builds the job's result and sends it to the scheduler.
+static void
+s_report (s_executor_t *self, s_job_t *job)
+{
+    tm_result_t *result = tm_result_new (job->task->id, job->task->index);
+    result->attempts = job->attempt;
+    result->member = strdup (self->config.member);
+    result->started = job->started_wall;
+    result->duration = job->ended - job->started;
+    if (!job->proc) {
+        result->status = TM_STATUS_CRASHED;
+        tm_result_set_message (result, "%s", job->spawn_error);
+    }
+    else {
+        tm_proc_take_output (job->proc, 1, &result->out, &result->out_size,
+                             &result->out_cut);
+        tm_proc_take_output (job->proc, 2, &result->err, &result->err_size,
+                             &result->err_cut);
+        tm_executor_classify_exit (result, tm_proc_exit_code (job->proc),
+                                   tm_proc_signal (job->proc));
+        if (job->stop == STOP_TIMEOUT) {
+            result->status = TM_STATUS_TIMEOUT;
+            tm_result_set_message (result, "timed out after %g s", job->timeout);
+        }
+        else
+        if (job->stop == STOP_CANCEL) {
+            result->status = TM_STATUS_SKIPPED;
+            tm_result_set_message (result, "cancelled");
+        }
+        else
+            tm_adapter_classify (job->task->kind, result);
+    }
+    zsock_send (self->pipe, "sp", "DONE", result);
+}
+
+static void
+s_stop (s_job_t *job, s_stop_reason_t reason, double grace)
+{
+    if (job->state != JOB_RUNNING)
+        return;
+    job->state = JOB_STOPPING;
+    job->stop = reason;
+    tm_proc_kill (job->proc, SIGTERM);
+    job->deadline = tm_now () + grace;
+}
+
+//  Moves every job whose time has come: timeouts, kill escalation,
+//  and the end of draining.  Returns the earliest deadline left.
+static double
+s_expire (s_executor_t *self)
+{
+    double now = tm_now ();
+    double next = INFINITY;
+    s_job_t *job = (s_job_t *) zlistx_first (self->jobs);
+    while (job) {
+        void *handle = zlistx_cursor (self->jobs);
+        s_job_t *following = (s_job_t *) zlistx_next (self->jobs);
+        if (job->state != JOB_DRAINING && tm_proc_reap (job->proc)) {
+            job->state = JOB_DRAINING;
+            job->ended = now;
+            job->deadline = now + TM_DRAIN_GRACE;
+        }
+        bool drained = job->state == JOB_DRAINING
+                    && (!job->proc || (tm_proc_stdout_fd (job->proc) < 0
+                                       && tm_proc_stderr_fd (job->proc) < 0));
+        if (job->deadline <= now || drained) {
+            if (job->state == JOB_RUNNING)
+                s_stop (job, STOP_TIMEOUT, self->config.kill_grace);
+            else
+            if (job->state == JOB_STOPPING) {
+                tm_proc_kill (job->proc, SIGKILL);
+                job->deadline = now + 0.05;      //  Look again shortly
+            }
+            else {
+                s_report (self, job);
+                zlistx_detach (self->jobs, handle);
+                s_job_destroy (&job);
+                //  Strays may have been left: look for them now
+                self->next_sweep = now;
+            }
+        }
+        if (job && job->deadline < next)
+            next = job->deadline;
+        job = following;
+    }
+    if (self->next_sweep <= now) {
+        tm_proc_sweep_orphans ();
+        self->next_sweep = zlistx_size (self->jobs) ? now + TM_SWEEP_INTERVAL : INFINITY;
+    }
+    return next < self->next_sweep ? next : self->next_sweep;
+}
+
+static void
+s_handle_pipe (s_executor_t *self)
+{
+    //  One picture for every command: missing frames come back NULL/0
+    char *command = NULL;
+    tm_task_t *task = NULL;
+    int attempt = 0;
+    if (zsock_recv (self->pipe, "spi", &command, &task, &attempt) != 0 || !command) {
+        self->terminated = true;
+        return;
+    }
+    if (streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "EXEC")) {
+        assert (task && attempt > 0);
+        s_start (self, task, attempt);
+    }
+    else
+    if (streq (command, "CANCEL")) {
+        for (s_job_t *job = (s_job_t *) zlistx_first (self->jobs); job;
+             job = (s_job_t *) zlistx_next (self->jobs))
+            s_stop (job, STOP_CANCEL, self->config.cancel_grace);
+    }
+    else
+        assert (false);         //  Only the scheduler talks to us
+    free (command);
+}
+
+void
+tm_executor_actor (zsock_t *pipe, void *args)
+{
+    s_executor_t self = { 0 };
+    self.pipe = pipe;
+    self.config = *(tm_executor_config_t *) args;
+    self.config.member = strdup (self.config.member);
+    self.jobs = zlistx_new ();
+    self.next_sweep = INFINITY;
+    zsock_signal (pipe, 0);
+
+    void *pipe_handle = zsock_resolve (pipe);
+    zmq_pollitem_t *items = NULL;
+    size_t items_max = 0;
+    double next = INFINITY;
+    while (!self.terminated) {
+        //  One item for the pipe, three per job: stdout, stderr, pidfd
+        size_t needed = 1 + 3 * zlistx_size (self.jobs);
+        if (needed > items_max) {
+            items_max = needed * 2;
+            items = (zmq_pollitem_t *) realloc (items, items_max * sizeof (zmq_pollitem_t));
+            assert (items);
+        }
+        size_t count = 0;
+        items [count++] = (zmq_pollitem_t) { pipe_handle, 0, ZMQ_POLLIN, 0 };
+        bool need_tick = false;
+        for (s_job_t *job = (s_job_t *) zlistx_first (self.jobs); job;
+             job = (s_job_t *) zlistx_next (self.jobs)) {
+            if (!job->proc)
+                continue;
+            int fds [3] = { tm_proc_stdout_fd (job->proc), tm_proc_stderr_fd (job->proc),
+                            job->state == JOB_DRAINING ? -1 : tm_proc_pid_fd (job->proc) };
+            for (int i = 0; i < 3; i++)
+                if (fds [i] >= 0)
+                    items [count++] = (zmq_pollitem_t) { NULL, fds [i], ZMQ_POLLIN, 0 };
+            if (job->state != JOB_DRAINING && tm_proc_pid_fd (job->proc) < 0)
+                need_tick = true;   //  No pidfd: poll for the exit
+        }
+        double now = tm_now ();
+        long timeout = next == INFINITY ? -1 : (long) ((next - now) * 1000) + 1;
+        if (timeout < -1 || (next != INFINITY && next <= now))
+            timeout = 0;
+        if (need_tick && (timeout < 0 || timeout > 10))
+            timeout = 10;
+        if (zmq_poll (items, (int) count, timeout) < 0 && zmq_errno () != EINTR)
+            break;
+        //  Read output before anything can finish a job
+        for (size_t i = 1; i < count; i++)
+            if (items [i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
+                for (s_job_t *job = (s_job_t *) zlistx_first (self.jobs); job;
+                     job = (s_job_t *) zlistx_next (self.jobs))
+                    if (job->proc && (items [i].fd == tm_proc_stdout_fd (job->proc)
+                                   || items [i].fd == tm_proc_stderr_fd (job->proc))) {
+                        tm_proc_read (job->proc, items [i].fd);
+                        break;
+                    }
+            }
+        if (items [0].revents & ZMQ_POLLIN)
+            s_handle_pipe (&self);
+        next = s_expire (&self);
+    }
+    //  Leave nothing behind
+    s_job_t *job;
+    while ((job = (s_job_t *) zlistx_detach (self.jobs, NULL)))
+        s_job_destroy (&job);
+    tm_proc_sweep_orphans ();
+    zlistx_destroy (&self.jobs);
+    free (items);
+    free ((char *) self.config.member);
+}

@@ -1,0 +1,46 @@
+/*  tm_executor.h - the executor actor: runs tasks as child processes.
+
+    One executor per member.  It spawns each task it is given with
+    tm_proc, captures its output within a bound, enforces its timeout
+    (SIGTERM to the process group, SIGKILL after the grace), and reports
+    one result per attempt.  It never decides what to run next: that is
+    the scheduler's job, which keeps at most SLOTS tasks here at once.
+
+    Pipe protocol (frames as for zsock_send):
+
+        scheduler -> executor
+            "EXEC"   p:task i:attempt   run TASK (borrowed, immutable)
+            "CANCEL"                    kill everything running; each
+                                        reports SKIPPED "cancelled"
+            "$TERM"                     kill everything, reap, exit
+
+        executor -> scheduler
+            "DONE"   p:result           one attempt finished; the
+                                        receiver owns the tm_result_t
+
+    A running task is always answered by exactly one DONE, even when it
+    is cancelled, except after $TERM.
+*/
+#ifndef TM_EXECUTOR_H_INCLUDED
+#define TM_EXECUTOR_H_INCLUDED
+
+#include "tm_task.h"
+#include "tm_result.h"
+
+typedef struct {
+    const char *member;         //  Name reported in results (copied)
+    double default_timeout;     //  Seconds for tasks without one; 0 = none
+    double kill_grace;          //  Seconds between SIGTERM and SIGKILL on timeout
+    double cancel_grace;        //  Seconds between SIGTERM and SIGKILL on cancel
+    size_t output_limit;        //  Bytes kept per stream
+} tm_executor_config_t;
+
+//  The actor function: zactor_new (tm_executor_actor, &config).  The
+//  config is copied before the actor signals ready.
+void tm_executor_actor (zsock_t *pipe, void *args);
+
+//  Folds an exit status into a result's status and message: exit 0 is
+//  PASSED, another exit FAILED, a signal CRASHED.  Exposed for tests.
+void tm_executor_classify_exit (tm_result_t *result, int exit_code, int signal);
+
+#endif

@@ -1,0 +1,80 @@
+/*  tm_proc.h - one child process: spawned, captured, bounded, killed, reaped.
+
+    Children are started with posix_spawn (the process has ZeroMQ threads,
+    so fork is off the table) in a process group of their own, with stdin
+    from /dev/null, stdout and stderr on pipes, and every other descriptor
+    closed.  Output is kept within a bound: the head and the tail of each
+    stream, with the number of bytes cut in between.
+
+    Invariants:
+    1. Every child spawned here is reaped, by tm_proc_reap or by
+       tm_proc_destroy, which kills its process group first.
+    2. A tm_proc never calls waitpid (-1): it waits for its own pid only,
+       so two users in one process never steal each other's statuses.
+    3. Descendants that escape the process group (daemons) are reparented
+       to us (we are a child subreaper, tm_proc_init) and killed by
+       tm_proc_sweep_orphans.
+*/
+#ifndef TM_PROC_H_INCLUDED
+#define TM_PROC_H_INCLUDED
+
+#include "tm_common.h"
+
+typedef struct _tm_proc_t tm_proc_t;
+
+//  Makes this process a child subreaper so that orphaned descendants of
+//  tests come back to us to be killed and reaped.  Call once at start-up.
+void tm_proc_init (void);
+
+//  Spawns ARGV[0] (searched in PATH if it has no '/') in directory CWD
+//  (NULL = ours) with our environment plus ENV ("K=V", NULL-terminated,
+//  may be NULL).  Keeps up to LIMIT bytes of each output stream.
+//  Returns NULL and sets *err if the program cannot be started.
+tm_proc_t *tm_proc_spawn (char *const argv[], const char *cwd,
+                          char *const env[], size_t limit, char **err);
+
+//  Kills the process group (SIGKILL) if still running, reaps the child,
+//  closes every descriptor.  Idempotent.
+void tm_proc_destroy (tm_proc_t **self_p);
+
+//  Descriptors to poll for input: stdout, stderr (-1 once at EOF), and
+//  a pidfd that becomes readable when the child exits.
+int tm_proc_stdout_fd (tm_proc_t *self);
+int tm_proc_stderr_fd (tm_proc_t *self);
+int tm_proc_pid_fd (tm_proc_t *self);
+pid_t tm_proc_pid (tm_proc_t *self);
+
+//  Reads whatever is available on FD (one of the two above) without
+//  blocking.  Closes it at EOF.  Returns 0, or 1 at EOF.
+int tm_proc_read (tm_proc_t *self, int fd);
+
+//  Reaps the child if it has exited.  Returns true once it has.
+bool tm_proc_reap (tm_proc_t *self);
+bool tm_proc_exited (tm_proc_t *self);
+//  After reaping: the exit status (-1 if signalled) and the signal (0 if exited).
+int tm_proc_exit_code (tm_proc_t *self);
+int tm_proc_signal (tm_proc_t *self);
+
+//  Sends SIG to the child's whole process group.
+void tm_proc_kill (tm_proc_t *self, int sig);
+
+//  Takes the captured output of a stream (1 = stdout, 2 = stderr): the
+//  caller owns *DATA (NUL-terminated, SIZE bytes before the NUL) and is
+//  told how many bytes were cut.  A stream can be taken once.
+void tm_proc_take_output (tm_proc_t *self, int stream, char **data,
+                          size_t *size, uint64_t *cut);
+
+//  Kills (SIGKILL) and reaps every child of this process that no live
+//  tm_proc owns: the descendants of tests that outlived their process
+//  group.  Returns how many it killed.
+int tm_proc_sweep_orphans (void);
+
+//  Runs ARGV to completion with a timeout, for short jobs such as
+//  listing a binary's tests.  Returns 0 and sets *OUTPUT (stdout, caller
+//  frees), *EXIT_CODE and *SIGNAL; or -1 with *err set if it could not
+//  start or ran past TIMEOUT seconds (it is killed).
+int tm_proc_run (char *const argv[], const char *cwd, double timeout,
+                 size_t limit, char **output, int *exit_code, int *signal,
+                 char **err);
+
+#endif

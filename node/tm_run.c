@@ -1,0 +1,480 @@
+/*  tm_run.c - `testmesh run`: discover, order, run and report a suite.
+
+    The path of a run through this file:
+
+    1. s_parse_options: getopt_long into a tm_run_options_t.
+    2. s_discover: every target through tm_adapter into one task list,
+       then --filter and --exclude.  --list stops here.
+    3. The duration history gives each task its expected duration.
+    4. A scheduler actor (which starts the executor actor) is the
+       in-process node: a cluster of one.  We send it RUN.
+    5. s_event_loop: results arrive on the scheduler's pipe and go to the
+       console reporter; SIGINT/SIGTERM arrive on a signalfd and become
+       CANCEL, so even an interrupted run reports every test once.
+    6. History is updated, reports are written, the exit code computed.
+
+    Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread
+    (they are blocked before the first thread starts) and read from a
+    signalfd by the main loop.  Children get an empty mask and default
+    dispositions from tm_proc.
+*/
+#include "tm_run.h"
+#include "tm_adapter.h"
+#include "tm_history.h"
+#include "tm_proc.h"
+#include "tm_report.h"
+#include "tm_scheduler.h"
+#include <getopt.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+typedef struct {
+    int jobs;                   //  --jobs: slots of the local member
+    tm_kind_t kind;             //  --kind: force the adapter
+    const char *junit;          //  --junit FILE
+    const char *json;           //  --json FILE
+    const char *data;           //  --data DIR
+    double timeout;             //  --timeout SECS, 0 = none
+    int retries;                //  --retries N
+    bool strict_flaky;          //  --strict-flaky
+    bool fail_fast;             //  --fail-fast
+    bool list;                  //  --list
+    size_t output_limit;        //  --output-limit BYTES
+    const char *progress;       //  --progress auto|live|lines
+    char **filters;             //  --filter GLOB, repeatable
+    char **excludes;            //  --exclude GLOB, repeatable
+    char **targets;             //  Positional arguments
+} tm_run_options_t;
+
+#define TM_DEFAULT_TIMEOUT      1500.0  //  As ctest's default
+#define TM_DEFAULT_OUTPUT_LIMIT (256 * 1024)
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+"usage: testmesh run [OPTIONS] TARGET...\n"
+"\n"
+"Runs every test of each TARGET, one process per test, and reports.\n"
+"A TARGET is a Criterion or GoogleTest binary, a ctest build directory,\n"
+"or a manifest file (docs/manifest.md).\n"
+"\n"
+"  -j, --jobs N           tests at once (default: number of cores)\n"
+"      --kind KIND        criterion, gtest, ctest or manifest (default: detect)\n"
+"      --filter GLOB      run only tests whose id matches (repeatable)\n"
+"      --exclude GLOB     skip tests whose id matches (repeatable)\n"
+"      --list             print the test ids and exit\n"
+"      --timeout SECS     per-test timeout (default 1500; 0 = none)\n"
+"      --retries N        retry a failing test up to N times (default 0)\n"
+"      --strict-flaky     exit 1 when a test was flaky\n"
+"      --fail-fast        stop everything at the first failure\n"
+"      --junit FILE       write a JUnit XML report\n"
+"      --json FILE        write a JSON report (docs/json-report.md)\n"
+"      --output-limit N   bytes of each output stream kept per test (default 262144)\n"
+"      --progress MODE    auto, live or lines (default auto: live on a terminal)\n"
+"      --data DIR         data directory (default $TESTMESH_HOME, else\n"
+"                         $XDG_DATA_HOME/testmesh)\n"
+"  -h, --help             this text\n"
+"\n"
+"Exit status: 0 all passed, 1 some test failed, 2 usage or infrastructure\n"
+"error (or the run was interrupted).\n");
+}
+
+//  Parses a non-negative number with an optional fraction; -1 if bad.
+static double
+s_parse_number (const char *text)
+{
+    char *end = NULL;
+    double value = strtod (text, &end);
+    if (!*text || *end || !(value >= 0) || value > 1e9)
+        return -1;
+    return value;
+}
+
+static int
+s_parse_options (int argc, char **argv, tm_run_options_t *options)
+{
+    static struct option longs [] = {
+        { "jobs",          required_argument, 0, 'j' },
+        { "kind",          required_argument, 0, 'k' },
+        { "junit",         required_argument, 0, 'J' },
+        { "json",          required_argument, 0, 'O' },
+        { "data",          required_argument, 0, 'd' },
+        { "timeout",       required_argument, 0, 't' },
+        { "retries",       required_argument, 0, 'r' },
+        { "strict-flaky",  no_argument,       0, 'S' },
+        { "fail-fast",     no_argument,       0, 'F' },
+        { "list",          no_argument,       0, 'l' },
+        { "filter",        required_argument, 0, 'f' },
+        { "exclude",       required_argument, 0, 'x' },
+        { "output-limit",  required_argument, 0, 'L' },
+        { "progress",      required_argument, 0, 'P' },
+        { "help",          no_argument,       0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    options->jobs = (int) sysconf (_SC_NPROCESSORS_ONLN);
+    if (options->jobs < 1)
+        options->jobs = 1;
+    options->timeout = TM_DEFAULT_TIMEOUT;
+    options->output_limit = TM_DEFAULT_OUTPUT_LIMIT;
+    options->progress = "auto";
+    opterr = 0;
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "j:h", longs, NULL)) != -1) {
+        double number;
+        switch (opt) {
+            case 'j':
+                number = s_parse_number (optarg);
+                if (number < 1 || number > 4096 || number != (int) number) {
+                    fprintf (stderr, "testmesh: --jobs wants a whole number "
+                             "from 1 to 4096, not '%s'\n", optarg);
+                    return -1;
+                }
+                options->jobs = (int) number;
+                break;
+            case 'k':
+                if (tm_kind_parse (optarg, &options->kind) != 0) {
+                    fprintf (stderr, "testmesh: unknown --kind '%s' "
+                             "(criterion, gtest, ctest, manifest or auto)\n", optarg);
+                    return -1;
+                }
+                break;
+            case 'J': options->junit = optarg; break;
+            case 'O': options->json = optarg; break;
+            case 'd': options->data = optarg; break;
+            case 't':
+                options->timeout = s_parse_number (optarg);
+                if (options->timeout < 0) {
+                    fprintf (stderr, "testmesh: --timeout wants seconds, not '%s'\n", optarg);
+                    return -1;
+                }
+                break;
+            case 'r':
+                number = s_parse_number (optarg);
+                if (number < 0 || number > 100 || number != (int) number) {
+                    fprintf (stderr, "testmesh: --retries wants a whole number "
+                             "from 0 to 100, not '%s'\n", optarg);
+                    return -1;
+                }
+                options->retries = (int) number;
+                break;
+            case 'S': options->strict_flaky = true; break;
+            case 'F': options->fail_fast = true; break;
+            case 'l': options->list = true; break;
+            case 'f': tm_strv_push (&options->filters, optarg); break;
+            case 'x': tm_strv_push (&options->excludes, optarg); break;
+            case 'L':
+                number = s_parse_number (optarg);
+                if (number < 1024 || number > 1e9 || number != (size_t) number) {
+                    fprintf (stderr, "testmesh: --output-limit wants bytes "
+                             "from 1024 to 1000000000, not '%s'\n", optarg);
+                    return -1;
+                }
+                options->output_limit = (size_t) number;
+                break;
+            case 'P':
+                if (!streq (optarg, "auto") && !streq (optarg, "live")
+                &&  !streq (optarg, "lines")) {
+                    fprintf (stderr, "testmesh: --progress wants auto, live or lines, "
+                             "not '%s'\n", optarg);
+                    return -1;
+                }
+                options->progress = optarg;
+                break;
+            case 'h':
+                s_usage (stdout);
+                exit (TM_EXIT_OK);
+            default:
+                if (optopt && strchr ("j", optopt))
+                    fprintf (stderr, "testmesh: option -%c needs a value\n", optopt);
+                else
+                if (argv [optind - 1] && strncmp (argv [optind - 1], "--", 2) == 0
+                &&  strchr (argv [optind - 1], '=') == NULL && opt == '?'
+                &&  optopt)
+                    fprintf (stderr, "testmesh: option %s needs a value\n", argv [optind - 1]);
+                else
+                    fprintf (stderr, "testmesh: unknown option '%s' "
+                             "(see testmesh run --help)\n", argv [optind - 1]);
+                return -1;
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        tm_strv_push (&options->targets, argv [i]);
+    if (!options->targets) {
+        fprintf (stderr, "testmesh: run needs at least one target "
+                 "(see testmesh run --help)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static bool
+s_selected (const tm_task_t *task, void *arg)
+{
+    tm_run_options_t *options = (tm_run_options_t *) arg;
+    if (options->filters) {
+        bool any = false;
+        for (char **glob = options->filters; *glob && !any; glob++)
+            any = tm_glob_match (*glob, task->id);
+        if (!any)
+            return false;
+    }
+    for (char **glob = options->excludes; glob && *glob; glob++)
+        if (tm_glob_match (*glob, task->id))
+            return false;
+    return true;
+}
+
+//  Discovers every target into one list.  Returns NULL after printing
+//  the adapter's one-line error.
+static tm_tasklist_t *
+s_discover (tm_run_options_t *options)
+{
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    bool prefix = tm_strv_size (options->targets) > 1;
+    for (char **target = options->targets; *target; target++) {
+        char *err = NULL;
+        if (tm_adapter_discover (*target, options->kind, prefix, tasks, &err) != 0) {
+            fprintf (stderr, "testmesh: %s\n", err ? err : "cannot list tests");
+            free (err);
+            tm_tasklist_destroy (&tasks);
+            return NULL;
+        }
+    }
+    //  Two targets may be the same path: ids must stay unique
+    zhashx_t *seen = zhashx_new ();
+    for (size_t i = 0; i < tm_tasklist_size (tasks); i++) {
+        const char *id = tm_tasklist_get (tasks, i)->id;
+        if (zhashx_insert (seen, id, (void *) id) != 0) {
+            fprintf (stderr, "testmesh: test id '%s' appears twice "
+                     "(is a target given twice?)\n", id);
+            zhashx_destroy (&seen);
+            tm_tasklist_destroy (&tasks);
+            return NULL;
+        }
+    }
+    zhashx_destroy (&seen);
+    tm_tasklist_filter (tasks, s_selected, options);
+    return tasks;
+}
+
+//  Blocks the signals we read from a signalfd; call before any thread
+//  starts so that every thread inherits the mask.
+static int
+s_signals_block (void)
+{
+    sigset_t mask;
+    sigemptyset (&mask);
+    sigaddset (&mask, SIGINT);
+    sigaddset (&mask, SIGTERM);
+    sigaddset (&mask, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &mask, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    return signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+typedef struct {
+    tm_tasklist_t *tasks;       //  The run's tasks
+    tm_result_t **results;      //  Final results by task index
+    size_t received;            //  Results received
+    bool interrupted;           //  A signal cancelled the run
+} s_run_state_t;
+
+//  Feeds events from the scheduler to the console until FINISHED.
+//  Returns 0, or -1 if the scheduler went away.
+static int
+s_event_loop (zactor_t *scheduler, int signal_fd, tm_console_t *console,
+              s_run_state_t *state)
+{
+    zmq_pollitem_t items [] = {
+        { zsock_resolve (scheduler), 0, ZMQ_POLLIN, 0 },
+        { NULL, signal_fd, ZMQ_POLLIN, 0 },
+    };
+    int signals = 0;
+    while (true) {
+        if (zmq_poll (items, signal_fd >= 0 ? 2 : 1, 100) < 0 && zmq_errno () != EINTR)
+            return -1;
+        if (items [1].revents & ZMQ_POLLIN) {
+            struct signalfd_siginfo info;
+            while (read (signal_fd, &info, sizeof info) == sizeof info) {
+                if (++signals == 1) {
+                    fprintf (stderr, "\ntestmesh: interrupted, stopping the run "
+                             "(again to quit at once)\n");
+                    state->interrupted = true;
+                    zsock_send (scheduler, "s", "CANCEL");
+                }
+                else
+                    return -1;  //  Destroying the scheduler kills everything
+            }
+        }
+        if (items [0].revents & ZMQ_POLLIN) {
+            char *command = NULL;
+            void *pointer = NULL;
+            if (zsock_recv (scheduler, "sp", &command, &pointer) != 0 || !command)
+                return -1;
+            if (streq (command, "RESULT")) {
+                tm_result_t *result = (tm_result_t *) pointer;
+                assert (result->index < tm_tasklist_size (state->tasks));
+                assert (!state->results [result->index]);
+                state->results [result->index] = result;
+                state->received++;
+                tm_console_result (console, result);
+            }
+            else
+            if (streq (command, "STARTED"))
+                tm_console_started (console, (tm_task_t *) pointer);
+            else
+            if (streq (command, "FINISHED")) {
+                free (command);
+                return 0;
+            }
+            free (command);
+        }
+        tm_console_tick (console);
+    }
+}
+
+static void
+s_options_free (tm_run_options_t *options)
+{
+    tm_strv_free (&options->filters);
+    tm_strv_free (&options->excludes);
+    tm_strv_free (&options->targets);
+}
+
+int
+tm_run_main (int argc, char **argv)
+{
+    tm_run_options_t options = { 0 };
+    if (s_parse_options (argc, argv, &options) != 0) {
+        s_options_free (&options);
+        return TM_EXIT_ERROR;
+    }
+    int signal_fd = s_signals_block ();
+    tm_proc_init ();
+
+    int rc = TM_EXIT_ERROR;
+    tm_history_t *history = NULL;
+    char *datadir = NULL;
+    zactor_t *scheduler = NULL;
+    tm_console_t *console = NULL;
+    s_run_state_t state = { 0 };
+    char *err = NULL;
+
+    state.tasks = s_discover (&options);
+    if (!state.tasks)
+        goto done;
+    size_t total = tm_tasklist_size (state.tasks);
+    if (options.list) {
+        for (size_t i = 0; i < total; i++) {
+            tm_task_t *task = tm_tasklist_get (state.tasks, i);
+            if (task->skip_reason)
+                printf ("%s  (skipped: %s)\n", task->id, task->skip_reason);
+            else
+                printf ("%s\n", task->id);
+        }
+        rc = TM_EXIT_OK;
+        goto done;
+    }
+    datadir = tm_datadir_resolve (options.data, &err);
+    if (!datadir) {
+        fprintf (stderr, "testmesh: %s\n", err);
+        goto done;
+    }
+    history = tm_history_new (datadir, &err);
+    if (!history) {
+        //  The history only orders tests: a run goes on without it
+        tm_warn ("run", "%s; running without duration history", err);
+        zstr_free (&err);
+    }
+    for (size_t i = 0; history && i < total; i++) {
+        tm_task_t *task = tm_tasklist_get (state.tasks, i);
+        if (task->history_key)
+            task->expected = tm_history_expected (history, task->history_key);
+    }
+
+    bool tty = isatty (STDOUT_FILENO) && getenv ("TERM") && !streq (getenv ("TERM"), "dumb");
+    bool live = streq (options.progress, "live") || (streq (options.progress, "auto") && tty);
+    bool color = tty && !(getenv ("NO_COLOR") && *getenv ("NO_COLOR"));
+    console = tm_console_new (stdout, live, color, total, options.jobs);
+    state.results = (tm_result_t **) calloc (total + 1, sizeof (tm_result_t *));
+    assert (state.results);
+
+    zsys_handler_set (NULL);    //  Signals are ours (see file banner)
+    zsys_init ();
+    char hostname [256] = "local";
+    gethostname (hostname, sizeof hostname - 1);
+    tm_scheduler_config_t config = {
+        .slots = options.jobs,
+        .retries = options.retries,
+        .fail_fast = options.fail_fast,
+        .executor = {
+            .member = hostname,
+            .default_timeout = options.timeout,
+            .kill_grace = 2.0,
+            .cancel_grace = 0.05,
+            .output_limit = options.output_limit,
+        },
+    };
+    double started = tm_now ();
+    scheduler = zactor_new (tm_scheduler_actor, &config);
+    zsock_send (scheduler, "sp", "RUN", state.tasks);
+    if (s_event_loop (scheduler, signal_fd, console, &state) != 0) {
+        fprintf (stderr, "testmesh: run aborted\n");
+        zactor_destroy (&scheduler);
+        goto done;
+    }
+    zactor_destroy (&scheduler);
+    double elapsed = tm_now () - started;
+
+    //  Every task has exactly one result (the scheduler's invariant)
+    assert (state.received == total);
+    bool failed = false, flaky = false;
+    for (size_t i = 0; i < total; i++) {
+        tm_result_t *result = state.results [i];
+        tm_task_t *task = tm_tasklist_get (state.tasks, i);
+        failed |= !tm_status_ok (result->status);
+        flaky |= result->status == TM_STATUS_FLAKY;
+        if (history && task->history_key && result->attempts > 0
+        &&  result->status != TM_STATUS_SKIPPED)
+            tm_history_record (history, task->history_key, result->duration);
+    }
+    if (history && tm_history_flush (history, &err) != 0) {
+        tm_warn ("run", "%s", err);
+        zstr_free (&err);
+    }
+    tm_console_summary (console, state.results, total, elapsed);
+    rc = failed || (flaky && options.strict_flaky) ? TM_EXIT_FAILED : TM_EXIT_OK;
+    if (options.junit
+    &&  tm_report_junit (options.junit, state.tasks, state.results, total, elapsed, &err) != 0) {
+        fprintf (stderr, "testmesh: %s\n", err);
+        rc = TM_EXIT_ERROR;
+    }
+    zstr_free (&err);
+    if (options.json
+    &&  tm_report_json (options.json, state.tasks, state.results, total, elapsed, &err) != 0) {
+        fprintf (stderr, "testmesh: %s\n", err);
+        rc = TM_EXIT_ERROR;
+    }
+    if (state.interrupted)
+        rc = TM_EXIT_ERROR;
+
+done:
+    zstr_free (&err);
+    zactor_destroy (&scheduler);
+    tm_console_destroy (&console);
+    if (state.results)
+        for (size_t i = 0; i < tm_tasklist_size (state.tasks); i++)
+            tm_result_destroy (&state.results [i]);
+    free (state.results);
+    tm_tasklist_destroy (&state.tasks);
+    tm_history_destroy (&history);
+    free (datadir);
+    if (signal_fd >= 0)
+        close (signal_fd);
+    tm_proc_sweep_orphans ();
+    s_options_free (&options);
+    return rc;
+}

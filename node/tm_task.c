@@ -1,0 +1,195 @@
+/*  tm_task.c - one test to run, and the list that owns a run's tests. */
+#include "tm_task.h"
+
+static const char *s_kind_names [] = { "auto", "criterion", "gtest", "ctest", "manifest" };
+
+const char *
+tm_kind_name (tm_kind_t kind)
+{
+    assert (kind >= TM_KIND_AUTO && kind <= TM_KIND_MANIFEST);
+    return s_kind_names [kind];
+}
+
+int
+tm_kind_parse (const char *name, tm_kind_t *kind)
+{
+    for (int i = TM_KIND_AUTO; i <= TM_KIND_MANIFEST; i++)
+        if (streq (name, s_kind_names [i])) {
+            *kind = (tm_kind_t) i;
+            return 0;
+        }
+    return -1;
+}
+
+tm_task_t *
+tm_task_new (const char *id, const char *target, tm_kind_t kind)
+{
+    assert (id && target);
+    tm_task_t *self = (tm_task_t *) zmalloc (sizeof (tm_task_t));
+    self->id = strdup (id);
+    self->target = strdup (target);
+    self->kind = kind;
+    self->expected = -1;
+    return self;
+}
+
+void
+tm_task_destroy (tm_task_t **self_p)
+{
+    assert (self_p);
+    tm_task_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->id);
+    free (self->target);
+    tm_strv_free (&self->argv);
+    free (self->cwd);
+    tm_strv_free (&self->env);
+    tm_strv_free (&self->inputs);
+    tm_strv_free (&self->labels);
+    free (self->skip_reason);
+    free (self->history_key);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+tm_strv_push (char ***array_p, const char *str)
+{
+    assert (array_p && str);
+    size_t size = tm_strv_size (*array_p);
+    char **array = (char **) realloc (*array_p, (size + 2) * sizeof (char *));
+    assert (array);
+    array [size] = strdup (str);
+    array [size + 1] = NULL;
+    *array_p = array;
+}
+
+void
+tm_strv_free (char ***array_p)
+{
+    assert (array_p);
+    if (*array_p) {
+        for (char **s = *array_p; *s; s++)
+            free (*s);
+        free (*array_p);
+        *array_p = NULL;
+    }
+}
+
+size_t
+tm_strv_size (char *const *array)
+{
+    size_t size = 0;
+    while (array && array [size])
+        size++;
+    return size;
+}
+
+char **
+tm_strv_dup (char *const *array)
+{
+    char **copy = NULL;
+    for (size_t i = 0; array && array [i]; i++)
+        tm_strv_push (&copy, array [i]);
+    return copy;
+}
+
+//  ---------------------------------------------------------------------
+//  tm_tasklist: a growable array of owned tasks
+
+struct _tm_tasklist_t {
+    tm_task_t **items;          //  Tasks, owned
+    size_t size;                //  Tasks in use
+    size_t capacity;            //  Slots allocated
+};
+
+tm_tasklist_t *
+tm_tasklist_new (void)
+{
+    return (tm_tasklist_t *) zmalloc (sizeof (tm_tasklist_t));
+}
+
+void
+tm_tasklist_destroy (tm_tasklist_t **self_p)
+{
+    assert (self_p);
+    tm_tasklist_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->size; i++)
+        tm_task_destroy (&self->items [i]);
+    free (self->items);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+tm_tasklist_append (tm_tasklist_t *self, tm_task_t **task_p)
+{
+    assert (self && task_p && *task_p);
+    if (self->size == self->capacity) {
+        self->capacity = self->capacity ? self->capacity * 2 : 64;
+        self->items = (tm_task_t **) realloc (self->items,
+                                              self->capacity * sizeof (tm_task_t *));
+        assert (self->items);
+    }
+    (*task_p)->index = self->size;
+    self->items [self->size++] = *task_p;
+    *task_p = NULL;
+}
+
+size_t
+tm_tasklist_size (tm_tasklist_t *self)
+{
+    assert (self);
+    return self->size;
+}
+
+tm_task_t *
+tm_tasklist_get (tm_tasklist_t *self, size_t index)
+{
+    assert (self && index < self->size);
+    return self->items [index];
+}
+
+void
+tm_tasklist_splice (tm_tasklist_t *self, tm_tasklist_t **source_p)
+{
+    assert (self && source_p);
+    tm_tasklist_t *source = *source_p;
+    if (!source)
+        return;
+    for (size_t i = 0; i < source->size; i++)
+        tm_tasklist_append (self, &source->items [i]);
+    source->size = 0;
+    tm_tasklist_destroy (source_p);
+}
+
+void
+tm_tasklist_filter (tm_tasklist_t *self,
+                    bool (*keep) (const tm_task_t *task, void *arg), void *arg)
+{
+    assert (self && keep);
+    size_t kept = 0;
+    for (size_t i = 0; i < self->size; i++) {
+        if (keep (self->items [i], arg)) {
+            self->items [kept] = self->items [i];
+            self->items [kept]->index = kept;
+            kept++;
+        }
+        else
+            tm_task_destroy (&self->items [i]);
+    }
+    self->size = kept;
+}
+
+void
+tm_tasklist_sort (tm_tasklist_t *self, int (*compare) (const void *a, const void *b))
+{
+    assert (self && compare);
+    if (self->size > 1)
+        qsort (self->items, self->size, sizeof (tm_task_t *), compare);
+    for (size_t i = 0; i < self->size; i++)
+        self->items [i]->index = i;
+}

@@ -1,0 +1,74 @@
+/*  tm_task.h - one test to run, as discovered from a target.
+
+    A task is a plain record: adapters fill it in, the scheduler orders
+    and places it, the executor spawns it.  Its fields are public because
+    it is data passed between actors, like zmq_pollitem_t; every string
+    and array is owned by the task and freed by tm_task_destroy.
+
+    Once handed to the scheduler a task is immutable: actors share a
+    borrowed pointer to it for the life of the run.
+*/
+#ifndef TM_TASK_H_INCLUDED
+#define TM_TASK_H_INCLUDED
+
+#include "tm_common.h"
+
+//  How a target is listed and its tests are run.
+typedef enum {
+    TM_KIND_AUTO = 0,           //  Detect from the target (tm_adapter)
+    TM_KIND_CRITERION,          //  Criterion binary: --list, --filter
+    TM_KIND_GTEST,              //  GoogleTest binary: --gtest_list_tests
+    TM_KIND_CTEST,              //  ctest build directory
+    TM_KIND_MANIFEST            //  testmesh INI manifest (docs/manifest.md)
+} tm_kind_t;
+
+const char *tm_kind_name (tm_kind_t kind);
+//  Parses "criterion", "gtest", "ctest", "manifest" or "auto"; -1 if none.
+int tm_kind_parse (const char *name, tm_kind_t *kind);
+
+typedef struct {
+    char *id;                   //  Test id as the user sees it, unique in a run
+    char *target;               //  Target as given on the command line
+    tm_kind_t kind;             //  Adapter that made the task
+    char **argv;                //  NULL-terminated argv, argv[0] is the program
+    char *cwd;                  //  Working directory, NULL = the caller's
+    char **env;                 //  NULL-terminated "K=V" added to the environment
+    double timeout;             //  Seconds; 0 = the run's default
+    char **inputs;              //  NULL-terminated declared input paths (globbed)
+    char **labels;              //  NULL-terminated labels (ctest LABELS)
+    char *skip_reason;          //  Non-NULL: do not run, report skipped with this
+    char *history_key;          //  Stable key for the duration history
+    double expected;            //  Expected seconds from history, < 0 unknown
+    size_t index;               //  Position in the run's task list
+} tm_task_t;
+
+//  Creates an empty task with the given id and target (copied).
+tm_task_t *tm_task_new (const char *id, const char *target, tm_kind_t kind);
+void tm_task_destroy (tm_task_t **self_p);
+
+//  Helpers for the NULL-terminated string arrays used above.  _push
+//  appends a copy of STR to *ARRAY_P (which may be NULL).  _free frees
+//  the array and its strings.  _size counts its entries.
+void tm_strv_push (char ***array_p, const char *str);
+void tm_strv_free (char ***array_p);
+size_t tm_strv_size (char *const *array);
+char **tm_strv_dup (char *const *array);
+
+//  An ordered list of tasks that owns them.
+typedef struct _tm_tasklist_t tm_tasklist_t;
+tm_tasklist_t *tm_tasklist_new (void);
+void tm_tasklist_destroy (tm_tasklist_t **self_p);
+//  Appends TASK, taking ownership (sets *task_p to NULL).
+void tm_tasklist_append (tm_tasklist_t *self, tm_task_t **task_p);
+size_t tm_tasklist_size (tm_tasklist_t *self);
+tm_task_t *tm_tasklist_get (tm_tasklist_t *self, size_t index);
+//  Moves every task of *SOURCE_P to the end of SELF and destroys it.
+void tm_tasklist_splice (tm_tasklist_t *self, tm_tasklist_t **source_p);
+//  Keeps only tasks for which KEEP returns true; destroys the rest.
+void tm_tasklist_filter (tm_tasklist_t *self,
+                         bool (*keep) (const tm_task_t *task, void *arg), void *arg);
+//  Sorts with a qsort-style comparator, then renumbers task->index.
+void tm_tasklist_sort (tm_tasklist_t *self,
+                       int (*compare) (const void *a, const void *b));
+
+#endif

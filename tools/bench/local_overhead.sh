@@ -1,0 +1,205 @@
+#!/bin/sh
+# local_overhead.sh - what testmesh costs per test on one machine, against
+# xargs, GNU parallel, ctest and Criterion's own runner.
+#
+#   tools/bench/local_overhead.sh [--count N] [--runs R] [--jobs J]
+#                                 [--criterion-count M] [--testmesh PATH]
+#
+#   --count N            trivial tests per run (default 10000)
+#   --runs R             runs of each tool; the median is reported (default 3)
+#   --jobs J             slots (default 2)
+#   --criterion-count M  tests in the Criterion binary (default N / 5, so 2000)
+#   --testmesh PATH      the binary (default $TESTMESH, else build/testmesh)
+#
+# Every test is one exec of /usr/bin/true, so what is measured is each
+# tool's own overhead:
+#
+#   xargs -PJ            seq N | xargs -PJ -n1 true       (the floor)
+#   GNU parallel -jJ     seq N | parallel -jJ -N0 true
+#   ctest -jJ            a CMake project of N add_test (NAME tI COMMAND true),
+#                        configured once before timing
+#   testmesh run -jJ     a manifest of N `command = true` tests
+#                        (tools/gen_suite.sh), --progress lines, output to
+#                        /dev/null, a fresh scratch --data dir every run
+#
+# and then a Criterion binary of M trivial tests (tools/gen_suite.sh
+# criterion) run by `testmesh run -jJ` and by its own `--jobs J`.
+#
+# Rounds are interleaved (each round runs every tool once) so that a noisy
+# neighbour slows all tools alike, and only medians and ratios are printed.
+# Wall time is taken with `date +%s.%N`.  A tool that exits non-zero fails
+# the benchmark: a broken run must not pass for a fast one.
+#
+# Prints a table and, last, "testmesh/xargs = X.XX (target <= 1.30)".
+# Exit status: 0 measured (whether or not the target is met), 1 a tool is
+# missing or failed, 2 bad arguments.
+
+me=local_overhead.sh
+root=$(cd "$(dirname "$0")/../.." && pwd)
+TARGET_RATIO=1.30
+
+count=10000; runs=3; jobs=2; ccount=
+testmesh=${TESTMESH:-$root/build/testmesh}
+
+usage_error () {
+    printf '%s: %s (usage: %s [--count N] [--runs R] [--jobs J] [--criterion-count M] [--testmesh PATH])\n' \
+        "$me" "$1" "$me" >&2
+    exit 2
+}
+
+fail () {
+    printf '%s: %s\n' "$me" "$1" >&2
+    exit 1
+}
+
+is_count () {
+    case $1 in ''|*[!0-9]*|0*) return 1 ;; esac
+    [ "${#1}" -le 7 ]
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        --count|--runs|--jobs|--criterion-count|--testmesh)
+            [ $# -ge 2 ] || usage_error "option $1 needs a value"
+            opt=$1; val=$2; shift 2 ;;
+        --*=*) opt=${1%%=*}; val=${1#*=}; shift ;;
+        *) usage_error "unknown argument '$1'" ;;
+    esac
+    case $opt in
+        --count) is_count "$val" || usage_error "--count wants a positive whole number, not '$val'"
+                 count=$val ;;
+        --runs)  is_count "$val" || usage_error "--runs wants a positive whole number, not '$val'"
+                 runs=$val ;;
+        --jobs)  is_count "$val" || usage_error "--jobs wants a positive whole number, not '$val'"
+                 jobs=$val ;;
+        --criterion-count)
+                 is_count "$val" || usage_error "--criterion-count wants a positive whole number, not '$val'"
+                 ccount=$val ;;
+        --testmesh) testmesh=$val ;;
+        *) usage_error "unknown option '$opt'" ;;
+    esac
+done
+[ -n "$ccount" ] || ccount=$((count / 5))
+[ "$ccount" -ge 1 ] || ccount=1
+
+# ---------------------------------------------------------------- tools
+[ -x "$testmesh" ] || fail "no testmesh binary at $testmesh (build it: make build/testmesh)"
+for tool in xargs seq cmake ctest pkg-config "${CC:-cc}" true; do
+    command -v "$tool" > /dev/null 2>&1 \
+        || fail "$tool not found (make deps installs what the benchmark needs)"
+done
+# moreutils also ships a `parallel`, with other options: insist on GNU's.
+parallel --version 2> /dev/null | head -n 1 | grep -q 'GNU parallel' \
+    || fail "GNU parallel not found (make deps installs the 'parallel' package)"
+pkg-config --exists criterion \
+    || fail "Criterion not found by pkg-config (make deps installs libcriterion-dev)"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tm-bench.XXXXXX") || fail "cannot create a temporary directory"
+tmp=$(cd "$tmp" && pwd)
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+log=$tmp/setup.log
+
+# ---------------------------------------------------------------- suites
+say () { printf '%s: %s\n' "$me" "$*" >&2; }
+
+say "generating $count trivial tests (manifest, CMake project) and a $ccount-test Criterion binary"
+"$root/tools/gen_suite.sh" manifest --count "$count" --out "$tmp/trivial.ini" \
+    || fail "tools/gen_suite.sh manifest failed"
+"$root/tools/gen_suite.sh" criterion --count "$ccount" --out "$tmp/crit" \
+    || fail "tools/gen_suite.sh criterion failed"
+
+mkdir -p "$tmp/ctest-src"
+{
+    echo 'cmake_minimum_required (VERSION 3.13)'
+    echo 'project (local_overhead NONE)'
+    echo 'enable_testing ()'
+    awk -v n="$count" 'BEGIN { for (i = 1; i <= n; i++) printf "add_test (NAME t%d COMMAND true)\n", i }'
+} > "$tmp/ctest-src/CMakeLists.txt"
+cmake -S "$tmp/ctest-src" -B "$tmp/ctest-build" > "$log" 2>&1 \
+    || { cat "$log" >&2; fail "configuring the ctest project failed"; }
+
+# Sanity: each runner sees exactly the tests it should, before any timing.
+n=$(cd "$tmp/ctest-build" && ctest -N | sed -n 's/^Total Tests: //p')
+[ "$n" = "$count" ] || fail "ctest lists '$n' tests, not $count"
+n=$("$testmesh" run --list "$tmp/trivial.ini" 2> "$log" | wc -l)
+[ "$n" -eq "$count" ] || { cat "$log" >&2; fail "testmesh lists $n tests in the manifest, not $count"; }
+n=$("$testmesh" run --list "$tmp/crit/gen_criterion" 2> "$log" | wc -l)
+[ "$n" -eq "$ccount" ] || { cat "$log" >&2; fail "testmesh lists $n tests in the Criterion binary, not $ccount"; }
+
+# ---------------------------------------------------------------- runners
+# Stdout goes to /dev/null, stderr to a file shown if the run fails; the
+# exit status says whether every test passed.
+run_xargs ()    { seq "$count" | xargs -P "$jobs" -n 1 true; }
+run_parallel () { seq "$count" | parallel --will-cite -j "$jobs" -N0 true; }
+run_ctest ()    { cd "$tmp/ctest-build" && ctest -j "$jobs"; }
+run_testmesh () {
+    rm -rf "$tmp/data"
+    "$testmesh" run -j "$jobs" --progress lines --data "$tmp/data" "$tmp/trivial.ini"
+}
+run_crit_native ()   { "$tmp/crit/gen_criterion" --jobs "$jobs"; }
+run_crit_testmesh () {
+    rm -rf "$tmp/data"
+    "$testmesh" run -j "$jobs" --progress lines --data "$tmp/data" "$tmp/crit/gen_criterion"
+}
+
+# time_one NAME: runs run_NAME once, appends its wall seconds to $tmp/NAME.times
+time_one () {
+    t0=$(date +%s.%N)
+    ( "run_$1" ) > /dev/null 2> "$tmp/$1.err"
+    rc=$?
+    t1=$(date +%s.%N)
+    if [ "$rc" -ne 0 ]; then
+        tail -n 20 "$tmp/$1.err" >&2
+        fail "$1 exited with status $rc (the end of its stderr is above)"
+    fi
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    echo "$secs" >> "$tmp/$1.times"
+    printf ' %s %ss' "$1" "$secs" >&2
+}
+
+median () {
+    sort -n "$tmp/$1.times" | awk '{ v [NR] = $1 }
+        END { if (NR % 2) printf "%.3f", v [(NR + 1) / 2]
+              else        printf "%.3f", (v [NR / 2] + v [NR / 2 + 1]) / 2 }'
+}
+
+tools="xargs parallel ctest testmesh crit_native crit_testmesh"
+round=1
+while [ "$round" -le "$runs" ]; do
+    printf '%s: round %d/%d:' "$me" "$round" "$runs" >&2
+    for tool in $tools; do time_one "$tool"; done
+    printf '\n' >&2
+    round=$((round + 1))
+done
+
+# ---------------------------------------------------------------- report
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+m_xargs=$(median xargs)
+m_crit=$(median crit_native)
+
+# row LABEL TESTS MEDIAN BASE
+row () {
+    awk -v l="$1" -v n="$2" -v m="$3" -v b="$4" \
+        'BEGIN { printf "%-26s %7d %10.3f %9.3f %8.2f\n", l, n, m, m * 1000 / n, m / b }'
+}
+
+echo "testmesh local overhead: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${cpu:-unknown CPU}"
+echo "median wall time of $runs runs, $jobs slots; ms/test = wall time / tests"
+echo
+printf '%-26s %7s %10s %9s %8s\n' "trivial tests (true)" tests "median s" ms/test "/xargs"
+row "xargs -P$jobs"         "$count" "$m_xargs"          "$m_xargs"
+row "GNU parallel -j$jobs"  "$count" "$(median parallel)" "$m_xargs"
+row "ctest -j$jobs"         "$count" "$(median ctest)"    "$m_xargs"
+row "testmesh run -j$jobs"  "$count" "$(median testmesh)" "$m_xargs"
+echo
+printf '%-26s %7s %10s %9s %8s\n' "Criterion binary" tests "median s" ms/test "/native"
+row "gen_criterion --jobs $jobs" "$ccount" "$m_crit"                "$m_crit"
+row "testmesh run -j$jobs"       "$ccount" "$(median crit_testmesh)" "$m_crit"
+echo
+awk -v t="$(median crit_testmesh)" -v c="$m_crit" \
+    'BEGIN { printf "testmesh/criterion-native = %.2f\n", t / c }'
+awk -v t="$(median testmesh)" -v x="$m_xargs" -v target="$TARGET_RATIO" \
+    'BEGIN { printf "testmesh/xargs = %.2f (target <= %s)\n", t / x, target }'
