@@ -18,12 +18,14 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -MMD -MP \
+# `override` so that a CFLAGS given on the command line (as `make asan`
+# does) adds optimisation and sanitizer flags without losing these.
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -MMD -MP \
             -Inode $(PKG_CFLAGS)
 ifneq ($(filter 1 true,$(WERROR) $(CI)),)
-CFLAGS   += -Werror
+override CFLAGS += -Werror
 endif
-LDLIBS   += $(PKG_LIBS) -lpthread -lm
+override LDLIBS += $(PKG_LIBS) -lpthread -lm
 
 ifeq ($(V),1)
 Q =
@@ -70,7 +72,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/tm_testutil.h
 # Debian package names; `make deps` installs whatever of them is missing.
 DEB_PKGS = build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
            librocksdb-dev libcriterion-dev libinih-dev libjansson-dev \
-           libgtest-dev cmake parallel libxml2-utils procps
+           libgtest-dev cmake parallel libxml2-utils
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \

@@ -367,7 +367,7 @@ s_ctest_task (const char *target, const char *key_base, json_t *test, size_t ind
         //  ctest prints no command when it cannot find the program: the
         //  test's executable is not built.  argv stays non-NULL.
         tm_strv_push (&task->argv, "false");
-        task->skip_reason = strdup ("not built (ctest found no command for it)");
+        task->skip_reason = strdup ("not built: ctest found no command for it");
     }
     size_t i;
     json_t *property;

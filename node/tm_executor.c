@@ -35,6 +35,7 @@ typedef struct {
     double started_wall;        //  Wall clock start time
     double ended;               //  Monotonic time the leader exited
     double deadline;            //  Next time something is due for this job
+    int leftovers;              //  Stray processes it left, killed
     double timeout;             //  Effective timeout, 0 = none
     char *spawn_error;          //  Could not start: why
 } s_job_t;
@@ -105,6 +106,20 @@ s_start (s_executor_t *self, tm_task_t *task, int attempt)
     zlistx_add_end (self->jobs, job);
 }
 
+//  Sweep callback: counts a stray against the job of the test that
+//  left it.  A stray found after its job was reported is only logged.
+static void
+s_on_stray (const char *test_id, void *arg)
+{
+    s_executor_t *self = (s_executor_t *) arg;
+    for (s_job_t *job = (s_job_t *) zlistx_first (self->jobs); job;
+         job = (s_job_t *) zlistx_next (self->jobs))
+        if (streq (job->task->id, test_id)) {
+            job->leftovers++;
+            break;
+        }
+}
+
 //  Builds the job's result and sends it to the scheduler.
 static void
 s_report (s_executor_t *self, s_job_t *job)
@@ -114,6 +129,7 @@ s_report (s_executor_t *self, s_job_t *job)
     result->member = strdup (self->config.member);
     result->started = job->started_wall;
     result->duration = job->ended - job->started;
+    result->leftovers = job->leftovers;
     if (!job->proc) {
         result->status = TM_STATUS_CRASHED;
         tm_result_set_message (result, "%s", job->spawn_error);
@@ -158,14 +174,25 @@ s_expire (s_executor_t *self)
 {
     double now = tm_now ();
     double next = INFINITY;
-    s_job_t *job = (s_job_t *) zlistx_first (self->jobs);
-    while (job) {
-        void *handle = zlistx_cursor (self->jobs);
-        s_job_t *following = (s_job_t *) zlistx_next (self->jobs);
+    //  Work on a snapshot: reporting removes jobs, and the stray sweep's
+    //  callback walks the list, which would upset a cursor.
+    size_t count = zlistx_size (self->jobs);
+    s_job_t *snapshot [count + 1];
+    size_t taken = 0;
+    for (s_job_t *job = (s_job_t *) zlistx_first (self->jobs); job;
+         job = (s_job_t *) zlistx_next (self->jobs))
+        snapshot [taken++] = job;
+
+    for (size_t i = 0; i < taken; i++) {
+        s_job_t *job = snapshot [i];
         if (job->state != JOB_DRAINING && tm_proc_reap (job->proc)) {
             job->state = JOB_DRAINING;
             job->ended = now;
             job->deadline = now + TM_DRAIN_GRACE;
+            //  The group is dead (tm_proc_reap killed it); what escaped
+            //  it was adopted by us: kill it now, while the job is here
+            //  to be charged with it.
+            tm_proc_sweep_orphans (s_on_stray, self);
         }
         bool drained = job->state == JOB_DRAINING
                     && (!job->proc || (tm_proc_stdout_fd (job->proc) < 0
@@ -180,18 +207,20 @@ s_expire (s_executor_t *self)
             }
             else {
                 s_report (self, job);
+                void *handle = zlistx_find (self->jobs, job);
+                assert (handle);
                 zlistx_detach (self->jobs, handle);
                 s_job_destroy (&job);
-                //  Strays may have been left: look for them now
-                self->next_sweep = now;
+                //  Strays may still be on their way to us: look again soon
+                self->next_sweep = now + TM_SWEEP_INTERVAL;
+                continue;
             }
         }
-        if (job && job->deadline < next)
+        if (job->deadline < next)
             next = job->deadline;
-        job = following;
     }
     if (self->next_sweep <= now) {
-        tm_proc_sweep_orphans ();
+        tm_proc_sweep_orphans (s_on_stray, self);
         self->next_sweep = zlistx_size (self->jobs) ? now + TM_SWEEP_INTERVAL : INFINITY;
     }
     return next < self->next_sweep ? next : self->next_sweep;
@@ -291,7 +320,7 @@ tm_executor_actor (zsock_t *pipe, void *args)
     s_job_t *job;
     while ((job = (s_job_t *) zlistx_detach (self.jobs, NULL)))
         s_job_destroy (&job);
-    tm_proc_sweep_orphans ();
+    tm_proc_sweep_orphans (NULL, NULL);
     zlistx_destroy (&self.jobs);
     free (items);
     free ((char *) self.config.member);

@@ -15,6 +15,7 @@
     1. Comments are whole lines starting with '#' or ';'.  Inline
        comments are off, so "command = a ; b" keeps its ';'.
     2. Continuation lines are off: an indented line is an ordinary line.
+       inih also takes "key: value" for "key = value".
     3. command is split into words like a POSIX shell would, without any
        expansion (tm_manifest_split_words); with shell = true it is given
        whole to /bin/sh -c instead.  A program containing '/' and not

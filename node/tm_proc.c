@@ -106,8 +106,18 @@ tm_proc_init (void)
         tm_warn ("proc", "cannot become a child subreaper: %s", strerror (errno));
 }
 
-//  Builds the child's environment: ours, with ENV's entries replacing
-//  or adding, plus TESTMESH_TEST_ID when given.  Returns an array of
+//  True if the "K=V" strings A and B set the same variable.
+static bool
+s_same_key (const char *a, const char *b)
+{
+    const char *eq = strchr (a, '=');
+    size_t keylen = eq ? (size_t) (eq - a) : strlen (a);
+    return strncmp (a, b, keylen) == 0 && (b [keylen] == '=' || b [keylen] == 0);
+}
+
+//  Builds the child's environment: ours, then ENV's entries, then the
+//  marker; a later entry for a variable replaces an earlier one, so
+//  getenv () and a shell agree on every value.  Returns an array of
 //  borrowed pointers (free only the array).
 static char **
 s_build_env (char *const env [], char *marker)
@@ -117,22 +127,19 @@ s_build_env (char *const env [], char *marker)
     char **envp = (char **) malloc ((ours + extra + 2) * sizeof (char *));
     assert (envp);
     size_t size = 0;
-    for (size_t i = 0; i < ours; i++) {
-        const char *eq = strchr (environ [i], '=');
-        size_t keylen = eq ? (size_t) (eq - environ [i]) : strlen (environ [i]);
-        bool replaced = false;
-        for (size_t j = 0; j < extra && !replaced; j++)
-            replaced = strncmp (env [j], environ [i], keylen) == 0
-                       && env [j][keylen] == '=';
-        if (marker && !replaced)
-            replaced = strncmp (environ [i], TM_PROC_ENV_ID, keylen + 1) == 0;
-        if (!replaced)
-            envp [size++] = environ [i];
+    for (size_t i = 0; i < ours + extra + 1; i++) {
+        char *entry = i < ours ? environ [i]
+                    : i < ours + extra ? env [i - ours] : marker;
+        if (!entry || !strchr (entry, '='))
+            continue;
+        size_t j;
+        for (j = 0; j < size; j++)
+            if (s_same_key (entry, envp [j]))
+                break;
+        envp [j] = entry;
+        if (j == size)
+            size++;
     }
-    for (size_t j = 0; j < extra; j++)
-        envp [size++] = env [j];
-    if (marker)
-        envp [size++] = marker;
     envp [size] = NULL;
     return envp;
 }
@@ -492,7 +499,7 @@ s_stray_test_id (pid_t pid, char *id, size_t max)
 }
 
 int
-tm_proc_sweep_orphans (void)
+tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg)
 {
     //  Our children are listed per thread in /proc/self/task/*/children
     //  (orphans are adopted by whichever thread the kernel picks).
@@ -521,6 +528,8 @@ tm_proc_sweep_orphans (void)
             killed++;
             tm_info ("proc", "killed stray process %d left by test '%s'",
                      pid, *id ? id : "?");
+            if (on_stray && *id)
+                on_stray (id, arg);
         }
         fclose (file);
     }
@@ -581,6 +590,6 @@ tm_proc_run (char *const argv [], const char *cwd, double timeout, size_t limit,
         tm_proc_take_output (proc, 1, output, &size, &cut);
     }
     tm_proc_destroy (&proc);
-    tm_proc_sweep_orphans ();
+    tm_proc_sweep_orphans (NULL, NULL);
     return rc;
 }

@@ -66,8 +66,11 @@ void tm_proc_take_output (tm_proc_t *self, int stream, char **data,
 
 //  Kills (SIGKILL) and reaps every child of this process that no live
 //  tm_proc owns: the descendants of tests that outlived their process
-//  group.  Returns how many it killed.
-int tm_proc_sweep_orphans (void);
+//  group.  For each stray whose environment names the test that left
+//  it (TESTMESH_TEST_ID), calls ON_STRAY (may be NULL) with that id.
+//  Returns how many it killed.
+typedef void (tm_proc_stray_fn) (const char *test_id, void *arg);
+int tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg);
 
 //  Runs ARGV to completion with a timeout, for short jobs such as
 //  listing a binary's tests.  Returns 0 and sets *OUTPUT (stdout, caller

@@ -399,6 +399,7 @@ tm_run_main (int argc, char **argv)
     bool live = streq (options.progress, "live") || (streq (options.progress, "auto") && tty);
     bool color = tty && !(getenv ("NO_COLOR") && *getenv ("NO_COLOR"));
     console = tm_console_new (stdout, live, color, total, options.jobs);
+    tm_console_plan (console, state.tasks);
     state.results = (tm_result_t **) calloc (total + 1, sizeof (tm_result_t *));
     assert (state.results);
 
@@ -474,7 +475,7 @@ done:
     free (datadir);
     if (signal_fd >= 0)
         close (signal_fd);
-    tm_proc_sweep_orphans ();
+    tm_proc_sweep_orphans (NULL, NULL);
     s_options_free (&options);
     return rc;
 }

@@ -237,10 +237,12 @@ Test (cli_run, test_ignoring_sigterm_is_timed_out_and_killed)
 Test (cli_run, daemon_forked_by_a_test_is_killed_and_the_test_passes)
 {
     char *dir = tmu_scratch ();
-    char pidfile [512];
+    char pidfile [512], json [512];
     snprintf (pidfile, sizeof pidfile, "%s/daemon.pid", dir);
+    snprintf (json, sizeof json, "%s/report.json", dir);
     setenv ("TM_DAEMON_PIDFILE", pidfile, 1);
     tmu_run_t run = tmu_testmesh (30, "run", "--data", dir, "--filter", "edge/daemon",
+                                  "--json", json,
                                   (char *) tmu_path ("fixtures/criterion_suite"));
     unsetenv ("TM_DAEMON_PIDFILE");
     cr_assert_eq (run.status, 0, "exit %d\n%s%s", run.status, run.out, run.err);
@@ -250,6 +252,11 @@ Test (cli_run, daemon_forked_by_a_test_is_killed_and_the_test_passes)
     cr_assert (pid > 0);
     //  testmesh has exited: the daemon must be gone (kill (pid, 0) fails)
     cr_assert_neq (kill (pid, 0), 0, "daemon %d outlived testmesh", pid);
+    //  ... and the test is charged with what it left behind
+    json_t *root = s_load (json);
+    cr_assert_eq (json_integer_value (json_object_get (s_test (root, "edge/daemon"),
+                                                       "leftovers")), 1);
+    json_decref (root);
     free (pid_text);
     tmu_run_free (&run);
     tmu_rmrf (dir);

@@ -154,7 +154,7 @@ Test (proc, destroy_kills_the_whole_process_group)
     //  Killed, and reaped by its parent's death or our sweep
     end = tmu_now () + 10;
     while (kill (grandchild, 0) == 0) {
-        tm_proc_sweep_orphans ();
+        tm_proc_sweep_orphans (NULL, NULL);
         cr_assert (tmu_now () < end, "grandchild %d survived", grandchild);
         usleep (1000);
     }
@@ -179,7 +179,7 @@ Test (proc, sweep_kills_a_daemon_that_left_the_process_group)
     int killed = 0;
     double end = tmu_now () + 10;
     while (kill (daemon, 0) == 0) {
-        killed += tm_proc_sweep_orphans ();
+        killed += tm_proc_sweep_orphans (NULL, NULL);
         cr_assert (tmu_now () < end, "daemon %d survived the sweep", daemon);
         usleep (1000);
     }
@@ -204,4 +204,23 @@ Test (proc, run_returns_output_and_times_out_hung_programs)
     cr_assert_not_null (err);
     cr_assert_not_null (strstr (err, "did not finish"), "%s", err);
     free (err);
+}
+
+Test (proc, later_environment_entries_replace_earlier_ones)
+{
+    //  [defaults] env then the test's env: the test's value must win for
+    //  getenv () as well as for the shell, and the variable appear once
+    setenv ("TM_DUP", "from_parent", 1);
+    char *argv [] = { "sh", "-c", "env | grep -c '^TM_DUP='; echo $TM_DUP", NULL };
+    char *env [] = { "TM_DUP=from_defaults", "TM_DUP=from_test", NULL };
+    tm_proc_t *proc = tm_proc_spawn (argv, NULL, env, 4096, NULL);
+    s_finish (proc, 10);
+    char *out;
+    size_t size;
+    uint64_t cut;
+    tm_proc_take_output (proc, 1, &out, &size, &cut);
+    cr_assert_str_eq (out, "1\nfrom_test\n");
+    free (out);
+    tm_proc_destroy (&proc);
+    unsetenv ("TM_DUP");
 }
