@@ -33,11 +33,11 @@
       The Criterion filter is still escaped with '\' (Criterion 2.4.1
       takes "\x" as a literal x) in case that ever changes; GoogleTest
       filters have no escape, so ':' '-' '*' '?' in a name would break.
-    - ctest properties that change what counts as a pass (WILL_FAIL,
-      PASS_REGULAR_EXPRESSION, FAIL_REGULAR_EXPRESSION, SKIP_RETURN_CODE)
+    - ctest's WILL_FAIL and SKIP_RETURN_CODE are honoured (tm_task_t's
+      will_fail and skip_code, applied by the executor).  Those that
+      match output (PASS_REGULAR_EXPRESSION, FAIL_REGULAR_EXPRESSION)
       and those that order or serialise tests (DEPENDS, FIXTURES_*,
-      RESOURCE_LOCK, RUN_SERIAL) have no place in tm_task_t and are
-      ignored: a WILL_FAIL test is reported failed when it fails.
+      RESOURCE_LOCK, RUN_SERIAL) are ignored.
 */
 #include "tm_adapter.h"
 #include "tm_manifest.h"
@@ -122,8 +122,8 @@ static char *
 s_criterion_suite (const char *line, long *count)
 {
     const char *colon = strstr (line, ": ");
-    if (!colon || colon == line || strpbrk (line, " \t") < colon)
-        return NULL;
+    if (!colon || colon == line || strcspn (line, " \t") < (size_t) (colon - line))
+        return NULL;            //  No name, or a name with blanks
     const char *digits = colon + 2;
     if (!isdigit ((unsigned char) *digits))
         return NULL;
@@ -332,6 +332,18 @@ s_ctest_property (tm_task_t *task, const char *name, json_t *value)
             return -1;
         double timeout = json_number_value (value);
         task->timeout = timeout > 0 ? timeout : 0;
+    }
+    else
+    if (streq (name, "WILL_FAIL"))
+        task->will_fail = json_is_true (value);
+    else
+    if (streq (name, "SKIP_RETURN_CODE")) {
+        //  ctest gives it as a number; accept its text form too
+        double code = json_is_number (value) ? json_number_value (value)
+                    : json_is_string (value) ? atof (json_string_value (value)) : -1;
+        if (code < 0 || code > 255)
+            return -1;
+        task->skip_code = (int) code;
     }
     else
     if (streq (name, "DISABLED")) {
@@ -650,6 +662,13 @@ s_criterion_synthesis (const char *data, size_t size, int *tested, int *crashing
                    tested, &passing, &failing, crashing) == 4;
 }
 
+static bool
+s_output_contains (tm_result_t *result, const char *needle)
+{
+    return (result->out && s_contains (result->out, result->out_size, needle))
+        || (result->err && s_contains (result->err, result->err_size, needle));
+}
+
 static void
 s_classify_criterion (tm_result_t *result)
 {
@@ -658,8 +677,7 @@ s_classify_criterion (tm_result_t *result)
     if (!s_criterion_synthesis (result->err, result->err_size, &tested, &crashing)
     &&  !s_criterion_synthesis (result->out, result->out_size, &tested, &crashing))
         return;
-    bool timed_out = (result->err && s_contains (result->err, result->err_size, "Timed out."))
-                  || (result->out && s_contains (result->out, result->out_size, "Timed out."));
+    bool timed_out = s_output_contains (result, "Timed out.");
     if (result->status == TM_STATUS_PASSED && tested == 0) {
         result->status = TM_STATUS_SKIPPED;
         tm_result_set_message (result, "skipped by the test");
@@ -674,13 +692,6 @@ s_classify_criterion (tm_result_t *result)
         result->status = TM_STATUS_CRASHED;
         tm_result_set_message (result, "crashed (Criterion caught a signal)");
     }
-}
-
-static bool
-s_output_contains (tm_result_t *result, const char *needle)
-{
-    return (result->out && s_contains (result->out, result->out_size, needle))
-        || (result->err && s_contains (result->err, result->err_size, needle));
 }
 
 static void

@@ -120,6 +120,32 @@ s_on_stray (const char *test_id, void *arg)
         }
 }
 
+//  Applies the task's own idea of an exit status: an expected failure
+//  (ctest WILL_FAIL) and a skip code (ctest SKIP_RETURN_CODE).  A
+//  signal is a crash whatever the task says.
+static void
+s_apply_exit_rules (tm_task_t *task, tm_result_t *result)
+{
+    if (result->signal)
+        return;
+    if (task->skip_code >= 0 && result->exit_code == task->skip_code) {
+        result->status = TM_STATUS_SKIPPED;
+        tm_result_set_message (result, "skipped (exit status %d)", result->exit_code);
+    }
+    else
+    if (task->will_fail) {
+        if (result->status == TM_STATUS_PASSED) {
+            result->status = TM_STATUS_FAILED;
+            tm_result_set_message (result, "exit status 0, but the test is "
+                                   "expected to fail (WILL_FAIL)");
+        }
+        else {
+            result->status = TM_STATUS_PASSED;
+            zstr_free (&result->message);
+        }
+    }
+}
+
 //  Builds the job's result and sends it to the scheduler.
 static void
 s_report (s_executor_t *self, s_job_t *job)
@@ -141,6 +167,7 @@ s_report (s_executor_t *self, s_job_t *job)
                              &result->err_cut);
         tm_executor_classify_exit (result, tm_proc_exit_code (job->proc),
                                    tm_proc_signal (job->proc));
+        s_apply_exit_rules (job->task, result);
         if (job->stop == STOP_TIMEOUT) {
             result->status = TM_STATUS_TIMEOUT;
             tm_result_set_message (result, "timed out after %g s", job->timeout);

@@ -45,6 +45,7 @@
 #include <glob.h>
 #include <ini.h>
 #include <math.h>
+#include <sys/stat.h>
 
 //  Longest line we accept, and the most bytes a manifest may have.
 #define S_MAX_LINE      65536
@@ -548,6 +549,11 @@ s_read_file (s_manifest_t *self)
     FILE *file = fopen (self->path, "rb");
     if (!file)
         return tm_fail (&self->err, "%s: %s", self->path, strerror (errno));
+    struct stat st;
+    if (fstat (fileno (file), &st) == 0 && S_ISDIR (st.st_mode)) {
+        fclose (file);
+        return tm_fail (&self->err, "%s: %s", self->path, strerror (EISDIR));
+    }
     size_t capacity = 4096;
     self->data = (char *) malloc (capacity);
     assert (self->data);

@@ -210,6 +210,19 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
     return 0;
 }
 
+//  True if GLOB matches the task's id, or its id without the "TARGET:"
+//  prefix that several targets add, so `--exclude 'edge/*'` means the
+//  same with one target as with three.
+static bool
+s_matches (const char *glob, const tm_task_t *task)
+{
+    if (tm_glob_match (glob, task->id))
+        return true;
+    size_t prefix = strlen (task->target);
+    return strncmp (task->id, task->target, prefix) == 0 && task->id [prefix] == ':'
+        && tm_glob_match (glob, task->id + prefix + 1);
+}
+
 static bool
 s_selected (const tm_task_t *task, void *arg)
 {
@@ -217,12 +230,12 @@ s_selected (const tm_task_t *task, void *arg)
     if (options->filters) {
         bool any = false;
         for (char **glob = options->filters; *glob && !any; glob++)
-            any = tm_glob_match (*glob, task->id);
+            any = s_matches (*glob, task);
         if (!any)
             return false;
     }
     for (char **glob = options->excludes; glob && *glob; glob++)
-        if (tm_glob_match (*glob, task->id))
+        if (s_matches (*glob, task))
             return false;
     return true;
 }

@@ -30,6 +30,7 @@ tm_task_new (const char *id, const char *target, tm_kind_t kind)
     self->target = strdup (target);
     self->kind = kind;
     self->expected = -1;
+    self->skip_code = -1;
     return self;
 }
 

@@ -34,6 +34,8 @@ typedef struct {
     char *cwd;                  //  Working directory, NULL = the caller's
     char **env;                 //  NULL-terminated "K=V" added to the environment
     double timeout;             //  Seconds; 0 = the run's default
+    bool will_fail;             //  A non-zero exit passes, zero fails (ctest WILL_FAIL)
+    int skip_code;              //  Exit status that means skipped, -1 none
     char **inputs;              //  NULL-terminated declared input paths (globbed)
     char **labels;              //  NULL-terminated labels (ctest LABELS)
     char *skip_reason;          //  Non-NULL: do not run, report skipped with this

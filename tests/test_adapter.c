@@ -571,6 +571,13 @@ Test (detect, missing_path_is_no_such_file)
     free (err);
 }
 
+Test (detect, device_is_neither_file_nor_directory)
+{
+    char *err = s_detect_error ("/dev/null");
+    cr_assert_str_eq (err, "/dev/null: not a regular file or directory");
+    free (err);
+}
+
 Test (detect, directory_without_ctest_testfile_is_an_error)
 {
     char *dir = tmu_scratch ();
@@ -678,7 +685,10 @@ Test (discover, ctest_fixture_lists_every_test_from_real_ctest)
     char *err = NULL;
     cr_assert_eq (tm_adapter_discover (target, TM_KIND_AUTO, false, tasks, &err), 0,
                   "%s", err);
-    cr_assert_eq (tm_tasklist_size (tasks), 8);
+    cr_assert_eq (tm_tasklist_size (tasks), 9);
+    cr_assert (s_find (tasks, "will_fail")->will_fail);
+    cr_assert_eq (s_find (tasks, "skip_code")->skip_code, 77);
+    cr_assert_eq (s_find (tasks, "passes")->skip_code, -1);
     tm_task_t *env = s_find (tasks, "env");
     cr_assert_str_eq (env->env [0], "FOO=bar");
     cr_assert_str_eq (env->cwd, real);
@@ -771,6 +781,42 @@ Test (discover, missing_target_is_no_such_file_for_any_kind)
     cr_assert_str_eq (err, "/no/such/bin: No such file or directory");
     free (err);
     tm_tasklist_destroy (&tasks);
+}
+
+Test (discover, listing_that_exits_non_zero_reports_the_status)
+{
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    char *err = NULL;
+    cr_assert_eq (tm_adapter_discover ("/bin/false", TM_KIND_CRITERION, false, tasks, &err),
+                  -1);
+    char *real = realpath ("/bin/false", NULL);
+    char *expected = tm_strdupf ("/bin/false: listing tests failed (%s exited with "
+                                 "status 1)", real);
+    cr_assert_str_eq (err, expected);
+    free (expected);
+    free (real);
+    free (err);
+    tm_tasklist_destroy (&tasks);
+}
+
+Test (discover, ctest_missing_from_path_is_a_clear_error)
+{
+    char *dir = tmu_scratch ();
+    char *path = strdup (getenv ("PATH") ? getenv ("PATH") : "/usr/bin:/bin");
+    setenv ("PATH", dir, 1);    //  An empty directory, in this worker only
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    char *err = NULL;
+    const char *target = tmu_path ("fixtures/ctest");
+    cr_assert_eq (tm_adapter_discover (target, TM_KIND_AUTO, false, tasks, &err), -1);
+    char *expected = tm_strdupf ("%s: ctest not found in PATH (it comes with cmake)", target);
+    cr_assert_str_eq (err, expected);
+    free (expected);
+    free (err);
+    tm_tasklist_destroy (&tasks);
+    setenv ("PATH", path, 1);   //  tmu_rmrf runs rm
+    free (path);
+    tmu_rmrf (dir);
+    free (dir);
 }
 
 Test (discover, directory_as_binary_kind_is_an_error)

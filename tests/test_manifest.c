@@ -266,6 +266,18 @@ Test (manifest, missing_file_reports_no_such_file)
     free (dir);
 }
 
+Test (manifest, directory_is_not_a_manifest)
+{
+    char *dir = tmu_scratch ();
+    char *err = s_load_error (dir);
+    char *expected = tm_strdupf ("%s: Is a directory", dir);
+    cr_assert_str_eq (err, expected);
+    free (expected);
+    free (err);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
 Test (manifest, empty_file_has_no_tests_and_is_no_error)
 {
     char *dir = tmu_scratch ();
