@@ -1,6 +1,9 @@
 /*  main.c - the testmesh command: dispatches to a subcommand.
 
     testmesh run [OPTIONS] TARGET...     run test suites (tm_run.c)
+    testmesh agent [OPTIONS]             run the agent (tm_agent.c)
+    testmesh members [remove NAME]       list or revoke members (tm_agent.c)
+    testmesh token [--rotate]            print the join token (tm_agent.c)
     testmesh version                     print the version
     testmesh help                        print usage
 
@@ -8,6 +11,7 @@
     none); the default is warn.
 */
 #include "tm_common.h"
+#include "tm_agent.h"
 #include "tm_run.h"
 
 static void
@@ -18,6 +22,10 @@ s_usage (FILE *out)
 "\n"
 "Commands:\n"
 "  run TARGET...   run test suites, one process per test (testmesh run --help)\n"
+"  agent           run this machine's agent: join or create a cluster\n"
+"  members         list the cluster's members (remove NAME: revoke one)\n"
+"  token           print the cluster's join token (--rotate: a new one)\n"
+"  stats           print the local agent's counters (JSON)\n"
 "  version         print the version\n"
 "  help            this text\n"
 "\n"
@@ -47,6 +55,14 @@ main (int argc, char **argv)
     const char *command = argv [1];
     if (streq (command, "run"))
         return tm_run_main (argc - 1, argv + 1);
+    if (streq (command, "agent"))
+        return tm_agent_main (argc - 1, argv + 1);
+    if (streq (command, "members"))
+        return tm_members_main (argc - 1, argv + 1);
+    if (streq (command, "token"))
+        return tm_token_main (argc - 1, argv + 1);
+    if (streq (command, "stats"))
+        return tm_stats_main (argc - 1, argv + 1);
     if (streq (command, "version") || streq (command, "--version")) {
         printf ("testmesh %s\n", TM_VERSION);
         return TM_EXIT_OK;

@@ -145,3 +145,46 @@ tm_datadir_resolve (const char *option, char **err)
     }
     return path;
 }
+
+void
+tm_strv_push (char ***array_p, const char *str)
+{
+    assert (array_p && str);
+    size_t size = tm_strv_size (*array_p);
+    char **array = (char **) realloc (*array_p, (size + 2) * sizeof (char *));
+    assert (array);
+    array [size] = strdup (str);
+    array [size + 1] = NULL;
+    *array_p = array;
+}
+
+void
+tm_strv_free (char ***array_p)
+{
+    assert (array_p);
+    if (*array_p) {
+        for (char **s = *array_p; *s; s++)
+            free (*s);
+        free (*array_p);
+        *array_p = NULL;
+    }
+}
+
+size_t
+tm_strv_size (char *const *array)
+{
+    size_t size = 0;
+    while (array && array [size])
+        size++;
+    return size;
+}
+
+char **
+tm_strv_dup (char *const *array)
+{
+    char **copy = NULL;
+    for (size_t i = 0; array && array [i]; i++)
+        tm_strv_push (&copy, array [i]);
+    return copy;
+}
+

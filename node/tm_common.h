@@ -69,6 +69,14 @@ int tm_fail (char **err, const char *fmt, ...) __attribute__ ((format (printf, 2
 //  '*' crosses '/': "net/*" matches "net/tcp/connect").
 bool tm_glob_match (const char *pattern, const char *name);
 
+//  Helpers for the NULL-terminated string arrays used above.  _push
+//  appends a copy of STR to *ARRAY_P (which may be NULL).  _free frees
+//  the array and its strings.  _size counts its entries.
+void tm_strv_push (char ***array_p, const char *str);
+void tm_strv_free (char ***array_p);
+size_t tm_strv_size (char *const *array);
+char **tm_strv_dup (char *const *array);
+
 //  Resolves the data directory: OPTION (--data) if set, else
 //  $TESTMESH_HOME, else $XDG_DATA_HOME/testmesh, else
 //  ~/.local/share/testmesh; creates it (mode 0700) if missing.

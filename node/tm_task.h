@@ -48,14 +48,6 @@ typedef struct {
 tm_task_t *tm_task_new (const char *id, const char *target, tm_kind_t kind);
 void tm_task_destroy (tm_task_t **self_p);
 
-//  Helpers for the NULL-terminated string arrays used above.  _push
-//  appends a copy of STR to *ARRAY_P (which may be NULL).  _free frees
-//  the array and its strings.  _size counts its entries.
-void tm_strv_push (char ***array_p, const char *str);
-void tm_strv_free (char ***array_p);
-size_t tm_strv_size (char *const *array);
-char **tm_strv_dup (char *const *array);
-
 //  An ordered list of tasks that owns them.
 typedef struct _tm_tasklist_t tm_tasklist_t;
 tm_tasklist_t *tm_tasklist_new (void);

@@ -160,12 +160,32 @@ time_one () {
     printf ' %s %ss' "$1" "$secs" >&2
 }
 
-median () {
-    sort -n "$tmp/$1.times" | awk '{ v [NR] = $1 }
+# median_of: the median of the numbers on standard input, 3 decimals.
+median_of () {
+    sort -n | awk '{ v [NR] = $1 }
         END { if (NR % 2) printf "%.3f", v [(NR + 1) / 2]
               else        printf "%.3f", (v [NR / 2] + v [NR / 2 + 1]) / 2 }'
 }
 
+# median TOOL: its median wall time.
+median () {
+    median_of < "$tmp/$1.times"
+}
+
+# paired TOOL BASE: the median over rounds of TOOL's time / BASE's time in
+# the same round.  Rounds are interleaved, so this cancels slow drift in
+# the machine's load better than the ratio of the two medians does.
+paired () {
+    paste "$tmp/$1.times" "$tmp/$2.times" | awk '{ printf "%.6f\n", $1 / $2 }' | median_of
+}
+
+# spread TOOL: slowest run / fastest run, as a measure of the noise.
+spread () {
+    sort -n "$tmp/$1.times" | awk 'NR == 1 { lo = $1 } { hi = $1 }
+        END { printf "%.2f", (lo > 0 ? hi / lo : 0) }'
+}
+
+load_before=$(cut -d" " -f1-3 /proc/loadavg)
 tools="xargs parallel ctest testmesh crit_native crit_testmesh"
 round=1
 while [ "$round" -le "$runs" ]; do
@@ -175,31 +195,41 @@ while [ "$round" -le "$runs" ]; do
     round=$((round + 1))
 done
 
+load_after=$(cut -d" " -f1-3 /proc/loadavg)
+
 # ---------------------------------------------------------------- report
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-m_xargs=$(median xargs)
-m_crit=$(median crit_native)
 
-# row LABEL TESTS MEDIAN BASE
+# row LABEL TESTS TOOL BASE
 row () {
-    awk -v l="$1" -v n="$2" -v m="$3" -v b="$4" \
-        'BEGIN { printf "%-26s %7d %10.3f %9.3f %8.2f\n", l, n, m, m * 1000 / n, m / b }'
+    awk -v l="$1" -v n="$2" -v m="$(median "$3")" -v b="$(median "$4")" \
+        -v p="$(paired "$3" "$4")" -v s="$(spread "$3")" \
+        'BEGIN { printf "%-26s %6d %9.3f %8.3f %7.2f %7.2f %7.2f\n",
+                 l, n, m, m * 1000 / n, m / b, p, s }'
 }
 
 echo "testmesh local overhead: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${cpu:-unknown CPU}"
-echo "median wall time of $runs runs, $jobs slots; ms/test = wall time / tests"
+echo "$runs interleaved rounds, $jobs slots; load average before $load_before, after $load_after"
+echo "median s: median wall time; ms/test: median / tests; ratio: median / base median;"
+echo "paired: median over rounds of tool / base in the same round; spread: slowest / fastest run"
 echo
-printf '%-26s %7s %10s %9s %8s\n' "trivial tests (true)" tests "median s" ms/test "/xargs"
-row "xargs -P$jobs"         "$count" "$m_xargs"          "$m_xargs"
-row "GNU parallel -j$jobs"  "$count" "$(median parallel)" "$m_xargs"
-row "ctest -j$jobs"         "$count" "$(median ctest)"    "$m_xargs"
-row "testmesh run -j$jobs"  "$count" "$(median testmesh)" "$m_xargs"
+printf '%-26s %6s %9s %8s %7s %7s %7s\n' "trivial tests (true)" tests "median s" ms/test ratio paired spread
+row "xargs -P$jobs (base)"  "$count" xargs    xargs
+row "GNU parallel -j$jobs"  "$count" parallel xargs
+row "ctest -j$jobs"         "$count" ctest    xargs
+row "testmesh run -j$jobs"  "$count" testmesh xargs
 echo
-printf '%-26s %7s %10s %9s %8s\n' "Criterion binary" tests "median s" ms/test "/native"
-row "gen_criterion --jobs $jobs" "$ccount" "$m_crit"                "$m_crit"
-row "testmesh run -j$jobs"       "$ccount" "$(median crit_testmesh)" "$m_crit"
+printf '%-26s %6s %9s %8s %7s %7s %7s\n' "Criterion binary" tests "median s" ms/test ratio paired spread
+row "--jobs $jobs (base)"   "$ccount" crit_native   crit_native
+row "testmesh run -j$jobs"  "$ccount" crit_testmesh crit_native
 echo
-awk -v t="$(median crit_testmesh)" -v c="$m_crit" \
-    'BEGIN { printf "testmesh/criterion-native = %.2f\n", t / c }'
-awk -v t="$(median testmesh)" -v x="$m_xargs" -v target="$TARGET_RATIO" \
+noisy=$(awk -v a="$(spread xargs)" -v b="$(spread testmesh)" 'BEGIN { print (a > 1.15 || b > 1.15) }')
+if [ "$noisy" = 1 ]; then
+    echo "warning: runs of xargs or testmesh differ by more than 15%: the machine was busy;"
+    echo "warning: trust the paired ratios over the medians, or run again when it is quiet"
+fi
+awk -v t="$(median crit_testmesh)" -v c="$(median crit_native)" -v p="$(paired crit_testmesh crit_native)" \
+    'BEGIN { printf "testmesh/criterion-native = %.2f (paired %.2f)\n", t / c, p }'
+awk -v p="$(paired testmesh xargs)" 'BEGIN { printf "testmesh/xargs paired = %.2f\n", p }'
+awk -v t="$(median testmesh)" -v x="$(median xargs)" -v target="$TARGET_RATIO" \
     'BEGIN { printf "testmesh/xargs = %.2f (target <= %s)\n", t / x, target }'

@@ -1,0 +1,1285 @@
+/*  tm_gossip.c - the gossip actor: membership over real ZeroMQ sockets.
+
+    Messages between peers are envelopes (tm_envelope) of these types:
+
+        JOIN     (1)  joiner -> member, on the joiner's DEALER: join proof
+        WELCOME  (2)  member -> joiner, back on the same connection
+        HELLO    (3)  member -> member, first on every connection: the
+                      sender's certificate, so the receiver knows it
+        SWIM    (16)  any -> any: [address length u8][sender's address]
+                      [tm_swim packet]; the address is where to answer
+        FACTS   (17)  member -> member: [kind u8][length u16][bytes]...
+                      kind 1 certificate, 2 join-secret rotation,
+                      3 revocation; each fact is signed by the cluster key
+                      or (certificates) verified against it
+
+    Facts travel by flooding when they are made (a join, a rotation, a
+    revocation) and by anti-entropy: every TM_FACTS_INTERVAL we send one
+    random alive member every certificate we know for the members in our
+    table, plus the rotations and revocations seen since we started.  So
+    a member that was down while a node joined learns its certificate
+    within one interval of coming back (until then it drops that node's
+    envelopes as unknown, and SWIM's retries carry on).
+
+    Connections are authenticated twice: CurveZMQ (the client must know
+    the cluster's server key, which only the token gives) with a ZAP
+    handler that refuses revoked keys and names the client's key as the
+    connection's User-Id; and the envelope, whose signer must be that
+    same key, so an envelope cannot be replayed over another member's
+    connection.
+
+    Invariants:
+    1. Every packet tm_swim emits is either sent to a peer DEALER or
+       counted as dropped; the outbox is drained after every call.
+    2. A peer DEALER exists only for an address we sent to; its monitor
+       maps disconnects back to that address.
+    3. Only envelopes that tm_envelope_open accepted reach tm_swim or the
+       fact handlers.
+*/
+#include "tm_gossip.h"
+#include "tm_envelope.h"
+#include "tm_keys.h"
+#include "tm_token.h"
+#include <jansson.h>
+#include <math.h>
+#include <sodium.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define TM_TYPE_SWIM          16        //  1..15 belong to tm_envelope
+#define TM_TYPE_FACTS         17
+#define TM_FACT_CERT          1
+#define TM_FACT_ROTATION      2
+#define TM_FACT_REVOCATION    3
+#define TM_FACTS_INTERVAL     10.0      //  s between anti-entropy rounds
+#define TM_JOIN_RETRY         1.0       //  s between JOIN attempts
+#define TM_PEER_HWM           128       //  Packets queued per peer
+#define TM_PEERS_FILE         "peers"   //  Remembered addresses, in DATADIR
+
+typedef enum { STATE_JOINING, STATE_MEMBER, STATE_LEFT } s_state_t;
+
+//  A peer address we talk to.
+typedef struct {
+    char *address;              //  "host:port", the key in self->peers
+    zsock_t *dealer;            //  CURVE client connected to it
+    zsock_t *monitor;           //  PAIR receiving the DEALER's events
+    bool connected;             //  Monitor saw CONNECTED, not DISCONNECTED since
+    bool ever_connected;        //  Monitor saw CONNECTED once
+} s_peer_t;
+
+typedef struct {
+    zsock_t *pipe;              //  Our command pipe
+    tm_gossip_config_t *config; //  Borrowed until we signal; then copied fields
+    char *datadir;              //  Data directory
+    char *name;                 //  Our node name
+    char *advertise;            //  "host:port" we are reached at
+    char *bind_host_port;       //  --bind "host:port"
+    char *advertise_option;     //  --advertise, or NULL
+    double beacon_interval;     //  s between beacons
+    int slots;                  //  Test slots (metadata)
+    char **labels;              //  "k=v" labels (metadata)
+    tm_keys_t *keys;            //  Identity and cluster keys
+    tm_envelope_t *envelope;    //  Seal and open, replay state, counters
+    tm_swim_t *swim;            //  Membership state machine, NULL until member
+    tm_swim_config_t swim_config;   //  Its timing
+    zsock_t *server;            //  ROUTER, CURVE server, bound
+    zactor_t *beacon;           //  zbeacon, or NULL
+    zhashx_t *peers;            //  address -> s_peer_t
+    zhashx_t *heard;            //  hex id -> double * (last envelope time)
+    zlistx_t *seeds;            //  char * addresses to join through
+    zlistx_t *facts;            //  zframe_t * rotation/revocation facts seen
+    s_state_t state;            //  Joining, member, left
+    double next_join;           //  When to send JOIN again
+    double next_facts;          //  When to run anti-entropy
+    double leave_deadline;      //  When a leave stops waiting
+    bool leave_pending;         //  Owner waits for "LEFT"
+    bool terminated;            //  $TERM
+    uint64_t peer_errors;       //  Sends that failed (peer queue full)
+    uint64_t facts_rejected;    //  Facts that did not verify
+    uint64_t swim_dropped;      //  SWIM payloads tm_swim rejected
+    uint64_t zap_refused;       //  Connections refused by ZAP (revoked keys)
+    uint64_t sender_mismatch;   //  Envelopes signed by another key than the connection's
+    zsock_t *zap;               //  ZAP handler (REP), NULL if another owns it
+} s_gossip_t;
+
+//  ---------------------------------------------------------------------
+//  Small helpers
+
+static void
+s_hex (const uint8_t *id, char hex [2 * TM_SWIM_ID_SIZE + 1])
+{
+    sodium_bin2hex (hex, 2 * TM_SWIM_ID_SIZE + 1, id, TM_SWIM_ID_SIZE);
+}
+
+static uint64_t
+s_now_ms (void)
+{
+    return (uint64_t) (tm_wall_now () * 1000);
+}
+
+//  Splits "host:port" (host may be "[v6]").  Returns -1 if malformed.
+static int
+s_split_address (const char *address, char *host, size_t host_max, int *port)
+{
+    const char *colon = strrchr (address, ':');
+    if (!colon || colon == address)
+        return -1;
+    char *end;
+    long value = strtol (colon + 1, &end, 10);
+    if (*end || value < 0 || value > 65535)
+        return -1;
+    size_t length = (size_t) (colon - address);
+    if (length >= host_max)
+        return -1;
+    memcpy (host, address, length);
+    host [length] = 0;
+    *port = (int) value;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Metadata gossiped with our alive facts: version, slots, labels.
+
+static char *
+s_meta (s_gossip_t *self, size_t *size)
+{
+    json_t *labels = json_object ();
+    struct utsname uts;
+    if (uname (&uts) == 0) {
+        char os [65];
+        snprintf (os, sizeof os, "%s", uts.sysname);
+        for (char *c = os; *c; c++)
+            *c = (char) tolower ((unsigned char) *c);
+        json_object_set_new (labels, "os", json_string (os));
+        json_object_set_new (labels, "arch", json_string (uts.machine));
+    }
+    for (char **label = self->labels; label && *label; label++) {
+        const char *eq = strchr (*label, '=');
+        if (!eq)
+            continue;
+        char *key = strndup (*label, (size_t) (eq - *label));
+        json_object_set_new (labels, key, json_string (eq + 1));
+        free (key);
+    }
+    json_t *meta = json_pack ("{s:s, s:i, s:i, s:i, s:o}",
+                              "version", TM_VERSION,
+                              "slots", self->slots,
+                              "free", self->slots,
+                              "queue", 0,
+                              "labels", labels);
+    char *text = json_dumps (meta, JSON_COMPACT);
+    json_decref (meta);
+    *size = strlen (text);
+    if (*size > TM_SWIM_META_MAX) {
+        //  Too many labels: drop them rather than fail to start
+        tm_warn ("gossip", "labels do not fit in %d bytes of metadata; dropped",
+                 TM_SWIM_META_MAX);
+        free (text);
+        text = tm_strdupf ("{\"version\":\"%s\",\"slots\":%d}", TM_VERSION,
+                           self->slots);
+        *size = strlen (text);
+    }
+    return text;
+}
+
+//  ---------------------------------------------------------------------
+//  Peers: one DEALER per address, with a monitor
+
+static void
+s_peer_destroy (void **item_p)
+{
+    s_peer_t *peer = (s_peer_t *) *item_p;
+    if (!peer)
+        return;
+    zsock_destroy (&peer->monitor);
+    zsock_destroy (&peer->dealer);
+    free (peer->address);
+    free (peer);
+    *item_p = NULL;
+}
+
+//  Queues our certificate first on PEER's connection, so the receiver
+//  knows us before our first SWIM packet arrives.  Joiners have none.
+static void
+s_hello (s_gossip_t *self, s_peer_t *peer)
+{
+    if (!tm_keys_is_member (self->keys))
+        return;
+    zframe_t *hello = tm_envelope_hello_seal (self->envelope, NULL);
+    if (hello && zframe_send (&hello, peer->dealer, ZFRAME_DONTWAIT) != 0)
+        zframe_destroy (&hello);
+}
+
+static s_peer_t *
+s_peer_require (s_gossip_t *self, const char *address)
+{
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, address);
+    if (peer)
+        return peer;
+    char host [TM_SWIM_ADDRESS_MAX + 1];
+    int port;
+    if (s_split_address (address, host, sizeof host, &port) != 0 || port == 0)
+        return NULL;
+    const char *server_key = tm_keys_cluster_curve_public (self->keys);
+    if (!server_key)
+        return NULL;
+    peer = (s_peer_t *) zmalloc (sizeof (s_peer_t));
+    peer->address = strdup (address);
+    peer->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (peer->dealer, 0);
+    zsock_set_sndhwm (peer->dealer, TM_PEER_HWM);
+    zsock_set_maxmsgsize (peer->dealer, TM_SWIM_PUSH_PULL_MAX + 4096);
+    zsock_set_reconnect_ivl (peer->dealer, 100);
+    zsock_set_reconnect_ivl_max (peer->dealer, 2000);
+    zsock_set_curve_serverkey (peer->dealer, server_key);
+    zsock_set_curve_publickey (peer->dealer, tm_keys_node_curve_public (self->keys));
+    zsock_set_curve_secretkey (peer->dealer, tm_keys_node_curve_secret (self->keys));
+    //  Watch the connection: a drop is a hint for SWIM
+    char *monitor_endpoint = tm_strdupf ("inproc://tm-gossip-monitor-%p", (void *) peer);
+    zmq_socket_monitor (zsock_resolve (peer->dealer), monitor_endpoint,
+                        ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+    peer->monitor = zsock_new (ZMQ_PAIR);
+    zsock_connect (peer->monitor, "%s", monitor_endpoint);
+    free (monitor_endpoint);
+    if (zsock_connect (peer->dealer, "tcp://%s", address) != 0) {
+        tm_warn ("gossip", "cannot connect to %s", address);
+        void *item = peer;
+        s_peer_destroy (&item);
+        return NULL;
+    }
+    zhashx_insert (self->peers, address, peer);
+    s_hello (self, peer);
+    return peer;
+}
+
+//  Sends FRAME (taken) to ADDRESS.  A full queue drops it: peers are
+//  datagram-like, SWIM tolerates loss.
+static void
+s_send (s_gossip_t *self, const char *address, zframe_t **frame_p)
+{
+    s_peer_t *peer = s_peer_require (self, address);
+    if (!peer || zframe_send (frame_p, peer->dealer, ZFRAME_DONTWAIT) != 0) {
+        self->peer_errors++;
+        zframe_destroy (frame_p);
+    }
+}
+
+//  Reads one monitor event: a disconnect of a known member's address is
+//  a hint to SWIM.
+static void
+s_peer_event (s_gossip_t *self, s_peer_t *peer)
+{
+    zmsg_t *msg = zmsg_recv (peer->monitor);
+    if (!msg)
+        return;
+    zframe_t *event_frame = zmsg_first (msg);
+    if (event_frame && zframe_size (event_frame) >= 2) {
+        uint16_t event;
+        memcpy (&event, zframe_data (event_frame), 2);
+        if (event == ZMQ_EVENT_CONNECTED) {
+            //  A reconnection may reach a restarted peer: introduce us again
+            if (peer->ever_connected)
+                s_hello (self, peer);
+            peer->connected = peer->ever_connected = true;
+        }
+        else
+        if (event == ZMQ_EVENT_DISCONNECTED && peer->connected) {
+            peer->connected = false;
+            for (size_t i = 0; self->swim && i < tm_swim_size (self->swim); i++) {
+                tm_swim_member_t member;
+                if (tm_swim_member_at (self->swim, i, &member) && !member.is_self
+                &&  streq (member.address, peer->address)) {
+                    tm_debug ("gossip", "connection to %s (%s) dropped",
+                              member.name, peer->address);
+                    uint8_t id [TM_SWIM_ID_SIZE];
+                    memcpy (id, member.id, sizeof id);
+                    tm_swim_peer_unreachable (self->swim, id, tm_now ());
+                    break;
+                }
+            }
+        }
+    }
+    zmsg_destroy (&msg);
+}
+
+//  ---------------------------------------------------------------------
+//  SWIM plumbing
+
+static void
+s_drain (s_gossip_t *self)
+{
+    if (!self->swim)
+        return;
+    tm_swim_packet_t packet;
+    size_t address_size = strlen (self->advertise);
+    while (tm_swim_pop_outgoing (self->swim, &packet)) {
+        size_t size = 1 + address_size + packet.size;
+        uint8_t *payload = (uint8_t *) malloc (size);
+        assert (payload);
+        payload [0] = (uint8_t) address_size;
+        memcpy (payload + 1, self->advertise, address_size);
+        memcpy (payload + 1 + address_size, packet.data, packet.size);
+        zframe_t *frame = tm_envelope_seal (self->envelope, TM_TYPE_SWIM, payload, size);
+        free (payload);
+        free (packet.data);
+        if (frame)
+            s_send (self, packet.address, &frame);
+    }
+}
+
+static int
+s_swim_sign (void *arg, const void *data, size_t size, uint8_t sig [TM_SWIM_SIG_SIZE])
+{
+    tm_keys_sign ((tm_keys_t *) arg, data, size, sig);
+    return 0;
+}
+
+static bool
+s_swim_verify (void *arg, const uint8_t id [TM_SWIM_ID_SIZE], const void *data,
+               size_t size, const uint8_t sig [TM_SWIM_SIG_SIZE])
+{
+    tm_keys_t *keys = (tm_keys_t *) arg;
+    //  A fact about a revoked node is void, however well signed
+    if (tm_keys_status (keys, id) == TM_KEYS_REVOKED)
+        return false;
+    return tm_keys_verify (id, data, size, sig);
+}
+
+static void
+s_swim_event (void *arg, const tm_swim_event_t *event)
+{
+    const tm_swim_member_t *member = &event->member;
+    if (event->type == TM_SWIM_EVENT_CONFLICT)
+        tm_warn ("gossip", "member '%s' (%s): another node claims its %s",
+                 member->name, member->address, event->conflict);
+    else
+        tm_info ("gossip", "member '%s' (%s) %s", member->name, member->address,
+                 tm_swim_event_name (event->type));
+}
+
+//  ---------------------------------------------------------------------
+//  Facts: certificates, rotations, revocations
+
+static void
+s_facts_append (zchunk_t *chunk, uint8_t kind, const void *data, size_t size)
+{
+    uint8_t header [3] = { kind, (uint8_t) (size >> 8), (uint8_t) size };
+    zchunk_extend (chunk, header, 3);
+    zchunk_extend (chunk, data, size);
+}
+
+//  Builds the FACTS payload: the certificates of the members in our
+//  table, and the rotations and revocations seen.
+static zchunk_t *
+s_facts_build (s_gossip_t *self)
+{
+    zchunk_t *chunk = zchunk_new (NULL, 4096);
+    for (size_t i = 0; i < tm_swim_size (self->swim); i++) {
+        tm_swim_member_t member;
+        if (!tm_swim_member_at (self->swim, i, &member))
+            continue;
+        const tm_cert_t *cert = tm_keys_member (self->keys, member.id);
+        uint8_t buffer [TM_KEYS_CERT_MAX];
+        size_t size = cert ? tm_keys_cert_encode (cert, buffer, sizeof buffer) : 0;
+        if (size)
+            s_facts_append (chunk, TM_FACT_CERT, buffer, size);
+    }
+    for (zframe_t *fact = (zframe_t *) zlistx_first (self->facts); fact;
+         fact = (zframe_t *) zlistx_next (self->facts))
+        s_facts_append (chunk, zframe_data (fact) [0], zframe_data (fact) + 1,
+                        zframe_size (fact) - 1);
+    return chunk;
+}
+
+static void
+s_facts_send (s_gossip_t *self, const char *address)
+{
+    zchunk_t *chunk = s_facts_build (self);
+    zframe_t *frame = tm_envelope_seal (self->envelope, TM_TYPE_FACTS,
+                                        zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_destroy (&chunk);
+    if (frame)
+        s_send (self, address, &frame);
+}
+
+//  Sends our facts to every alive member (after a change), or to one
+//  random alive member (anti-entropy).
+static void
+s_facts_spread (s_gossip_t *self, bool everyone)
+{
+    if (!self->swim)
+        return;
+    size_t size = tm_swim_size (self->swim);
+    size_t start = size ? randombytes_uniform ((uint32_t) size) : 0;
+    for (size_t n = 0; n < size; n++) {
+        tm_swim_member_t member;
+        if (tm_swim_member_at (self->swim, (start + n) % size, &member)
+        &&  !member.is_self && member.state == TM_SWIM_ALIVE) {
+            s_facts_send (self, member.address);
+            if (!everyone)
+                break;
+        }
+    }
+}
+
+//  Remembers a rotation or revocation fact, to pass on.
+static void
+s_facts_remember (s_gossip_t *self, uint8_t kind, const uint8_t *data, size_t size)
+{
+    zframe_t *fact = zframe_new (NULL, size + 1);
+    zframe_data (fact) [0] = kind;
+    memcpy (zframe_data (fact) + 1, data, size);
+    zlistx_add_end (self->facts, fact);
+}
+
+//  Applies a FACTS payload.  Returns true if anything was new.
+static bool
+s_facts_apply (s_gossip_t *self, const uint8_t *data, size_t size)
+{
+    bool changed = false;
+    while (size >= 3) {
+        uint8_t kind = data [0];
+        size_t length = ((size_t) data [1] << 8) | data [2];
+        if (length > size - 3)
+            break;              //  Truncated: drop the rest
+        const uint8_t *fact = data + 3;
+        char *err = NULL;
+        int rc = -1;
+        if (kind == TM_FACT_CERT) {
+            tm_cert_t cert;
+            if (tm_keys_cert_decode (fact, length, &cert, &err) == 0)
+                rc = tm_keys_member_add (self->keys, &cert, &err);
+        }
+        else
+        if (kind == TM_FACT_ROTATION) {
+            rc = tm_keys_rotation_apply (self->keys, fact, length, &err);
+            if (rc == 1)
+                s_facts_remember (self, kind, fact, length);
+        }
+        else
+        if (kind == TM_FACT_REVOCATION) {
+            rc = tm_keys_revocation_apply (self->keys, fact, length, &err);
+            if (rc == 1) {
+                s_facts_remember (self, kind, fact, length);
+                tm_warn ("gossip", "a node was revoked from the cluster");
+            }
+        }
+        if (rc < 0) {
+            self->facts_rejected++;
+            tm_debug ("gossip", "fact rejected: %s", err ? err : "unknown kind");
+        }
+        changed |= rc == 1;
+        free (err);
+        data += 3 + length;
+        size -= 3 + length;
+    }
+    return changed;
+}
+
+//  ---------------------------------------------------------------------
+//  Becoming a member
+
+//  Writes the addresses of alive members to DATADIR/peers, so a
+//  restarted agent finds its way back without a token.
+static void
+s_peers_save (s_gossip_t *self)
+{
+    if (!self->swim)
+        return;
+    char *path = tm_strdupf ("%s/%s", self->datadir, TM_PEERS_FILE);
+    char *temp = tm_strdupf ("%s.tmp", path);
+    FILE *file = fopen (temp, "w");
+    if (file) {
+        for (size_t i = 0; i < tm_swim_size (self->swim); i++) {
+            tm_swim_member_t member;
+            if (tm_swim_member_at (self->swim, i, &member) && !member.is_self
+            &&  member.state == TM_SWIM_ALIVE)
+                fprintf (file, "%s\n", member.address);
+        }
+        if (fclose (file) == 0)
+            rename (temp, path);
+    }
+    free (temp);
+    free (path);
+}
+
+static void
+s_peers_load (s_gossip_t *self)
+{
+    char *path = tm_strdupf ("%s/%s", self->datadir, TM_PEERS_FILE);
+    FILE *file = fopen (path, "r");
+    free (path);
+    if (!file)
+        return;
+    char line [TM_SWIM_ADDRESS_MAX + 2];
+    while (fgets (line, sizeof line, file)) {
+        line [strcspn (line, "\r\n")] = 0;
+        if (*line && !(self->advertise && streq (line, self->advertise)))
+            zlistx_add_end (self->seeds, strdup (line));
+    }
+    fclose (file);
+}
+
+//  Creates the server ROUTER, a CURVE server with the cluster key, and
+//  binds it to self->bind_host_port (port 0 = any free port); sets
+//  self->advertise.  Only members bind: a joiner has no cluster secret
+//  yet, and security options apply to a listener only when it is bound.
+//  Returns 0, or -1 with *err set.
+static int
+s_server_bind (s_gossip_t *self, char **err)
+{
+    char host [TM_SWIM_ADDRESS_MAX + 1];
+    int port;
+    if (s_split_address (self->bind_host_port, host, sizeof host, &port) != 0)
+        return tm_fail (err, "--bind wants HOST:PORT, not '%s'", self->bind_host_port);
+    self->server = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (self->server, 0);
+    zsock_set_maxmsgsize (self->server, TM_SWIM_PUSH_PULL_MAX + 4096);
+    zsock_set_rcvhwm (self->server, 10000);
+    zsock_set_curve_server (self->server, 1);
+    zsock_set_zap_domain (self->server, "testmesh");
+    zsock_set_curve_secretkey (self->server, tm_keys_cluster_curve_secret (self->keys));
+    zsock_set_curve_publickey (self->server, tm_keys_cluster_curve_public (self->keys));
+    int bound = port ? zsock_bind (self->server, "tcp://%s:%d", host, port)
+                     : zsock_bind (self->server, "tcp://%s:*", host);
+    if (bound < 0)
+        return tm_fail (err, "cannot bind %s: %s", self->bind_host_port,
+                        zmq_strerror (zmq_errno ()));
+    if (self->advertise_option)
+        self->advertise = strdup (self->advertise_option);
+    else {
+        //  0.0.0.0 is not an address a peer can use: ask the system
+        char hostname [256];
+        snprintf (hostname, sizeof hostname, "%s", host);
+        if (streq (host, "0.0.0.0") || streq (host, "*")) {
+            char *name = zsys_hostname ();
+            snprintf (hostname, sizeof hostname, "%s", name ? name : "localhost");
+            free (name);
+        }
+        self->advertise = tm_strdupf ("%s:%d", hostname, port ? port : bound);
+    }
+    return 0;
+}
+
+//  Announces us on the LAN, once we are a member with a port to give.
+static void
+s_beacon_publish (s_gossip_t *self)
+{
+    if (!self->beacon || !self->advertise)
+        return;
+    uint8_t beacon [TM_BEACON_BYTES];
+    char host [TM_SWIM_ADDRESS_MAX + 1];
+    int port = 0;
+    s_split_address (self->advertise, host, sizeof host, &port);
+    if (tm_envelope_beacon_encode (self->envelope, (uint16_t) port, beacon) == 0)
+        zsock_send (self->beacon, "sbi", "PUBLISH", beacon, sizeof beacon,
+                    (int) (self->beacon_interval * 1000));
+}
+
+//  Binds the CURVE server and starts SWIM.  Returns -1 with *err set.
+static int
+s_start_member (s_gossip_t *self, char **err)
+{
+    if (!self->server && s_server_bind (self, err) != 0)
+        return -1;
+    size_t meta_size;
+    char *meta = s_meta (self, &meta_size);
+    self->swim_config.sign = s_swim_sign;
+    self->swim_config.verify = s_swim_verify;
+    self->swim_config.crypto_arg = self->keys;
+    self->swim_config.on_event = s_swim_event;
+    self->swim_config.event_arg = self;
+    self->swim = tm_swim_new (&self->swim_config, tm_keys_node_public (self->keys),
+                              self->name, self->advertise, meta, meta_size, tm_now ());
+    free (meta);
+    if (!self->swim)
+        return tm_fail (err, "cannot start membership (bad name or address '%s')",
+                        self->advertise);
+    for (char *seed = (char *) zlistx_first (self->seeds); seed;
+         seed = (char *) zlistx_next (self->seeds))
+        tm_swim_join (self->swim, seed, tm_now ());
+    self->state = STATE_MEMBER;
+    self->next_facts = tm_now () + TM_FACTS_INTERVAL;
+    s_beacon_publish (self);
+    return 0;
+}
+
+//  Sends JOIN to every seed we know.
+static void
+s_join_attempt (s_gossip_t *self)
+{
+    for (char *seed = (char *) zlistx_first (self->seeds); seed;
+         seed = (char *) zlistx_next (self->seeds)) {
+        char *err = NULL;
+        zframe_t *frame = tm_envelope_join_seal (self->envelope, self->name, &err);
+        if (!frame) {
+            tm_warn ("gossip", "cannot build a join request: %s", err);
+            free (err);
+            return;
+        }
+        s_send (self, seed, &frame);
+    }
+    self->next_join = tm_now () + TM_JOIN_RETRY;
+}
+
+static void
+s_seed_add (s_gossip_t *self, const char *address)
+{
+    if (self->advertise && streq (address, self->advertise))
+        return;
+    for (char *seed = (char *) zlistx_first (self->seeds); seed;
+         seed = (char *) zlistx_next (self->seeds))
+        if (streq (seed, address))
+            return;
+    zlistx_add_end (self->seeds, strdup (address));
+}
+
+//  ---------------------------------------------------------------------
+//  Inbound
+
+//  Answers one ZAP request (RFC 27) for the server socket: any CURVE
+//  client key that is not revoked may connect (joiners are unknown until
+//  admitted); the key, in z85, becomes the connection's User-Id.
+static void
+s_handle_zap (s_gossip_t *self)
+{
+    zmsg_t *request = zmsg_recv (self->zap);
+    if (!request)
+        return;
+    char *version = zmsg_popstr (request);
+    char *sequence = zmsg_popstr (request);
+    char *domain = zmsg_popstr (request);
+    char *address = zmsg_popstr (request);
+    char *identity = zmsg_popstr (request);
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *key = zmsg_pop (request);
+    char z85 [TM_KEYS_Z85_SIZE] = "";
+    bool ok = mechanism && streq (mechanism, "CURVE") && key && zframe_size (key) == 32
+           && !tm_keys_curve_revoked (self->keys, zframe_data (key));
+    if (ok)
+        zmq_z85_encode (z85, zframe_data (key), 32);
+    else
+        self->zap_refused++;
+    zstr_sendx (self->zap, "1.0", sequence ? sequence : "", ok ? "200" : "400",
+                ok ? "OK" : "refused", z85, "", NULL);
+    zstr_free (&version);
+    zstr_free (&sequence);
+    zstr_free (&domain);
+    zstr_free (&address);
+    zstr_free (&identity);
+    zstr_free (&mechanism);
+    zframe_destroy (&key);
+    zmsg_destroy (&request);
+}
+
+//  True if the envelope's signer is the client whose CURVE key carried
+//  BODY (ZAP put it in User-Id).  Without a ZAP handler (a second gossip
+//  actor in one process, in tests) there is nothing to compare.
+static bool
+s_sender_matches_connection (s_gossip_t *self, zframe_t *body, const uint8_t *sender)
+{
+    const char *user_id = zframe_meta (body, "User-Id");
+    if (!self->zap)
+        return true;
+    char z85 [TM_KEYS_Z85_SIZE];
+    return user_id && tm_keys_curve_of (sender, z85) == 0 && streq (user_id, z85);
+}
+
+//  Handles one message on the server ROUTER: [routing id][envelope].
+static void
+s_handle_server (s_gossip_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->server);
+    if (!msg)
+        return;
+    zframe_t *routing_id = zmsg_pop (msg);
+    zframe_t *body = zmsg_pop (msg);
+    tm_envelope_msg_t env;
+    if (!routing_id || !body || zmsg_size (msg) != 0
+    ||  tm_envelope_open (self->envelope, zframe_data (body), zframe_size (body), &env)
+        != TM_ENVELOPE_OK)
+        goto done;              //  Counted by tm_envelope
+    if (!s_sender_matches_connection (self, body, env.sender)) {
+        self->sender_mismatch++;
+        goto done;
+    }
+    char hex [2 * TM_SWIM_ID_SIZE + 1];
+    s_hex (env.sender, hex);
+    double *heard = (double *) zhashx_lookup (self->heard, hex);
+    if (!heard) {
+        heard = (double *) zmalloc (sizeof (double));
+        zhashx_insert (self->heard, hex, heard);
+    }
+    *heard = tm_wall_now ();
+
+    if (env.type == TM_ENVELOPE_JOIN && self->state == STATE_MEMBER) {
+        char name [TM_KEYS_NAME_MAX + 1];
+        if (tm_envelope_join_verify (self->envelope, &env, name) != TM_ENVELOPE_OK) {
+            tm_warn ("gossip", "refused a join request: %s", "bad or expired token");
+            goto done;
+        }
+        size_t size;
+        char *err = NULL;
+        uint8_t *welcome = tm_keys_welcome_encode (self->keys, env.sender, name,
+                                                   s_now_ms (), &size, &err);
+        if (!welcome) {
+            tm_warn ("gossip", "cannot admit '%s': %s", name, err);
+            free (err);
+            goto done;
+        }
+        zframe_t *reply = tm_envelope_seal (self->envelope, TM_ENVELOPE_WELCOME,
+                                            welcome, size);
+        sodium_memzero (welcome, size);
+        free (welcome);
+        if (reply) {
+            zmsg_t *out = zmsg_new ();
+            zmsg_append (out, &routing_id);
+            zmsg_append (out, &reply);
+            zmsg_send (&out, self->server);
+        }
+        tm_info ("gossip", "admitted '%s' to the cluster", name);
+        //  Everyone must learn the newcomer's certificate
+        s_facts_spread (self, true);
+    }
+    else
+    if (env.type == TM_TYPE_SWIM && self->swim && !env.introduction) {
+        size_t length = env.payload_size ? env.payload [0] : 0;
+        if (env.payload_size < 1 + length || length > TM_SWIM_ADDRESS_MAX) {
+            self->swim_dropped++;
+            goto done;
+        }
+        char address [TM_SWIM_ADDRESS_MAX + 1];
+        memcpy (address, env.payload + 1, length);
+        address [length] = 0;
+        if (tm_swim_receive (self->swim, address, env.payload + 1 + length,
+                             env.payload_size - 1 - length, tm_now ()) != 0)
+            self->swim_dropped++;
+    }
+    else
+    if (env.type == TM_TYPE_FACTS && self->state == STATE_MEMBER && !env.introduction) {
+        if (s_facts_apply (self, env.payload, env.payload_size))
+            s_facts_spread (self, true);
+    }
+done:
+    zframe_destroy (&routing_id);
+    zframe_destroy (&body);
+    zmsg_destroy (&msg);
+}
+
+//  A message on a peer DEALER: only WELCOME comes back this way.
+static void
+s_handle_dealer (s_gossip_t *self, s_peer_t *peer)
+{
+    zframe_t *body = zframe_recv (peer->dealer);
+    if (!body)
+        return;
+    tm_envelope_msg_t env;
+    if (tm_envelope_open (self->envelope, zframe_data (body), zframe_size (body), &env)
+        == TM_ENVELOPE_OK
+    &&  env.type == TM_ENVELOPE_WELCOME && self->state == STATE_JOINING) {
+        char *err = NULL;
+        if (tm_keys_welcome_accept (self->keys, env.sender, env.payload,
+                                    env.payload_size, &err) == 0) {
+            tm_info ("gossip", "joined the cluster through %s", peer->address);
+            //  Join SWIM through the member that admitted us first
+            zlistx_purge (self->seeds);
+            zlistx_add_end (self->seeds, strdup (peer->address));
+            if (s_start_member (self, &err) != 0) {
+                tm_error ("gossip", "%s", err);
+                self->terminated = true;
+            }
+            s_drain (self);
+        }
+        else
+            tm_warn ("gossip", "WELCOME from %s refused: %s", peer->address, err);
+        free (err);
+    }
+    zframe_destroy (&body);
+}
+
+static void
+s_handle_beacon (s_gossip_t *self)
+{
+    char *ip = NULL;
+    zframe_t *data = NULL;
+    if (zsock_recv (self->beacon, "sf", &ip, &data) == 0 && ip && data) {
+        uint8_t node_pk [TM_KEYS_PUBLIC_BYTES];
+        uint16_t port;
+        if (tm_envelope_beacon_verify (self->envelope, zframe_data (data),
+                                       zframe_size (data), node_pk, &port) == TM_ENVELOPE_OK
+        &&  memcmp (node_pk, tm_keys_node_public (self->keys), sizeof node_pk) != 0) {
+            char *address = tm_strdupf ("%s:%u", ip, (unsigned) port);
+            if (self->state == STATE_JOINING) {
+                s_seed_add (self, address);
+                if (tm_now () >= self->next_join - TM_JOIN_RETRY + 0.2)
+                    s_join_attempt (self);
+            }
+            else
+            if (self->swim && !tm_swim_member (self->swim, node_pk, NULL))
+                tm_swim_join (self->swim, address, tm_now ());
+            free (address);
+        }
+    }
+    free (ip);
+    zframe_destroy (&data);
+}
+
+//  ---------------------------------------------------------------------
+//  Commands from the owner
+
+static const char *
+s_state_name (s_gossip_t *self)
+{
+    return self->state == STATE_JOINING ? "joining"
+         : self->state == STATE_MEMBER ? "member" : "left";
+}
+
+static char *
+s_members_json (s_gossip_t *self)
+{
+    json_t *list = json_array ();
+    double now_mono = tm_now (), now_wall = tm_wall_now ();
+    for (size_t i = 0; self->swim && i < tm_swim_size (self->swim); i++) {
+        tm_swim_member_t member;
+        if (!tm_swim_member_at (self->swim, i, &member))
+            continue;
+        char hex [2 * TM_SWIM_ID_SIZE + 1];
+        s_hex (member.id, hex);
+        double *heard = (double *) zhashx_lookup (self->heard, hex);
+        json_error_t error;
+        json_t *meta = member.meta_size
+                     ? json_loadb ((const char *) member.meta, member.meta_size, 0, &error)
+                     : NULL;
+        json_t *entry = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:b, s:f}",
+                                   "name", member.name,
+                                   "id", hex,
+                                   "address", member.address,
+                                   "state", tm_swim_state_name (member.state),
+                                   "incarnation", (json_int_t) member.incarnation,
+                                   "self", member.is_self,
+                                   "since", now_wall - (now_mono - member.state_change));
+        if (member.is_self)
+            json_object_set_new (entry, "last_heard", json_real (now_wall));
+        else
+            json_object_set_new (entry, "last_heard",
+                                 heard ? json_real (*heard) : json_null ());
+        if (meta && json_is_object (meta)) {
+            const char *key;
+            json_t *value;
+            json_object_foreach (meta, key, value)
+                json_object_set (entry, key, value);
+        }
+        json_decref (meta);
+        json_array_append_new (list, entry);
+    }
+    if (!self->swim) {
+        //  Joining: only ourselves, as the table does not exist yet
+        char hex [2 * TM_SWIM_ID_SIZE + 1];
+        s_hex (tm_keys_node_public (self->keys), hex);
+        json_array_append_new (list, json_pack ("{s:s, s:s, s:s, s:s, s:b}",
+                               "name", self->name, "id", hex,
+                               "address", "", "state", "joining",
+                               "self", 1));
+    }
+    char *text = json_dumps (list, JSON_COMPACT);
+    json_decref (list);
+    return text;
+}
+
+//  Formats a token whose seeds are us and up to 3 other alive members.
+static char *
+s_token_json (s_gossip_t *self, bool rotate)
+{
+    char *err = NULL;
+    if (!tm_keys_is_member (self->keys))
+        return tm_strdupf ("{\"error\":\"not a member yet (still joining)\"}");
+    if (rotate) {
+        uint8_t fact [TM_KEYS_ROTATION_BYTES];
+        if (tm_keys_rotate (self->keys, TM_KEYS_GRACE_DEFAULT_MS, s_now_ms (), fact,
+                            &err) != 0) {
+            json_t *reply = json_pack ("{s:s}", "error", err);
+            free (err);
+            char *text = json_dumps (reply, JSON_COMPACT);
+            json_decref (reply);
+            return text;
+        }
+        s_facts_remember (self, TM_FACT_ROTATION, fact, sizeof fact);
+        s_facts_spread (self, true);
+        tm_info ("gossip", "join secret rotated; the old one admits for %d more minutes",
+                 TM_KEYS_GRACE_DEFAULT_MS / 60000);
+    }
+    tm_token_t token;
+    memset (&token, 0, sizeof token);
+    memcpy (token.cluster_pk, tm_keys_cluster_public (self->keys), TM_TOKEN_KEY_BYTES);
+    memcpy (token.join_secret, tm_keys_join_secret (self->keys), TM_TOKEN_KEY_BYTES);
+    tm_token_add_seed (&token, self->advertise, NULL);
+    for (size_t i = 0; self->swim && i < tm_swim_size (self->swim) && token.seed_count < 4; i++) {
+        tm_swim_member_t member;
+        if (tm_swim_member_at (self->swim, i, &member) && !member.is_self
+        &&  member.state == TM_SWIM_ALIVE)
+            tm_token_add_seed (&token, member.address, NULL);
+    }
+    char *text = tm_token_format (&token, &err);
+    tm_token_wipe (&token);
+    json_t *reply = text ? json_pack ("{s:s}", "token", text)
+                         : json_pack ("{s:s}", "error", err);
+    if (text) {
+        sodium_memzero (text, strlen (text));
+        free (text);
+    }
+    free (err);
+    char *answer = json_dumps (reply, JSON_COMPACT);
+    json_decref (reply);
+    return answer;
+}
+
+static char *
+s_remove_json (s_gossip_t *self, const char *name)
+{
+    char *err = NULL;
+    uint8_t node_pk [TM_KEYS_PUBLIC_BYTES];
+    uint8_t fact [TM_KEYS_REVOCATION_BYTES];
+    json_t *reply;
+    if (tm_keys_member_find (self->keys, name, node_pk, &err) != 0
+    ||  tm_keys_revoke (self->keys, node_pk, s_now_ms (), fact, &err) != 0)
+        reply = json_pack ("{s:s}", "error", err ? err : "cannot revoke");
+    else {
+        s_facts_remember (self, TM_FACT_REVOCATION, fact, sizeof fact);
+        s_facts_spread (self, true);
+        tm_warn ("gossip", "revoked '%s'", name);
+        reply = json_pack ("{s:s}", "removed", name);
+    }
+    free (err);
+    char *text = json_dumps (reply, JSON_COMPACT);
+    json_decref (reply);
+    return text;
+}
+
+static char *
+s_stats_json (s_gossip_t *self)
+{
+    json_t *stats = json_object ();
+    json_t *dropped = json_object ();
+    for (int verdict = -1; verdict > -TM_ENVELOPE_VERDICTS; verdict--)
+        json_object_set_new (dropped, tm_envelope_verdict_name (verdict),
+                             json_integer ((json_int_t) tm_envelope_dropped (self->envelope,
+                                                                             verdict)));
+    json_object_set_new (stats, "dropped", dropped);
+    json_object_set_new (stats, "dropped_total",
+                         json_integer ((json_int_t) tm_envelope_dropped_total (self->envelope)));
+    json_object_set_new (stats, "accepted",
+                         json_integer ((json_int_t) tm_envelope_accepted (self->envelope)));
+    json_object_set_new (stats, "facts_rejected", json_integer ((json_int_t) self->facts_rejected));
+    json_object_set_new (stats, "peer_send_errors", json_integer ((json_int_t) self->peer_errors));
+    json_object_set_new (stats, "zap_refused", json_integer ((json_int_t) self->zap_refused));
+    json_object_set_new (stats, "sender_mismatch",
+                         json_integer ((json_int_t) self->sender_mismatch));
+    if (self->swim) {
+        tm_swim_stats_t swim;
+        tm_swim_stats (self->swim, &swim);
+        json_object_set_new (stats, "swim_malformed",
+                             json_integer ((json_int_t) (swim.malformed + self->swim_dropped)));
+        json_object_set_new (stats, "swim_bad_signatures",
+                             json_integer ((json_int_t) swim.bad_signatures));
+        json_object_set_new (stats, "probes", json_integer ((json_int_t) swim.probes));
+        json_object_set_new (stats, "probes_failed",
+                             json_integer ((json_int_t) swim.probes_failed));
+        json_object_set_new (stats, "awareness", json_integer (tm_swim_awareness (self->swim)));
+    }
+    json_object_set_new (stats, "state", json_string (s_state_name (self)));
+    char *text = json_dumps (stats, JSON_COMPACT);
+    json_decref (stats);
+    return text;
+}
+
+static void
+s_handle_pipe (s_gossip_t *self)
+{
+    char *command = NULL, *arg = NULL;
+    if (zsock_recv (self->pipe, "ss", &command, &arg) != 0 || !command) {
+        self->terminated = true;
+        return;
+    }
+    char *answer = NULL;
+    if (streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "MEMBERS"))
+        answer = s_members_json (self);
+    else
+    if (streq (command, "TOKEN"))
+        answer = s_token_json (self, arg && streq (arg, "1"));
+    else
+    if (streq (command, "REMOVE"))
+        answer = s_remove_json (self, arg ? arg : "");
+    else
+    if (streq (command, "STATS"))
+        answer = s_stats_json (self);
+    else
+    if (streq (command, "STATUS"))
+        answer = tm_strdupf ("{\"state\":\"%s\",\"address\":\"%s\"}",
+                             s_state_name (self), self->advertise ? self->advertise : "");
+    else
+    if (streq (command, "LEAVE")) {
+        if (self->swim && self->state == STATE_MEMBER) {
+            tm_swim_leave (self->swim, tm_now ());
+            s_drain (self);
+            self->state = STATE_LEFT;
+            self->leave_pending = true;
+            self->leave_deadline = tm_now () + 1.0;
+        }
+        else
+            answer = strdup ("LEFT");
+    }
+    else
+        answer = tm_strdupf ("{\"error\":\"unknown command %s\"}", command);
+    if (answer) {
+        zstr_send (self->pipe, answer);
+        free (answer);
+    }
+    free (command);
+    free (arg);
+}
+
+//  ---------------------------------------------------------------------
+//  Start-up and the loop
+
+static int
+s_setup (s_gossip_t *self, char **err)
+{
+    tm_gossip_config_t *config = self->config;
+    self->keys = tm_keys_new (config->datadir, err);
+    if (!self->keys)
+        return -1;
+    if (tm_keys_self_revoked (self->keys))
+        return tm_fail (err, "this node was removed from its cluster; "
+                        "start it with a fresh data directory");
+    self->envelope = tm_envelope_new (self->keys);
+    //  One ZAP handler per ZeroMQ context, so per process: a second
+    //  gossip actor in one process (unit tests) goes without
+    self->zap = zsock_new (ZMQ_REP);
+    if (zsock_bind (self->zap, "inproc://zeromq.zap.01") != 0) {
+        tm_warn ("gossip", "another ZAP handler runs in this process: connections "
+                 "are not checked against revocations");
+        zsock_destroy (&self->zap);
+    }
+    tm_envelope_set_max_payload (self->envelope, TM_SWIM_PUSH_PULL_MAX + 1024);
+
+    self->bind_host_port = strdup (config->bind);
+    self->beacon_interval = config->beacon_interval > 0 ? config->beacon_interval : 1.0;
+    if (config->advertise && *config->advertise)
+        self->advertise_option = strdup (config->advertise);
+
+    //  Token, membership or a new cluster
+    tm_token_t token;
+    memset (&token, 0, sizeof token);
+    if (config->token) {
+        if (tm_token_parse (config->token, &token, err) != 0)
+            return -1;
+        if (tm_keys_cluster_pin (self->keys, token.cluster_pk, token.join_secret, err) != 0) {
+            tm_token_wipe (&token);
+            return -1;
+        }
+        for (size_t i = 0; i < token.seed_count; i++)
+            s_seed_add (self, token.seeds [i]);
+        tm_token_wipe (&token);
+    }
+    s_peers_load (self);
+    if (tm_keys_is_member (self->keys)) {
+        if (s_start_member (self, err) != 0)
+            return -1;
+    }
+    else
+    if (tm_keys_has_cluster (self->keys)) {
+        self->state = STATE_JOINING;
+        if (zlistx_size (self->seeds) == 0 && !config->beacon)
+            return tm_fail (err, "the token has no seed address and --no-beacon is "
+                            "set: there is no way to find a member");
+        s_join_attempt (self);
+    }
+    else {
+        if (tm_keys_cluster_create (self->keys, self->name, s_now_ms (), err) != 0)
+            return -1;
+        tm_info ("gossip", "created a new cluster");
+        if (s_start_member (self, err) != 0)
+            return -1;
+    }
+
+    if (config->beacon) {
+        self->beacon = zactor_new (zbeacon, NULL);
+        zsock_send (self->beacon, "si", "CONFIGURE", config->beacon_port);
+        char *hostname = zstr_recv (self->beacon);
+        if (!hostname || !*hostname) {
+            tm_warn ("gossip", "no interface for UDP broadcast: LAN discovery is off");
+            zactor_destroy (&self->beacon);
+        }
+        else {
+            zsock_send (self->beacon, "sb", "SUBSCRIBE", TM_BEACON_PREFIX,
+                        strlen (TM_BEACON_PREFIX));
+            s_beacon_publish (self);
+        }
+        free (hostname);
+    }
+    return 0;
+}
+
+static void
+s_destroy (s_gossip_t *self)
+{
+    s_peers_save (self);
+    zactor_destroy (&self->beacon);
+    tm_swim_destroy (&self->swim);
+    zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->heard);
+    zlistx_destroy (&self->seeds);
+    zlistx_destroy (&self->facts);
+    zsock_destroy (&self->server);
+    zsock_destroy (&self->zap);
+    tm_envelope_destroy (&self->envelope);
+    tm_keys_destroy (&self->keys);
+    free (self->advertise);
+    free (self->bind_host_port);
+    tm_strv_free (&self->labels);
+    free (self->advertise_option);
+    free (self->name);
+    free (self->datadir);
+}
+
+static void
+s_frame_destroy (void **item_p)
+{
+    zframe_destroy ((zframe_t **) item_p);
+}
+
+void
+tm_gossip_actor (zsock_t *pipe, void *args)
+{
+    s_gossip_t self = { 0 };
+    self.pipe = pipe;
+    self.config = (tm_gossip_config_t *) args;
+    self.datadir = strdup (self.config->datadir);
+    self.name = strdup (self.config->name);
+    self.swim_config = self.config->swim;
+    self.slots = self.config->slots;
+    self.labels = tm_strv_dup (self.config->labels);
+    self.peers = zhashx_new ();
+    zhashx_set_destructor (self.peers, s_peer_destroy);
+    self.heard = zhashx_new ();
+    zhashx_set_destructor (self.heard, (zhashx_destructor_fn *) zstr_free);
+    self.seeds = zlistx_new ();
+    zlistx_set_destructor (self.seeds, (zlistx_destructor_fn *) zstr_free);
+    self.facts = zlistx_new ();
+    zlistx_set_destructor (self.facts, s_frame_destroy);
+
+    char *err = NULL;
+    if (s_setup (&self, &err) != 0) {
+        self.config->error = err;
+        s_destroy (&self);
+        zsock_signal (pipe, 1);
+        return;
+    }
+    self.config->bound = strdup (self.advertise ? self.advertise : "(joining)");
+    //  The config belongs to the caller from here on
+    self.config = NULL;
+    zsock_signal (pipe, 0);
+    s_drain (&self);
+
+    zmq_pollitem_t *items = NULL;
+    s_peer_t **item_peers = NULL;
+    size_t items_max = 0;
+    while (!self.terminated) {
+        //  Pipe, server, beacon, ZAP, then a DEALER and a monitor per peer
+        size_t needed = 4 + 2 * zhashx_size (self.peers);
+        if (needed > items_max) {
+            items_max = needed * 2;
+            items = (zmq_pollitem_t *) realloc (items, items_max * sizeof (zmq_pollitem_t));
+            item_peers = (s_peer_t **) realloc (item_peers, items_max * sizeof (s_peer_t *));
+            assert (items && item_peers);
+        }
+        size_t count = 0;
+        items [count++] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
+        //  A joiner has no server socket yet: its item polls nothing
+        items [count++] = (zmq_pollitem_t) { self.server ? zsock_resolve (self.server) : NULL,
+                                             -1, self.server ? ZMQ_POLLIN : 0, 0 };
+        items [count++] = (zmq_pollitem_t) { self.beacon ? zsock_resolve (self.beacon) : NULL,
+                                             -1, self.beacon ? ZMQ_POLLIN : 0, 0 };
+        items [count++] = (zmq_pollitem_t) { self.zap ? zsock_resolve (self.zap) : NULL,
+                                             -1, self.zap ? ZMQ_POLLIN : 0, 0 };
+        for (s_peer_t *peer = (s_peer_t *) zhashx_first (self.peers); peer;
+             peer = (s_peer_t *) zhashx_next (self.peers)) {
+            item_peers [count] = peer;
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (peer->dealer), 0, ZMQ_POLLIN, 0 };
+            item_peers [count] = peer;
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (peer->monitor), 0, ZMQ_POLLIN, 0 };
+        }
+        double now = tm_now ();
+        double next = now + 1.0;
+        if (self.swim && tm_swim_next_deadline (self.swim) < next)
+            next = tm_swim_next_deadline (self.swim);
+        if (self.state == STATE_JOINING && self.next_join < next)
+            next = self.next_join;
+        if (self.leave_pending && self.leave_deadline < next)
+            next = self.leave_deadline;
+        long timeout = next > now ? (long) ((next - now) * 1000) + 1 : 0;
+        if (zmq_poll (items, (int) count, timeout) < 0) {
+            if (zmq_errno () == EINTR)
+                continue;
+            break;
+        }
+        if (items [0].revents & ZMQ_POLLIN)
+            s_handle_pipe (&self);
+        if (self.terminated)
+            break;
+        if (self.server && (items [1].revents & ZMQ_POLLIN))
+            for (int burst = 0; burst < 64 && (zsock_events (self.server) & ZMQ_POLLIN); burst++)
+                s_handle_server (&self);
+        if (self.beacon && (items [2].revents & ZMQ_POLLIN))
+            s_handle_beacon (&self);
+        if (self.zap && (items [3].revents & ZMQ_POLLIN))
+            s_handle_zap (&self);
+        //  Peers may be added while we handle these: only use the snapshot
+        for (size_t i = 4; i < count; i++) {
+            if (!(items [i].revents & ZMQ_POLLIN))
+                continue;
+            s_peer_t *peer = item_peers [i];
+            if (items [i].socket == zsock_resolve (peer->dealer))
+                s_handle_dealer (&self, peer);
+            else
+                s_peer_event (&self, peer);
+        }
+        now = tm_now ();
+        if (self.swim) {
+            if (tm_swim_next_deadline (self.swim) <= now)
+                tm_swim_tick (self.swim, now);
+            if (self.state == STATE_MEMBER && now >= self.next_facts) {
+                s_facts_spread (&self, false);
+                s_peers_save (&self);
+                self.next_facts = now + TM_FACTS_INTERVAL;
+            }
+        }
+        if (self.state == STATE_JOINING && now >= self.next_join)
+            s_join_attempt (&self);
+        s_drain (&self);
+        if (self.leave_pending
+        &&  (tm_swim_leave_done (self.swim) || now >= self.leave_deadline)) {
+            self.leave_pending = false;
+            zstr_send (pipe, "LEFT");
+        }
+    }
+    free (items);
+    free (item_peers);
+    s_destroy (&self);
+}
+
+char *
+tm_gossip_call (zactor_t *gossip, const char *command, const char *arg, double timeout)
+{
+    assert (gossip && command);
+    zsock_send (gossip, "ss", command, arg ? arg : "");
+    zpoller_t *poller = zpoller_new (gossip, NULL);
+    char *answer = NULL;
+    if (zpoller_wait (poller, (int) (timeout * 1000)))
+        answer = zstr_recv (gossip);
+    zpoller_destroy (&poller);
+    return answer;
+}

@@ -1,0 +1,69 @@
+/*  tm_gossip.h - the gossip actor: membership over real ZeroMQ sockets.
+
+    The gossip actor is the agent's link to its peers.  It owns:
+      - tm_keys (identity, cluster keys, certificates) and tm_envelope
+        (every message signed, replays and forgeries dropped and counted);
+      - tm_swim, fed with what arrives and drained to peers;
+      - a ROUTER bound on the peer port, a CurveZMQ server with the
+        cluster's key, where every peer message arrives;
+      - one DEALER per peer address, a CurveZMQ client with this node's
+        key pinning the cluster's server key, each with a socket monitor
+        whose disconnects are hints to tm_swim (tm_swim_peer_unreachable);
+      - a zbeacon that announces us and finds members on the LAN.
+
+    Start-up (before the actor signals ready), one of:
+      1. a member (keys in DATADIR): rejoin through the peers remembered
+         in DATADIR/peers, the token's seeds, and beacons;
+      2. a token and no membership: pin the cluster key, then send JOIN
+         to the seeds (and to nodes found by beacon) until a member
+         answers WELCOME; the agent is a member from then on;
+      3. neither: create a new cluster with us as its first member.
+    A failure (bad key files, a token of another cluster, the port in
+    use) makes zactor_new's caller see config->error.
+
+    Pipe protocol (owner -> actor; each answered with one string frame,
+    JSON unless noted):
+        "MEMBERS"              [ {name, id, address, state, ...}, ... ]
+        "TOKEN" s:rotate       {"token": "tm1-..."} or {"error": ...}
+                               rotate is "1" to issue a new join secret
+        "REMOVE" s:name        {"removed": name} or {"error": ...}
+        "STATS"                {counters}
+        "STATUS"               {"state": "joining"|"member"|"left", ...}
+        "LEAVE"                "LEFT" once peers were told (<= 1 s)
+        "$TERM"                (no answer) stop at once
+*/
+#ifndef TM_GOSSIP_H_INCLUDED
+#define TM_GOSSIP_H_INCLUDED
+
+#include "tm_common.h"
+#include "tm_swim.h"
+
+#define TM_GOSSIP_DEFAULT_PORT 9950     //  TCP peer port and UDP beacon port
+
+typedef struct {
+    const char *datadir;        //  Data directory (keys, peers)
+    const char *name;           //  Node name, [A-Za-z0-9._-]{1,64}
+    const char *bind;           //  "host:port" to bind; port 0 = any free
+    const char *advertise;      //  "host:port" peers use; NULL = derived
+    const char *token;          //  Join token, or NULL
+    int slots;                  //  Test slots offered (gossiped metadata)
+    char **labels;              //  NULL-terminated "k=v" (gossiped metadata)
+    bool beacon;                //  Announce and listen on the LAN
+    int beacon_port;            //  UDP port of the beacon
+    double beacon_interval;     //  Seconds between beacons
+    tm_swim_config_t swim;      //  Protocol timing (lan or fast profile)
+    char *error;                //  OUT: why start-up failed (caller frees)
+    char *bound;                //  OUT: the advertised "host:port" (caller frees)
+} tm_gossip_config_t;
+
+//  The actor function: zactor_new (tm_gossip_actor, &config).  On
+//  failure the actor ends before signalling success; zactor_new still
+//  returns, and config.error says why (check it, then destroy).
+void tm_gossip_actor (zsock_t *pipe, void *args);
+
+//  Sends COMMAND (and an optional ARG) to a gossip actor and returns its
+//  answer (caller frees), or NULL if it did not answer in TIMEOUT s.
+char *tm_gossip_call (zactor_t *gossip, const char *command, const char *arg,
+                      double timeout);
+
+#endif

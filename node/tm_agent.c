@@ -1,0 +1,528 @@
+/*  tm_agent.c - `testmesh agent`, and the CLI commands that talk to it.
+
+    testmesh agent [--data DIR] [--join TOKEN] [--bind HOST:PORT]
+                   [--advertise HOST:PORT] [--name NAME] [--slots N]
+                   [--label K=V]... [--no-beacon] [--beacon-port N]
+                   [--profile lan|fast]
+    testmesh members [--json] [--data DIR]
+    testmesh members remove NAME [--data DIR]
+    testmesh token [--rotate] [--data DIR]
+
+    The agent runs in the foreground: the gossip actor (gossip/) keeps
+    membership, and this thread serves the control socket (tm_control)
+    and the signals.  SIGINT or SIGTERM make it leave gracefully (peers
+    see 'left' within a second), then exit 0.
+*/
+#include "tm_agent.h"
+#include "tm_control.h"
+#include "tm_gossip.h"
+#include <getopt.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *data;           //  --data
+    const char *join;           //  --join TOKEN
+    const char *bind;           //  --bind HOST:PORT
+    const char *advertise;      //  --advertise HOST:PORT
+    const char *name;           //  --name
+    int slots;                  //  --slots
+    char **labels;              //  --label K=V, repeatable
+    bool beacon;                //  Not --no-beacon
+    int beacon_port;            //  --beacon-port
+    const char *profile;        //  --profile lan|fast
+} s_agent_options_t;
+
+static void
+s_agent_usage (FILE *out)
+{
+    fprintf (out,
+"usage: testmesh agent [OPTIONS]\n"
+"\n"
+"Runs this machine's agent in the foreground.  The first agent creates a\n"
+"cluster and prints its join token; others join with --join TOKEN.\n"
+"\n"
+"      --join TOKEN         join the cluster of this token (tm1-...)\n"
+"      --bind HOST:PORT     peer address to listen on (default 0.0.0.0:9950)\n"
+"      --advertise HOST:PORT  address peers use to reach us (default: derived)\n"
+"      --name NAME          node name (default: the host name)\n"
+"      --slots N            tests run at once here (default: number of cores)\n"
+"      --label K=V          a label for placement (repeatable)\n"
+"      --no-beacon          no LAN discovery by UDP beacon\n"
+"      --beacon-port N      UDP port of the beacon (default 9950)\n"
+"      --profile P          gossip timing: lan (default) or fast (tests)\n"
+"      --data DIR           data directory (default $TESTMESH_HOME, else\n"
+"                           $XDG_DATA_HOME/testmesh)\n"
+"  -h, --help               this text\n");
+}
+
+//  Node names travel in certificates: [A-Za-z0-9._-], 1 to 64 bytes.
+static bool
+s_valid_name (const char *name)
+{
+    size_t length = strlen (name);
+    if (length == 0 || length > 64)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!isalnum ((unsigned char) *c) && !strchr ("._-", *c))
+            return false;
+    return true;
+}
+
+static int
+s_parse_agent (int argc, char **argv, s_agent_options_t *options)
+{
+    static struct option longs [] = {
+        { "data",        required_argument, 0, 'd' },
+        { "join",        required_argument, 0, 'J' },
+        { "bind",        required_argument, 0, 'b' },
+        { "advertise",   required_argument, 0, 'a' },
+        { "name",        required_argument, 0, 'n' },
+        { "slots",       required_argument, 0, 's' },
+        { "label",       required_argument, 0, 'l' },
+        { "no-beacon",   no_argument,       0, 'B' },
+        { "beacon-port", required_argument, 0, 'p' },
+        { "profile",     required_argument, 0, 'P' },
+        { "help",        no_argument,       0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    options->bind = "0.0.0.0:9950";
+    options->beacon = true;
+    options->beacon_port = TM_GOSSIP_DEFAULT_PORT;
+    options->profile = "lan";
+    options->slots = (int) sysconf (_SC_NPROCESSORS_ONLN);
+    if (options->slots < 1)
+        options->slots = 1;
+    opterr = 0;
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "h", longs, NULL)) != -1) {
+        char *end = NULL;
+        long number;
+        switch (opt) {
+            case 'd': options->data = optarg; break;
+            case 'J': options->join = optarg; break;
+            case 'b': options->bind = optarg; break;
+            case 'a': options->advertise = optarg; break;
+            case 'n':
+                if (!s_valid_name (optarg)) {
+                    fprintf (stderr, "testmesh: --name wants 1 to 64 of [A-Za-z0-9._-], "
+                             "not '%s'\n", optarg);
+                    return -1;
+                }
+                options->name = optarg;
+                break;
+            case 's':
+                number = strtol (optarg, &end, 10);
+                if (!*optarg || *end || number < 1 || number > 4096) {
+                    fprintf (stderr, "testmesh: --slots wants a whole number from 1 "
+                             "to 4096, not '%s'\n", optarg);
+                    return -1;
+                }
+                options->slots = (int) number;
+                break;
+            case 'l':
+                if (!strchr (optarg, '=') || *optarg == '=') {
+                    fprintf (stderr, "testmesh: --label wants KEY=VALUE, not '%s'\n", optarg);
+                    return -1;
+                }
+                tm_strv_push (&options->labels, optarg);
+                break;
+            case 'B': options->beacon = false; break;
+            case 'p':
+                number = strtol (optarg, &end, 10);
+                if (!*optarg || *end || number < 1 || number > 65535) {
+                    fprintf (stderr, "testmesh: --beacon-port wants 1 to 65535, "
+                             "not '%s'\n", optarg);
+                    return -1;
+                }
+                options->beacon_port = (int) number;
+                break;
+            case 'P':
+                if (!streq (optarg, "lan") && !streq (optarg, "fast")) {
+                    fprintf (stderr, "testmesh: --profile wants lan or fast, not '%s'\n",
+                             optarg);
+                    return -1;
+                }
+                options->profile = optarg;
+                break;
+            case 'h':
+                s_agent_usage (stdout);
+                exit (TM_EXIT_OK);
+            default:
+                fprintf (stderr, "testmesh: unknown or incomplete option '%s' "
+                         "(see testmesh agent --help)\n", argv [optind - 1]);
+                return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "testmesh: agent takes no arguments ('%s')\n", argv [optind]);
+        return -1;
+    }
+    return 0;
+}
+
+//  Raises the descriptor limit to its hard maximum: an agent holds two
+//  sockets per peer, and a cluster of 150 is more than 1024 descriptors.
+static void
+s_raise_fd_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+    }
+}
+
+//  Answers one control request.
+static json_t *
+s_control (zactor_t *gossip, json_t *request)
+{
+    const char *command = json_string_value (json_object_get (request, "cmd"));
+    char *answer = NULL;
+    if (streq (command, "ping"))
+        return json_pack ("{s:b}", "ok", 1);
+    if (streq (command, "members"))
+        answer = tm_gossip_call (gossip, "MEMBERS", NULL, 5);
+    else
+    if (streq (command, "token"))
+        answer = tm_gossip_call (gossip, "TOKEN",
+                                 json_is_true (json_object_get (request, "rotate")) ? "1" : "0",
+                                 5);
+    else
+    if (streq (command, "remove")) {
+        const char *name = json_string_value (json_object_get (request, "name"));
+        if (!name)
+            return tm_control_error ("remove needs a name");
+        answer = tm_gossip_call (gossip, "REMOVE", name, 5);
+    }
+    else
+    if (streq (command, "stats"))
+        answer = tm_gossip_call (gossip, "STATS", NULL, 5);
+    else
+        return tm_control_error ("unknown command '%s'", command);
+    if (!answer)
+        return tm_control_error ("the agent's gossip actor did not answer");
+    json_error_t error;
+    json_t *value = json_loads (answer, 0, &error);
+    free (answer);
+    if (!value)
+        return tm_control_error ("the agent's gossip actor answered garbage");
+    if (json_is_object (value) && json_object_get (value, "error")) {
+        json_t *reply = tm_control_error ("%s",
+            json_string_value (json_object_get (value, "error")));
+        json_decref (value);
+        return reply;
+    }
+    return json_pack ("{s:b, s:o}", "ok", 1, "result", value);
+}
+
+int
+tm_agent_main (int argc, char **argv)
+{
+    s_agent_options_t options = { 0 };
+    if (s_parse_agent (argc, argv, &options) != 0) {
+        tm_strv_free (&options.labels);
+        return TM_EXIT_ERROR;
+    }
+    //  An agent tells what it does unless asked to be quiet
+    if (!getenv ("TESTMESH_LOG"))
+        tm_log_threshold = TM_LOG_INFO;
+    sigset_t mask;
+    sigemptyset (&mask);
+    sigaddset (&mask, SIGINT);
+    sigaddset (&mask, SIGTERM);
+    sigaddset (&mask, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &mask, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    int signal_fd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    s_raise_fd_limit ();
+
+    int rc = TM_EXIT_ERROR;
+    char *err = NULL;
+    zsock_t *control = NULL;
+    zactor_t *gossip = NULL;
+    char hostname [256] = "node";
+    char *datadir = tm_datadir_resolve (options.data, &err);
+    if (!datadir)
+        goto done;
+    zsys_handler_set (NULL);
+    zsys_init ();
+    control = tm_control_bind (datadir, &err);
+    if (!control)
+        goto done;
+    if (!options.name) {
+        gethostname (hostname, sizeof hostname - 1);
+        for (char *c = hostname; *c; c++)
+            if (!isalnum ((unsigned char) *c) && !strchr ("._-", *c))
+                *c = '-';
+        hostname [64] = 0;
+        options.name = hostname;
+    }
+    tm_gossip_config_t config = {
+        .datadir = datadir,
+        .name = options.name,
+        .bind = options.bind,
+        .advertise = options.advertise,
+        .token = options.join,
+        .slots = options.slots,
+        .labels = options.labels,
+        .beacon = options.beacon,
+        .beacon_port = options.beacon_port,
+        .beacon_interval = streq (options.profile, "fast") ? 0.2 : 1.0,
+    };
+    if (streq (options.profile, "fast"))
+        tm_swim_config_fast (&config.swim);
+    else
+        tm_swim_config_lan (&config.swim);
+    gossip = zactor_new (tm_gossip_actor, &config);
+    if (config.error) {
+        err = config.error;
+        goto done;
+    }
+    tm_info ("agent", "'%s' listening on %s, data in %s", options.name, config.bound, datadir);
+    //  A new cluster's first agent prints the token to give to others
+    char *token = tm_gossip_call (gossip, "TOKEN", "0", 5);
+    json_error_t error;
+    json_t *token_json = token ? json_loads (token, 0, &error) : NULL;
+    if (token_json && json_object_get (token_json, "token") && !options.join) {
+        printf ("join token: %s\n",
+                json_string_value (json_object_get (token_json, "token")));
+        fflush (stdout);
+    }
+    json_decref (token_json);
+    free (token);
+    free (config.bound);
+
+    zmq_pollitem_t items [] = {
+        { zsock_resolve (control), 0, ZMQ_POLLIN, 0 },
+        { NULL, signal_fd, ZMQ_POLLIN, 0 },
+    };
+    while (true) {
+        if (zmq_poll (items, 2, -1) < 0 && zmq_errno () != EINTR)
+            break;
+        if (items [1].revents & ZMQ_POLLIN) {
+            struct signalfd_siginfo info;
+            if (read (signal_fd, &info, sizeof info) == sizeof info) {
+                tm_info ("agent", "%s: leaving the cluster", strsignal ((int) info.ssi_signo));
+                break;
+            }
+        }
+        if (items [0].revents & ZMQ_POLLIN) {
+            zframe_t *routing_id = NULL;
+            json_t *request = tm_control_recv (control, &routing_id);
+            if (request) {
+                json_t *reply = s_control (gossip, request);
+                tm_control_reply (control, &routing_id, &reply);
+                json_decref (request);
+            }
+        }
+    }
+    //  Leave gracefully: peers see 'left', not 'dead'
+    char *left = tm_gossip_call (gossip, "LEAVE", NULL, 2.0);
+    free (left);
+    rc = TM_EXIT_OK;
+
+done:
+    if (err) {
+        fprintf (stderr, "testmesh: %s\n", err);
+        free (err);
+    }
+    zactor_destroy (&gossip);
+    if (control) {
+        zsock_destroy (&control);
+        char *path = tm_strdupf ("%s/control.sock", datadir);
+        unlink (path);
+        free (path);
+    }
+    free (datadir);
+    if (signal_fd >= 0)
+        close (signal_fd);
+    tm_strv_free (&options.labels);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  CLI commands that talk to the local agent
+
+//  Parses the options every client command takes; returns the index of
+//  the first non-option or -1.  Options may come anywhere.
+static int
+s_parse_client (int argc, char **argv, const char **data, bool *json, bool *rotate,
+                const char *usage)
+{
+    static struct option longs [] = {
+        { "data",   required_argument, 0, 'd' },
+        { "json",   no_argument,       0, 'j' },
+        { "rotate", no_argument,       0, 'r' },
+        { "help",   no_argument,       0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    opterr = 0;
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "h", longs, NULL)) != -1) {
+        if (opt == 'd')
+            *data = optarg;
+        else
+        if (opt == 'j' && json)
+            *json = true;
+        else
+        if (opt == 'r' && rotate)
+            *rotate = true;
+        else
+        if (opt == 'h') {
+            printf ("%s", usage);
+            exit (TM_EXIT_OK);
+        }
+        else {
+            fprintf (stderr, "testmesh: unknown or incomplete option '%s'\n",
+                     argv [optind - 1]);
+            return -1;
+        }
+    }
+    return optind;
+}
+
+//  Calls the local agent; prints the error and returns NULL on failure.
+static json_t *
+s_call (const char *data, json_t *request)
+{
+    char *err = NULL;
+    json_t *reply = NULL;
+    char *datadir = tm_datadir_resolve (data, &err);
+    if (datadir)
+        reply = tm_control_call (datadir, request, 10, &err);
+    if (!reply)
+        fprintf (stderr, "testmesh: %s\n", err);
+    free (err);
+    free (datadir);
+    json_decref (request);
+    return reply;
+}
+
+static void
+s_format_age (double seconds, char *buffer, size_t size)
+{
+    if (seconds < 0)
+        snprintf (buffer, size, "-");
+    else
+    if (seconds < 10)
+        snprintf (buffer, size, "%.1fs ago", seconds);
+    else
+    if (seconds < 3600)
+        snprintf (buffer, size, "%.0fs ago", seconds);
+    else
+        snprintf (buffer, size, "%.1fh ago", seconds / 3600);
+}
+
+int
+tm_members_main (int argc, char **argv)
+{
+    const char *data = NULL;
+    bool json = false;
+    int first = s_parse_client (argc, argv, &data, &json, NULL,
+        "usage: testmesh members [--json] [--data DIR]\n"
+        "       testmesh members remove NAME [--data DIR]\n"
+        "Lists the members the local agent knows, or revokes one cluster-wide.\n");
+    if (first < 0)
+        return TM_EXIT_ERROR;
+    if (first < argc) {
+        if (!streq (argv [first], "remove") || first + 2 != argc) {
+            fprintf (stderr, "testmesh: members takes 'remove NAME' or nothing\n");
+            return TM_EXIT_ERROR;
+        }
+        json_t *reply = s_call (data, json_pack ("{s:s, s:s}", "cmd", "remove",
+                                                 "name", argv [first + 1]));
+        if (!reply)
+            return TM_EXIT_ERROR;
+        printf ("removed '%s': its identity is revoked cluster-wide\n", argv [first + 1]);
+        json_decref (reply);
+        return TM_EXIT_OK;
+    }
+    json_t *reply = s_call (data, json_pack ("{s:s}", "cmd", "members"));
+    if (!reply)
+        return TM_EXIT_ERROR;
+    json_t *members = json_object_get (reply, "result");
+    if (json) {
+        char *text = json_dumps (members, JSON_INDENT (2));
+        printf ("%s\n", text);
+        free (text);
+    }
+    else {
+        printf ("%-20s %-22s %-8s %5s %-8s %5s %s\n", "NAME", "ADDRESS", "STATE",
+                "SLOTS", "VERSION", "INC", "LAST-HEARD");
+        size_t i;
+        json_t *member;
+        double now = tm_wall_now ();
+        json_array_foreach (members, i, member) {
+            json_t *heard = json_object_get (member, "last_heard");
+            char age [32];
+            s_format_age (json_is_number (heard) ? now - json_number_value (heard) : -1,
+                          age, sizeof age);
+            const char *version = json_string_value (json_object_get (member, "version"));
+            printf ("%-20s %-22s %-8s %5lld %-8s %5lld %s%s\n",
+                    json_string_value (json_object_get (member, "name")),
+                    json_string_value (json_object_get (member, "address")),
+                    json_string_value (json_object_get (member, "state")),
+                    (long long) json_integer_value (json_object_get (member, "slots")),
+                    version ? version : "-",
+                    (long long) json_integer_value (json_object_get (member, "incarnation")),
+                    json_is_true (json_object_get (member, "self")) ? "(self)" : age,
+                    "");
+        }
+    }
+    json_decref (reply);
+    return TM_EXIT_OK;
+}
+
+int
+tm_token_main (int argc, char **argv)
+{
+    const char *data = NULL;
+    bool rotate = false;
+    int first = s_parse_client (argc, argv, &data, NULL, &rotate,
+        "usage: testmesh token [--rotate] [--data DIR]\n"
+        "Prints the join token of the local agent's cluster; --rotate issues a\n"
+        "new one (the old one stops admitting new nodes after 10 minutes).\n");
+    if (first < 0)
+        return TM_EXIT_ERROR;
+    if (first < argc) {
+        fprintf (stderr, "testmesh: token takes no arguments ('%s')\n", argv [first]);
+        return TM_EXIT_ERROR;
+    }
+    json_t *request = json_pack ("{s:s, s:b}", "cmd", "token", "rotate", rotate);
+    json_t *reply = s_call (data, request);
+    if (!reply)
+        return TM_EXIT_ERROR;
+    printf ("%s\n", json_string_value (json_object_get (json_object_get (reply, "result"),
+                                                        "token")));
+    json_decref (reply);
+    return TM_EXIT_OK;
+}
+
+int
+tm_stats_main (int argc, char **argv)
+{
+    const char *data = NULL;
+    int first = s_parse_client (argc, argv, &data, NULL, NULL,
+        "usage: testmesh stats [--data DIR]\n"
+        "Prints the local agent's counters as JSON: messages accepted, and\n"
+        "dropped by reason (garbage, truncated, bad signature, replay ...).\n");
+    if (first < 0)
+        return TM_EXIT_ERROR;
+    if (first < argc) {
+        fprintf (stderr, "testmesh: stats takes no arguments ('%s')\n", argv [first]);
+        return TM_EXIT_ERROR;
+    }
+    json_t *reply = s_call (data, json_pack ("{s:s}", "cmd", "stats"));
+    if (!reply)
+        return TM_EXIT_ERROR;
+    char *text = json_dumps (json_object_get (reply, "result"), JSON_INDENT (2));
+    printf ("%s\n", text);
+    free (text);
+    json_decref (reply);
+    return TM_EXIT_OK;
+}

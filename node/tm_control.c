@@ -1,0 +1,170 @@
+/*  tm_control.c - the control socket between the CLI and its local agent. */
+#include "tm_control.h"
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *
+tm_control_endpoint (const char *datadir)
+{
+    assert (datadir);
+    return tm_strdupf ("ipc://%s/control.sock", datadir);
+}
+
+json_t *
+tm_control_error (const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    char *message = NULL;
+    if (vasprintf (&message, fmt, args) < 0)
+        abort ();
+    va_end (args);
+    json_t *reply = json_pack ("{s:b, s:s}", "ok", 0, "error", message);
+    free (message);
+    return reply;
+}
+
+//  Connects and sends one request; NULL with *err if the socket file
+//  does not exist, which is the common "no agent" case and must not
+//  wait for a timeout.
+json_t *
+tm_control_call (const char *datadir, json_t *request, double timeout, char **err)
+{
+    assert (datadir && request);
+    char *path = tm_strdupf ("%s/control.sock", datadir);
+    bool exists = access (path, F_OK) == 0;
+    free (path);
+    if (!exists) {
+        tm_fail (err, "no agent running (data directory %s); start one with "
+                 "'testmesh agent'", datadir);
+        return NULL;
+    }
+    char *endpoint = tm_control_endpoint (datadir);
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (client, 0);
+    json_t *reply = NULL;
+    if (!client || zsock_connect (client, "%s", endpoint) != 0) {
+        tm_fail (err, "cannot connect to %s", endpoint);
+        goto done;
+    }
+    char *text = json_dumps (request, JSON_COMPACT);
+    zstr_send (client, text);
+    free (text);
+    zpoller_t *poller = zpoller_new (client, NULL);
+    void *which = zpoller_wait (poller, (int) (timeout * 1000));
+    zpoller_destroy (&poller);
+    if (!which) {
+        tm_fail (err, "no agent running (data directory %s): the control socket "
+                 "does not answer", datadir);
+        goto done;
+    }
+    char *answer = zstr_recv (client);
+    json_error_t error;
+    reply = answer ? json_loads (answer, 0, &error) : NULL;
+    zstr_free (&answer);
+    if (!reply || !json_is_object (reply)) {
+        tm_fail (err, "the agent sent a malformed reply");
+        json_decref (reply);
+        reply = NULL;
+    }
+    else
+    if (!json_is_true (json_object_get (reply, "ok"))) {
+        const char *message = json_string_value (json_object_get (reply, "error"));
+        tm_fail (err, "%s", message ? message : "the agent refused the request");
+        json_decref (reply);
+        reply = NULL;
+    }
+done:
+    zsock_destroy (&client);
+    free (endpoint);
+    return reply;
+}
+
+bool
+tm_control_agent_running (const char *datadir)
+{
+    json_t *request = json_pack ("{s:s}", "cmd", "ping");
+    json_t *reply = tm_control_call (datadir, request, 1.0, NULL);
+    json_decref (request);
+    bool running = reply != NULL;
+    json_decref (reply);
+    return running;
+}
+
+zsock_t *
+tm_control_bind (const char *datadir, char **err)
+{
+    assert (datadir);
+    if (tm_control_agent_running (datadir)) {
+        tm_fail (err, "an agent is already running on %s", datadir);
+        return NULL;
+    }
+    char *path = tm_strdupf ("%s/control.sock", datadir);
+    unlink (path);              //  A dead agent's socket file
+    char *endpoint = tm_control_endpoint (datadir);
+    zsock_t *server = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (server, 0);
+    zsock_set_maxmsgsize (server, TM_CONTROL_MAX);
+    //  Bind with a tight umask so the socket is never reachable by
+    //  others, not even between bind and chmod.
+    mode_t old = umask (0077);
+    int rc = zsock_bind (server, "%s", endpoint);
+    umask (old);
+    if (rc != 0) {
+        tm_fail (err, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&server);
+    }
+    else
+        chmod (path, 0600);
+    free (endpoint);
+    free (path);
+    return server;
+}
+
+json_t *
+tm_control_recv (zsock_t *server, zframe_t **routing_id)
+{
+    assert (server && routing_id);
+    zmsg_t *msg = zmsg_recv (server);
+    *routing_id = NULL;
+    if (!msg)
+        return NULL;
+    zframe_t *id = zmsg_pop (msg);
+    zframe_t *body = zmsg_pop (msg);
+    json_t *request = NULL;
+    if (id && body && zmsg_size (msg) == 0) {
+        json_error_t error;
+        request = json_loadb ((const char *) zframe_data (body), zframe_size (body),
+                              0, &error);
+        if (request && !json_is_string (json_object_get (request, "cmd"))) {
+            json_decref (request);
+            request = NULL;
+        }
+        if (!request) {
+            json_t *reply = tm_control_error ("malformed request");
+            tm_control_reply (server, &id, &reply);
+        }
+    }
+    zframe_destroy (&body);
+    zmsg_destroy (&msg);
+    if (request)
+        *routing_id = id;
+    else
+        zframe_destroy (&id);
+    return request;
+}
+
+void
+tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply)
+{
+    assert (server && routing_id && reply && *reply);
+    char *text = json_dumps (*reply, JSON_COMPACT);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, routing_id);
+    zmsg_addstr (msg, text);
+    zmsg_send (&msg, server);
+    free (text);
+    json_decref (*reply);
+    *reply = NULL;
+}

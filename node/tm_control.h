@@ -1,0 +1,51 @@
+/*  tm_control.h - the control socket between the CLI and its local agent.
+
+    The agent binds a ZeroMQ ROUTER on ipc://DATADIR/control.sock (mode
+    0600: only the agent's user can drive it).  The CLI connects a
+    DEALER, sends one JSON request and reads one JSON reply:
+
+        request:  {"cmd": "members"}             {"cmd": "token", "rotate": true}
+        reply:    {"ok": true, ...}  or  {"ok": false, "error": "one line"}
+
+    Each message is one frame (after the ROUTER's routing id); requests
+    larger than TM_CONTROL_MAX are dropped.  The socket lives in the data
+    directory, so `--data` picks the agent, as it picks every other file.
+*/
+#ifndef TM_CONTROL_H_INCLUDED
+#define TM_CONTROL_H_INCLUDED
+
+#include "tm_common.h"
+#include <jansson.h>
+
+#define TM_CONTROL_MAX (1024 * 1024)
+
+//  The endpoint of the control socket for DATADIR (caller frees).
+char *tm_control_endpoint (const char *datadir);
+
+//  True if an agent answers on DATADIR's control socket.
+bool tm_control_agent_running (const char *datadir);
+
+//  Sends REQUEST to the agent of DATADIR and waits up to TIMEOUT seconds
+//  for the reply.  Returns the reply (caller json_decref's), or NULL with
+//  *err set: "no agent running (DATADIR)" when nothing listens, the
+//  agent's own error when it says ok=false.
+json_t *tm_control_call (const char *datadir, json_t *request, double timeout,
+                         char **err);
+
+//  Server side: binds the control ROUTER for DATADIR.  A stale socket
+//  file from a dead agent is removed; a live agent's makes this fail
+//  ("an agent is already running on DATADIR").
+zsock_t *tm_control_bind (const char *datadir, char **err);
+
+//  Reads one request from the bound socket.  Returns the request with
+//  *routing_id set (caller destroys both), or NULL for a malformed one,
+//  which is dropped (and a reply sent saying why, when possible).
+json_t *tm_control_recv (zsock_t *server, zframe_t **routing_id);
+
+//  Sends REPLY (taken: json_decref'ed) to ROUTING_ID (destroyed).
+void tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply);
+
+//  Builds {"ok": false, "error": MESSAGE}.
+json_t *tm_control_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+#endif
