@@ -90,6 +90,8 @@ typedef struct {
     zlistx_t *facts;            //  zframe_t * rotation/revocation facts seen
     s_state_t state;            //  Joining, member, left
     double next_join;           //  When to send JOIN again
+    double join_deadline;       //  When joining gives up
+    double join_timeout;        //  Seconds joining may take
     double next_facts;          //  When to run anti-entropy
     double leave_deadline;      //  When a leave stops waiting
     bool leave_pending;         //  Owner waits for "LEFT"
@@ -887,16 +889,17 @@ s_members_json (s_gossip_t *self)
 }
 
 //  Formats a token whose seeds are us and up to 3 other alive members.
+//  GRACE_MS > 0 rotates first: the older secrets admit for GRACE_MS more.
 static char *
-s_token_json (s_gossip_t *self, bool rotate)
+s_token_json (s_gossip_t *self, uint64_t grace_ms)
 {
+    bool rotate = grace_ms > 0;
     char *err = NULL;
     if (!tm_keys_is_member (self->keys))
         return tm_strdupf ("{\"error\":\"not a member yet (still joining)\"}");
     if (rotate) {
         uint8_t fact [TM_KEYS_ROTATION_BYTES];
-        if (tm_keys_rotate (self->keys, TM_KEYS_GRACE_DEFAULT_MS, s_now_ms (), fact,
-                            &err) != 0) {
+        if (tm_keys_rotate (self->keys, grace_ms, s_now_ms (), fact, &err) != 0) {
             json_t *reply = json_pack ("{s:s}", "error", err);
             free (err);
             char *text = json_dumps (reply, JSON_COMPACT);
@@ -905,8 +908,8 @@ s_token_json (s_gossip_t *self, bool rotate)
         }
         s_facts_remember (self, TM_FACT_ROTATION, fact, sizeof fact);
         s_facts_spread (self, true);
-        tm_info ("gossip", "join secret rotated; the old one admits for %d more minutes",
-                 TM_KEYS_GRACE_DEFAULT_MS / 60000);
+        tm_info ("gossip", "join secret rotated; the old one admits for %.0f more s",
+                 grace_ms / 1000.0);
     }
     tm_token_t token;
     memset (&token, 0, sizeof token);
@@ -1008,7 +1011,7 @@ s_handle_pipe (s_gossip_t *self)
         answer = s_members_json (self);
     else
     if (streq (command, "TOKEN"))
-        answer = s_token_json (self, arg && streq (arg, "1"));
+        answer = s_token_json (self, arg ? strtoull (arg, NULL, 10) : 0);
     else
     if (streq (command, "REMOVE"))
         answer = s_remove_json (self, arg ? arg : "");
@@ -1092,6 +1095,8 @@ s_setup (s_gossip_t *self, char **err)
     else
     if (tm_keys_has_cluster (self->keys)) {
         self->state = STATE_JOINING;
+        self->join_timeout = config->join_timeout > 0 ? config->join_timeout : 60;
+        self->join_deadline = tm_now () + self->join_timeout;
         if (zlistx_size (self->seeds) == 0 && !config->beacon)
             return tm_fail (err, "the token has no seed address and --no-beacon is "
                             "set: there is no way to find a member");
@@ -1256,6 +1261,12 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                 s_peers_save (&self);
                 self.next_facts = now + TM_FACTS_INTERVAL;
             }
+        }
+        if (self.state == STATE_JOINING && now >= self.join_deadline) {
+            zstr_sendf (pipe, "FAILED could not join: no member admitted us within "
+                        "%g s (a wrong or expired token, or no seed reachable)",
+                        self.join_timeout);
+            break;
         }
         if (self.state == STATE_JOINING && now >= self.next_join)
             s_join_attempt (&self);

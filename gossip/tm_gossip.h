@@ -24,13 +24,17 @@
     Pipe protocol (owner -> actor; each answered with one string frame,
     JSON unless noted):
         "MEMBERS"              [ {name, id, address, state, ...}, ... ]
-        "TOKEN" s:rotate       {"token": "tm1-..."} or {"error": ...}
-                               rotate is "1" to issue a new join secret
+        "TOKEN" s:grace_ms     {"token": "tm1-..."} or {"error": ...}
+                               grace_ms > 0 first issues a new join secret;
+                               older ones admit for grace_ms more
         "REMOVE" s:name        {"removed": name} or {"error": ...}
         "STATS"                {counters}
         "STATUS"               {"state": "joining"|"member"|"left", ...}
         "LEAVE"                "LEFT" once peers were told (<= 1 s)
         "$TERM"                (no answer) stop at once
+
+    Unsolicited (actor -> owner), after which the actor has ended:
+        "FAILED reason"        joining did not succeed within join_timeout
 */
 #ifndef TM_GOSSIP_H_INCLUDED
 #define TM_GOSSIP_H_INCLUDED
@@ -51,6 +55,7 @@ typedef struct {
     bool beacon;                //  Announce and listen on the LAN
     int beacon_port;            //  UDP port of the beacon
     double beacon_interval;     //  Seconds between beacons
+    double join_timeout;        //  Seconds to find a member that admits us
     tm_swim_config_t swim;      //  Protocol timing (lan or fast profile)
     char *error;                //  OUT: why start-up failed (caller frees)
     char *bound;                //  OUT: the advertised "host:port" (caller frees)

@@ -16,6 +16,7 @@
 #include "tm_agent.h"
 #include "tm_control.h"
 #include "tm_gossip.h"
+#include "tm_keys.h"
 #include <getopt.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -33,6 +34,7 @@ typedef struct {
     bool beacon;                //  Not --no-beacon
     int beacon_port;            //  --beacon-port
     const char *profile;        //  --profile lan|fast
+    double join_timeout;        //  --join-timeout SECS
 } s_agent_options_t;
 
 static void
@@ -53,6 +55,7 @@ s_agent_usage (FILE *out)
 "      --no-beacon          no LAN discovery by UDP beacon\n"
 "      --beacon-port N      UDP port of the beacon (default 9950)\n"
 "      --profile P          gossip timing: lan (default) or fast (tests)\n"
+"      --join-timeout SECS  give up joining after SECS (default 60)\n"
 "      --data DIR           data directory (default $TESTMESH_HOME, else\n"
 "                           $XDG_DATA_HOME/testmesh)\n"
 "  -h, --help               this text\n");
@@ -85,6 +88,7 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
         { "no-beacon",   no_argument,       0, 'B' },
         { "beacon-port", required_argument, 0, 'p' },
         { "profile",     required_argument, 0, 'P' },
+        { "join-timeout", required_argument, 0, 'T' },
         { "help",        no_argument,       0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -131,6 +135,14 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
                 tm_strv_push (&options->labels, optarg);
                 break;
             case 'B': options->beacon = false; break;
+            case 'T':
+                options->join_timeout = strtod (optarg, &end);
+                if (!*optarg || *end || !(options->join_timeout > 0)) {
+                    fprintf (stderr, "testmesh: --join-timeout wants seconds, not '%s'\n",
+                             optarg);
+                    return -1;
+                }
+                break;
             case 'p':
                 number = strtol (optarg, &end, 10);
                 if (!*optarg || *end || number < 1 || number > 65535) {
@@ -176,6 +188,23 @@ s_raise_fd_limit (void)
     }
 }
 
+//  Set when the gossip actor reported that joining failed (it has ended).
+static char *s_gossip_failed;
+
+//  Calls the gossip actor; an unsolicited FAILED in place of the answer
+//  is kept for the main loop.
+static char *
+s_gossip_call (zactor_t *gossip, const char *command, const char *arg)
+{
+    char *answer = tm_gossip_call (gossip, command, arg, 5);
+    if (answer && strncmp (answer, "FAILED ", 7) == 0) {
+        if (!s_gossip_failed)
+            s_gossip_failed = strdup (answer + 7);
+        zstr_free (&answer);
+    }
+    return answer;
+}
+
 //  Answers one control request.
 static json_t *
 s_control (zactor_t *gossip, json_t *request)
@@ -185,22 +214,30 @@ s_control (zactor_t *gossip, json_t *request)
     if (streq (command, "ping"))
         return json_pack ("{s:b}", "ok", 1);
     if (streq (command, "members"))
-        answer = tm_gossip_call (gossip, "MEMBERS", NULL, 5);
+        answer = s_gossip_call (gossip, "MEMBERS", NULL);
     else
-    if (streq (command, "token"))
-        answer = tm_gossip_call (gossip, "TOKEN",
-                                 json_is_true (json_object_get (request, "rotate")) ? "1" : "0",
-                                 5);
+    if (streq (command, "token")) {
+        //  A grace in seconds; a rotation without one gets the default
+        json_t *grace = json_object_get (request, "grace");
+        double seconds = json_is_number (grace) ? json_number_value (grace)
+                                                : TM_KEYS_GRACE_DEFAULT_MS / 1000.0;
+        if (!(seconds >= 0.001 && seconds <= TM_KEYS_GRACE_MAX_MS / 1000.0))
+            return tm_control_error ("grace must be from 0.001 s to 7 days");
+        char grace_ms [32] = "0";
+        if (json_is_true (json_object_get (request, "rotate")))
+            snprintf (grace_ms, sizeof grace_ms, "%.0f", seconds * 1000);
+        answer = s_gossip_call (gossip, "TOKEN", grace_ms);
+    }
     else
     if (streq (command, "remove")) {
         const char *name = json_string_value (json_object_get (request, "name"));
         if (!name)
             return tm_control_error ("remove needs a name");
-        answer = tm_gossip_call (gossip, "REMOVE", name, 5);
+        answer = s_gossip_call (gossip, "REMOVE", name);
     }
     else
     if (streq (command, "stats"))
-        answer = tm_gossip_call (gossip, "STATS", NULL, 5);
+        answer = s_gossip_call (gossip, "STATS", NULL);
     else
         return tm_control_error ("unknown command '%s'", command);
     if (!answer)
@@ -272,6 +309,7 @@ tm_agent_main (int argc, char **argv)
         .beacon = options.beacon,
         .beacon_port = options.beacon_port,
         .beacon_interval = streq (options.profile, "fast") ? 0.2 : 1.0,
+        .join_timeout = options.join_timeout,
     };
     if (streq (options.profile, "fast"))
         tm_swim_config_fast (&config.swim);
@@ -299,10 +337,19 @@ tm_agent_main (int argc, char **argv)
     zmq_pollitem_t items [] = {
         { zsock_resolve (control), 0, ZMQ_POLLIN, 0 },
         { NULL, signal_fd, ZMQ_POLLIN, 0 },
+        { zsock_resolve (gossip), 0, ZMQ_POLLIN, 0 },
     };
-    while (true) {
-        if (zmq_poll (items, 2, -1) < 0 && zmq_errno () != EINTR)
+    while (!s_gossip_failed) {
+        if (zmq_poll (items, 3, -1) < 0 && zmq_errno () != EINTR)
             break;
+        if (items [2].revents & ZMQ_POLLIN) {
+            //  Only FAILED comes unasked
+            char *message = zstr_recv (gossip);
+            if (message && strncmp (message, "FAILED ", 7) == 0)
+                s_gossip_failed = strdup (message + 7);
+            zstr_free (&message);
+            break;
+        }
         if (items [1].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo info;
             if (read (signal_fd, &info, sizeof info) == sizeof info) {
@@ -319,6 +366,11 @@ tm_agent_main (int argc, char **argv)
                 json_decref (request);
             }
         }
+    }
+    if (s_gossip_failed) {
+        err = s_gossip_failed;
+        s_gossip_failed = NULL;
+        goto done;
     }
     //  Leave gracefully: peers see 'left', not 'dead'
     char *left = tm_gossip_call (gossip, "LEAVE", NULL, 2.0);
@@ -351,12 +403,13 @@ done:
 //  the first non-option or -1.  Options may come anywhere.
 static int
 s_parse_client (int argc, char **argv, const char **data, bool *json, bool *rotate,
-                const char *usage)
+                double *grace, const char *usage)
 {
     static struct option longs [] = {
         { "data",   required_argument, 0, 'd' },
         { "json",   no_argument,       0, 'j' },
         { "rotate", no_argument,       0, 'r' },
+        { "grace",  required_argument, 0, 'g' },
         { "help",   no_argument,       0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -372,6 +425,15 @@ s_parse_client (int argc, char **argv, const char **data, bool *json, bool *rota
         else
         if (opt == 'r' && rotate)
             *rotate = true;
+        else
+        if (opt == 'g' && grace) {
+            char *end = NULL;
+            *grace = strtod (optarg, &end);
+            if (!*optarg || *end || !(*grace > 0)) {
+                fprintf (stderr, "testmesh: --grace wants seconds, not '%s'\n", optarg);
+                return -1;
+            }
+        }
         else
         if (opt == 'h') {
             printf ("%s", usage);
@@ -423,7 +485,7 @@ tm_members_main (int argc, char **argv)
 {
     const char *data = NULL;
     bool json = false;
-    int first = s_parse_client (argc, argv, &data, &json, NULL,
+    int first = s_parse_client (argc, argv, &data, &json, NULL, NULL,
         "usage: testmesh members [--json] [--data DIR]\n"
         "       testmesh members remove NAME [--data DIR]\n"
         "Lists the members the local agent knows, or revokes one cluster-wide.\n");
@@ -483,17 +545,25 @@ tm_token_main (int argc, char **argv)
 {
     const char *data = NULL;
     bool rotate = false;
-    int first = s_parse_client (argc, argv, &data, NULL, &rotate,
-        "usage: testmesh token [--rotate] [--data DIR]\n"
+    double grace = -1;
+    int first = s_parse_client (argc, argv, &data, NULL, &rotate, &grace,
+        "usage: testmesh token [--rotate [--grace SECS]] [--data DIR]\n"
         "Prints the join token of the local agent's cluster; --rotate issues a\n"
-        "new one (the old one stops admitting new nodes after 10 minutes).\n");
+        "new one.  The old one stops admitting new nodes after the grace\n"
+        "period (default 600 s); members already in keep working.\n");
     if (first < 0)
         return TM_EXIT_ERROR;
     if (first < argc) {
         fprintf (stderr, "testmesh: token takes no arguments ('%s')\n", argv [first]);
         return TM_EXIT_ERROR;
     }
+    if (grace > 0 && !rotate) {
+        fprintf (stderr, "testmesh: --grace goes with --rotate\n");
+        return TM_EXIT_ERROR;
+    }
     json_t *request = json_pack ("{s:s, s:b}", "cmd", "token", "rotate", rotate);
+    if (grace > 0)
+        json_object_set_new (request, "grace", json_real (grace));
     json_t *reply = s_call (data, request);
     if (!reply)
         return TM_EXIT_ERROR;
@@ -507,7 +577,7 @@ int
 tm_stats_main (int argc, char **argv)
 {
     const char *data = NULL;
-    int first = s_parse_client (argc, argv, &data, NULL, NULL,
+    int first = s_parse_client (argc, argv, &data, NULL, NULL, NULL,
         "usage: testmesh stats [--data DIR]\n"
         "Prints the local agent's counters as JSON: messages accepted, and\n"
         "dropped by reason (garbage, truncated, bad signature, replay ...).\n");
