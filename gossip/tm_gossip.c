@@ -55,6 +55,8 @@
 #define TM_JOIN_RETRY         1.0       //  s between JOIN attempts
 #define TM_PEER_HWM           128       //  Packets queued per peer
 #define TM_PEERS_FILE         "peers"   //  Remembered addresses, in DATADIR
+#define TM_BEACON_REFRESH     5.0       //  s between fresh beacon payloads
+#define TM_JOIN_RATE          5         //  JOINs per address and second
 
 typedef enum { STATE_JOINING, STATE_MEMBER, STATE_LEFT } s_state_t;
 
@@ -65,6 +67,7 @@ typedef struct {
     zsock_t *monitor;           //  PAIR receiving the DEALER's events
     bool connected;             //  Monitor saw CONNECTED, not DISCONNECTED since
     bool ever_connected;        //  Monitor saw CONNECTED once
+    bool doomed;                //  To be destroyed at the end of this turn
 } s_peer_t;
 
 typedef struct {
@@ -92,6 +95,8 @@ typedef struct {
     double next_join;           //  When to send JOIN again
     double join_deadline;       //  When joining gives up
     double join_timeout;        //  Seconds joining may take
+    double next_beacon;         //  When to publish a fresh beacon
+    zhashx_t *join_rate;        //  Peer IP -> s_rate_t, JOINs this second
     double next_facts;          //  When to run anti-entropy
     double leave_deadline;      //  When a leave stops waiting
     bool leave_pending;         //  Owner waits for "LEFT"
@@ -100,6 +105,8 @@ typedef struct {
     uint64_t facts_rejected;    //  Facts that did not verify
     uint64_t swim_dropped;      //  SWIM payloads tm_swim rejected
     uint64_t zap_refused;       //  Connections refused by ZAP (revoked keys)
+    uint64_t multipart_dropped; //  Peer messages not of exactly one frame
+    uint64_t joins_limited;     //  JOINs dropped by the rate limit
     uint64_t sender_mismatch;   //  Envelopes signed by another key than the connection's
     zsock_t *zap;               //  ZAP handler (REP), NULL if another owns it
 } s_gossip_t;
@@ -315,6 +322,10 @@ s_drain (s_gossip_t *self)
     tm_swim_packet_t packet;
     size_t address_size = strlen (self->advertise);
     while (tm_swim_pop_outgoing (self->swim, &packet)) {
+        if (packet.has_id && tm_keys_status (self->keys, packet.id) == TM_KEYS_REVOKED) {
+            free (packet.data);         //  We talk no more to a revoked node
+            continue;
+        }
         size_t size = 1 + address_size + packet.size;
         uint8_t *payload = (uint8_t *) malloc (size);
         assert (payload);
@@ -434,6 +445,23 @@ s_facts_remember (s_gossip_t *self, uint8_t kind, const uint8_t *data, size_t si
     zlistx_add_end (self->facts, fact);
 }
 
+//  Drops the connections to members whose key is now revoked.  Their
+//  packets are already refused (envelope, ZAP); this stops ours to them.
+static void
+s_disconnect_revoked (s_gossip_t *self)
+{
+    for (size_t i = 0; self->swim && i < tm_swim_size (self->swim); i++) {
+        tm_swim_member_t member;
+        if (tm_swim_member_at (self->swim, i, &member) && !member.is_self
+        &&  tm_keys_status (self->keys, member.id) == TM_KEYS_REVOKED) {
+            //  Destroyed by the main loop, which may hold a pointer to it
+            s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, member.address);
+            if (peer)
+                peer->doomed = true;
+        }
+    }
+}
+
 //  Applies a FACTS payload.  Returns true if anything was new.
 static bool
 s_facts_apply (s_gossip_t *self, const uint8_t *data, size_t size)
@@ -463,6 +491,7 @@ s_facts_apply (s_gossip_t *self, const uint8_t *data, size_t size)
             rc = tm_keys_revocation_apply (self->keys, fact, length, &err);
             if (rc == 1) {
                 s_facts_remember (self, kind, fact, length);
+                s_disconnect_revoked (self);
                 tm_warn ("gossip", "a node was revoked from the cluster");
             }
         }
@@ -573,9 +602,12 @@ s_beacon_publish (s_gossip_t *self)
     char host [TM_SWIM_ADDRESS_MAX + 1];
     int port = 0;
     s_split_address (self->advertise, host, sizeof host, &port);
+    //  The payload carries a timestamp that receivers check (at most
+    //  30 s old): zbeacon repeats one payload, so we refresh it
     if (tm_envelope_beacon_encode (self->envelope, (uint16_t) port, beacon) == 0)
         zsock_send (self->beacon, "sbi", "PUBLISH", beacon, sizeof beacon,
                     (int) (self->beacon_interval * 1000));
+    self->next_beacon = tm_now () + TM_BEACON_REFRESH;
 }
 
 //  Binds the CURVE server and starts SWIM.  Returns -1 with *err set.
@@ -687,6 +719,33 @@ s_sender_matches_connection (s_gossip_t *self, zframe_t *body, const uint8_t *se
     return user_id && tm_keys_curve_of (sender, z85) == 0 && streq (user_id, z85);
 }
 
+//  A JOIN costs us a signature check and, if good, a certificate: allow
+//  TM_JOIN_RATE per peer address and second, and no more.
+typedef struct {
+    double second;              //  Start of the current one-second window
+    int count;                  //  JOINs in it
+} s_rate_t;
+
+static bool
+s_join_allowed (s_gossip_t *self, const char *address)
+{
+    if (!address)
+        address = "?";
+    double now = tm_now ();
+    s_rate_t *rate = (s_rate_t *) zhashx_lookup (self->join_rate, address);
+    if (!rate) {
+        if (zhashx_size (self->join_rate) > 4096)
+            zhashx_purge (self->join_rate);     //  Bounded memory under a flood
+        rate = (s_rate_t *) zmalloc (sizeof (s_rate_t));
+        zhashx_insert (self->join_rate, address, rate);
+    }
+    if (now - rate->second >= 1.0) {
+        rate->second = now;
+        rate->count = 0;
+    }
+    return ++rate->count <= TM_JOIN_RATE;
+}
+
 //  Handles one message on the server ROUTER: [routing id][envelope].
 static void
 s_handle_server (s_gossip_t *self)
@@ -697,8 +756,11 @@ s_handle_server (s_gossip_t *self)
     zframe_t *routing_id = zmsg_pop (msg);
     zframe_t *body = zmsg_pop (msg);
     tm_envelope_msg_t env;
-    if (!routing_id || !body || zmsg_size (msg) != 0
-    ||  tm_envelope_open (self->envelope, zframe_data (body), zframe_size (body), &env)
+    if (!routing_id || !body || zmsg_size (msg) != 0) {
+        self->multipart_dropped++;
+        goto done;
+    }
+    if (tm_envelope_open (self->envelope, zframe_data (body), zframe_size (body), &env)
         != TM_ENVELOPE_OK)
         goto done;              //  Counted by tm_envelope
     if (!s_sender_matches_connection (self, body, env.sender)) {
@@ -715,6 +777,10 @@ s_handle_server (s_gossip_t *self)
     *heard = tm_wall_now ();
 
     if (env.type == TM_ENVELOPE_JOIN && self->state == STATE_MEMBER) {
+        if (!s_join_allowed (self, zframe_meta (body, "Peer-Address"))) {
+            self->joins_limited++;
+            goto done;
+        }
         char name [TM_KEYS_NAME_MAX + 1];
         if (tm_envelope_join_verify (self->envelope, &env, name) != TM_ENVELOPE_OK) {
             tm_warn ("gossip", "refused a join request: %s", "bad or expired token");
@@ -949,6 +1015,7 @@ s_remove_json (s_gossip_t *self, const char *name)
     else {
         s_facts_remember (self, TM_FACT_REVOCATION, fact, sizeof fact);
         s_facts_spread (self, true);
+        s_disconnect_revoked (self);
         tm_warn ("gossip", "revoked '%s'", name);
         reply = json_pack ("{s:s}", "removed", name);
     }
@@ -975,6 +1042,9 @@ s_stats_json (s_gossip_t *self)
     json_object_set_new (stats, "facts_rejected", json_integer ((json_int_t) self->facts_rejected));
     json_object_set_new (stats, "peer_send_errors", json_integer ((json_int_t) self->peer_errors));
     json_object_set_new (stats, "zap_refused", json_integer ((json_int_t) self->zap_refused));
+    json_object_set_new (stats, "multipart_dropped",
+                         json_integer ((json_int_t) self->multipart_dropped));
+    json_object_set_new (stats, "joins_limited", json_integer ((json_int_t) self->joins_limited));
     json_object_set_new (stats, "sender_mismatch",
                          json_integer ((json_int_t) self->sender_mismatch));
     if (self->swim) {
@@ -1136,6 +1206,7 @@ s_destroy (s_gossip_t *self)
     tm_swim_destroy (&self->swim);
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->heard);
+    zhashx_destroy (&self->join_rate);
     zlistx_destroy (&self->seeds);
     zlistx_destroy (&self->facts);
     zsock_destroy (&self->server);
@@ -1169,6 +1240,8 @@ tm_gossip_actor (zsock_t *pipe, void *args)
     self.labels = tm_strv_dup (self.config->labels);
     self.peers = zhashx_new ();
     zhashx_set_destructor (self.peers, s_peer_destroy);
+    self.join_rate = zhashx_new ();
+    zhashx_set_destructor (self.join_rate, (zhashx_destructor_fn *) zstr_free);
     self.heard = zhashx_new ();
     zhashx_set_destructor (self.heard, (zhashx_destructor_fn *) zstr_free);
     self.seeds = zlistx_new ();
@@ -1262,6 +1335,12 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                 self.next_facts = now + TM_FACTS_INTERVAL;
             }
         }
+        //  Peers doomed during this turn go now that no pointer is held
+        for (size_t i = 4; i < count; i += 2)
+            if (item_peers [i]->doomed && zhashx_lookup (self.peers, item_peers [i]->address))
+                zhashx_delete (self.peers, item_peers [i]->address);
+        if (self.beacon && self.state == STATE_MEMBER && now >= self.next_beacon)
+            s_beacon_publish (&self);
         if (self.state == STATE_JOINING && now >= self.join_deadline) {
             zstr_sendf (pipe, "FAILED could not join: no member admitted us within "
                         "%g s (a wrong or expired token, or no seed reachable)",

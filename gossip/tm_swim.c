@@ -366,8 +366,6 @@ struct _tm_swim_t {
     int awareness;                  //  Lifeguard health score
     uint32_t seq;                   //  Last sequence number used
     bool left;                      //  We have left
-    bool quiet;                     //  Merging a join's bootstrap state:
-                                    //  do not re-gossip it
     uint64_t rng;                   //  splitmix64 state
     uint64_t hash_key [2];          //  Keys of the hash indices
     uint8_t *scratch;               //  Packet being built
@@ -1035,8 +1033,6 @@ s_bc_link (tm_swim_t *self, uint32_t mi, uint8_t bucket)
 static void
 s_bc_push (tm_swim_t *self, uint32_t mi)
 {
-    if (self->quiet && mi != self->self_index)
-        return;
     if (self->members [mi].bc_transmits != S_NOT_QUEUED)
         s_bc_unlink (self, mi);
     s_bc_link (self, mi, 0);
@@ -2524,15 +2520,6 @@ s_joins_tick (tm_swim_t *self, double now)
     }
 }
 
-static bool
-s_join_pending (tm_swim_t *self, const char *from_address)
-{
-    for (size_t i = 0; from_address && i < self->join_count; i++)
-        if (streq (self->joins [i].address, from_address))
-            return true;
-    return false;
-}
-
 static void
 s_joins_answered (tm_swim_t *self, const uint8_t *sender, const char *from_address)
 {
@@ -2759,17 +2746,13 @@ tm_swim_receive (tm_swim_t *self, const char *from_address,
     }
     int source = packet.type == S_PUSH_PULL || packet.type == S_PUSH_PULL_REPLY
                ? S_SOURCE_PUSH_PULL: S_SOURCE_GOSSIP;
-    //  The state a seed sends back to our join is what its cluster already
-    //  knows and gossips: we merge it without re-gossiping it (memberlist
-    //  re-gossips it; at 10^4 nodes that doubles the join storm's traffic
-    //  for nothing).  What is new in it about us (we are dead there, say)
-    //  still makes us refute, and that is gossiped.
-    self->quiet = packet.type == S_PUSH_PULL_REPLY
-               && (self->count == 1 || s_join_pending (self, from_address));
     //  Facts first, so that an answer carries what they changed (a
-    //  refutation, typically)
+    //  refutation, typically).  Everything new is re-gossiped, the state
+    //  pulled from a seed included: every node that knows a fact spreads
+    //  it, so a node that missed it gets about retransmit-limit chances.
+    //  (Not re-gossiping bootstrap state halves a join storm's traffic but
+    //  stalls the epidemic: measured at N = 100, 30 s instead of 0.2 s.)
     s_apply_facts (self, &packet, source, now);
-    self->quiet = false;
 
     switch (packet.type) {
         case S_PING:
