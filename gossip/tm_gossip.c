@@ -521,6 +521,10 @@ s_peers_save (s_gossip_t *self)
     char *temp = tm_strdupf ("%s.tmp", path);
     FILE *file = fopen (temp, "w");
     if (file) {
+        //  The seeds we joined through, and every member alive now
+        for (char *seed = (char *) zlistx_first (self->seeds); seed;
+             seed = (char *) zlistx_next (self->seeds))
+            fprintf (file, "%s\n", seed);
         for (size_t i = 0; i < tm_swim_size (self->swim); i++) {
             tm_swim_member_t member;
             if (tm_swim_member_at (self->swim, i, &member) && !member.is_self
@@ -856,6 +860,8 @@ s_handle_dealer (s_gossip_t *self, s_peer_t *peer)
                 tm_error ("gossip", "%s", err);
                 self->terminated = true;
             }
+            else
+                s_peers_save (self);    //  A restart right now can rejoin
             s_drain (self);
         }
         else
