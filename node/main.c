@@ -11,6 +11,7 @@
     none); the default is warn.
 */
 #include "tm_common.h"
+#include <fcntl.h>
 #include "tm_agent.h"
 #include "tm_run.h"
 
@@ -36,6 +37,18 @@ s_usage (FILE *out)
 int
 main (int argc, char **argv)
 {
+    //  Started with stdin, stdout or stderr closed, our own descriptors
+    //  (a signalfd, RocksDB's log) would take those numbers and receive
+    //  the console or the log: hold 0 to 2 with /dev/null first.
+    int fd;
+    while ((fd = open ("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+        ;
+    if (fd > 2)
+        close (fd);
+    //  Actors' pipes hold as many messages as they need: a bounded pipe
+    //  between two actors that both send blocks them both (thousands of
+    //  EXECs one way, DONEs the other).  Memory is bounded by the run.
+    zsys_set_pipehwm (0);
     const char *level = getenv ("TESTMESH_LOG");
     if (level && *level && tm_log_set_level (level) != 0) {
         fprintf (stderr, "testmesh: TESTMESH_LOG must be debug, info, warn, "

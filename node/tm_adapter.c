@@ -11,7 +11,8 @@
        Criterion (what --filter takes), "Suite.Test" for GoogleTest (what
        --gtest_filter takes, "Nums/P.Even/0" for parameterised tests),
        the test's name for ctest and manifests.  With PREFIX it becomes
-       "TARGET:id", TARGET exactly as given on the command line.
+       "TARGET:id", TARGET exactly as given on the command line
+       (tm_task_new_for, which manifests use too).
     2. argv [0] is absolute (realpath of the binary, or ctest's own
        absolute command), so a task runs the same from any cwd; argv is
        never NULL, even for a task that will be skipped.
@@ -22,10 +23,15 @@
        ctest, and the manifest's directory by default for manifests.
     4. history_key is "REALPATH\x1fID" with the unprefixed id, so it
        survives a change of cwd, of how the target is spelled, or of
-       the prefix setting.
+       the prefix setting (tm_task_new_for again).
     5. skip_reason "disabled" marks tests the framework itself would
        not run: Criterion's " (skipped)" entries (.disabled = true),
        GoogleTest's DISABLED_ tests and suites, ctest's DISABLED.
+    6. A ctest property testmesh acts on that it cannot take as it is
+       (TIMEOUT not a number or over TM_TIMEOUT_MAX, SKIP_RETURN_CODE
+       not an integer 0..255, ...) fails the whole discovery with one
+       line, "TARGET: ctest test 'NAME' has a malformed property KEY",
+       rather than run the test some other way than its author meant.
 
     Known limitations:
     - Criterion and GoogleTest names are C identifiers (GoogleTest adds
@@ -45,7 +51,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <signal.h>
+#include <math.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,18 +66,6 @@ static const char *s_criterion_branches [] = {
     "|-- ",
     "`-- "
 };
-
-//  Creates a task with the conventions above, argv left to the caller.
-static tm_task_t *
-s_task_new (const char *target, tm_kind_t kind, const char *key_base,
-            const char *id, bool prefix)
-{
-    char *full = prefix ? tm_strdupf ("%s:%s", target, id) : strdup (id);
-    tm_task_t *task = tm_task_new (full, target, kind);
-    free (full);
-    task->history_key = tm_strdupf ("%s\x1f%s", key_base, id);
-    return task;
-}
 
 //  Returns the next line of *CURSOR (a copy the caller frees, without
 //  its "\n" or trailing "\r" and blanks) and advances; NULL at the end.
@@ -179,7 +173,7 @@ tm_adapter_parse_criterion_list (const char *binary, const char *target,
             else {
                 char *id = tm_strdupf ("%s/%s", suite, test);
                 char *filter = s_criterion_escape (id);
-                tm_task_t *task = s_task_new (target, TM_KIND_CRITERION, binary, id, prefix);
+                tm_task_t *task = tm_task_new_for (target, TM_KIND_CRITERION, id, prefix, binary);
                 tm_strv_push (&task->argv, binary);
                 tm_strv_push (&task->argv, "--filter");
                 tm_strv_push (&task->argv, filter);
@@ -256,7 +250,7 @@ tm_adapter_parse_gtest_list (const char *binary, const char *target,
             else {
                 char *id = tm_strdupf ("%s.%s", suite, test);
                 char *filter = tm_strdupf ("--gtest_filter=%s", id);
-                tm_task_t *task = s_task_new (target, TM_KIND_GTEST, binary, id, prefix);
+                tm_task_t *task = tm_task_new_for (target, TM_KIND_GTEST, id, prefix, binary);
                 tm_strv_push (&task->argv, binary);
                 tm_strv_push (&task->argv, filter);
                 if (s_gtest_disabled (suite) || s_gtest_disabled (test))
@@ -310,6 +304,35 @@ s_json_strings (json_t *value, char ***dest)
     return 0;
 }
 
+//  Reads an exit status, 0 to 255, into *CODE: ctest gives it as a JSON
+//  integer; its text form (decimal digits only) is taken too.  Returns
+//  -1, *CODE untouched, for anything else: a fraction, a sign, blanks,
+//  trailing text, or a number out of range.
+static int
+s_ctest_exit_code (json_t *value, int *code)
+{
+    long number = -1;
+    if (json_is_integer (value)) {
+        json_int_t integer = json_integer_value (value);
+        if (integer >= 0 && integer <= 255)
+            number = (long) integer;
+    }
+    else
+    if (json_is_string (value)) {
+        const char *text = json_string_value (value);
+        char *end = NULL;
+        errno = 0;
+        if (isdigit ((unsigned char) text [0]))
+            number = strtol (text, &end, 10);
+        if (errno || !end || *end)
+            number = -1;
+    }
+    if (number < 0 || number > 255)
+        return -1;
+    *code = (int) number;
+    return 0;
+}
+
 //  Applies one ctest property to TASK.  Returns -1 on a malformed one.
 static int
 s_ctest_property (tm_task_t *task, const char *name, json_t *value)
@@ -328,9 +351,13 @@ s_ctest_property (tm_task_t *task, const char *name, json_t *value)
         return s_json_strings (value, &task->labels);
     else
     if (streq (name, "TIMEOUT")) {
+        //  Seconds; 0 or less is "none set" (the run's default).  The
+        //  bound is --timeout's and the manifest's.
         if (!json_is_number (value))
             return -1;
         double timeout = json_number_value (value);
+        if (!isfinite (timeout) || timeout > TM_TIMEOUT_MAX)
+            return -1;
         task->timeout = timeout > 0 ? timeout : 0;
     }
     else
@@ -338,12 +365,8 @@ s_ctest_property (tm_task_t *task, const char *name, json_t *value)
         task->will_fail = json_is_true (value);
     else
     if (streq (name, "SKIP_RETURN_CODE")) {
-        //  ctest gives it as a number; accept its text form too
-        double code = json_is_number (value) ? json_number_value (value)
-                    : json_is_string (value) ? atof (json_string_value (value)) : -1;
-        if (code < 0 || code > 255)
+        if (s_ctest_exit_code (value, &task->skip_code))
             return -1;
-        task->skip_code = (int) code;
     }
     else
     if (streq (name, "DISABLED")) {
@@ -368,7 +391,7 @@ s_ctest_task (const char *target, const char *key_base, json_t *test, size_t ind
         tm_fail (err, "%s: ctest test #%zu has no name", target, index + 1);
         return NULL;
     }
-    tm_task_t *task = s_task_new (target, TM_KIND_CTEST, key_base, name, prefix);
+    tm_task_t *task = tm_task_new_for (target, TM_KIND_CTEST, name, prefix, key_base);
     json_t *command = json_object_get (test, "command");
     if (command && s_json_strings (command, &task->argv)) {
         tm_fail (err, "%s: ctest test '%s' has a malformed command", target, name);
@@ -439,29 +462,6 @@ tm_adapter_parse_ctest_json (const char *target, const char *json,
 
 //  ---------------------------------------------------------------------
 //  Detection
-
-//  Returns the absolute path of PROGRAM found in PATH, or NULL.
-static char *
-s_which (const char *program)
-{
-    const char *path = getenv ("PATH");
-    if (!path || !*path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        size_t len = strcspn (path, ":");
-        char *candidate = len ? tm_strdupf ("%.*s/%s", (int) len, path, program)
-                              : tm_strdupf ("./%s", program);
-        struct stat st;
-        if (stat (candidate, &st) == 0 && S_ISREG (st.st_mode)
-        &&  access (candidate, X_OK) == 0)
-            return candidate;
-        free (candidate);
-        path += len;
-        if (*path == ':')
-            path++;
-    }
-    return NULL;
-}
 
 static bool
 s_contains (const void *data, size_t size, const char *needle)
@@ -546,10 +546,9 @@ s_run_listing (const char *target, char *const argv [], const char *cwd,
     if (signal || exit_code) {
         free (*output);
         *output = NULL;
-        const char *abbrev = signal ? sigabbrev_np (signal) : NULL;
         if (signal)
-            return tm_fail (err, "%s: crashed while listing tests (signal %d: SIG%s)",
-                            target, signal, abbrev ? abbrev : "?");
+            return tm_fail (err, "%s: crashed while listing tests (signal %d: %s)",
+                            target, signal, tm_signal_name (signal));
         return tm_fail (err, "%s: listing tests failed (%s exited with status %d)",
                         target, argv [0], exit_code);
     }
@@ -585,7 +584,7 @@ s_list_ctest (const char *target, const char *real, bool prefix,
     struct stat st;
     if (stat (real, &st) || !S_ISDIR (st.st_mode))
         return tm_fail (err, "%s: not a ctest build directory", target);
-    char *ctest = s_which ("ctest");
+    char *ctest = tm_path_search ("ctest", NULL);
     if (!ctest)
         return tm_fail (err, "%s: ctest not found in PATH (it comes with cmake)", target);
     char *argv [] = { ctest, (char *) "--show-only=json-v1", NULL };

@@ -2,9 +2,12 @@
 #include "tm_common.h"
 #include <errno.h>
 #include <fnmatch.h>
+#include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <time.h>
+#include <unistd.h>
 
 tm_log_level_t tm_log_threshold = TM_LOG_WARN;
 
@@ -90,6 +93,78 @@ bool
 tm_glob_match (const char *pattern, const char *name)
 {
     return fnmatch (pattern, name, 0) == 0;
+}
+
+const char *
+tm_signal_name (int sig)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } s_signals [] = {
+        { SIGHUP, "SIGHUP" }, { SIGINT, "SIGINT" }, { SIGQUIT, "SIGQUIT" },
+        { SIGILL, "SIGILL" }, { SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" },
+        { SIGBUS, "SIGBUS" }, { SIGFPE, "SIGFPE" }, { SIGKILL, "SIGKILL" },
+        { SIGUSR1, "SIGUSR1" }, { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" },
+        { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" },
+        { SIGCHLD, "SIGCHLD" }, { SIGCONT, "SIGCONT" }, { SIGSTOP, "SIGSTOP" },
+        { SIGTSTP, "SIGTSTP" }, { SIGTTIN, "SIGTTIN" }, { SIGTTOU, "SIGTTOU" },
+        { SIGURG, "SIGURG" }, { SIGXCPU, "SIGXCPU" }, { SIGXFSZ, "SIGXFSZ" },
+        { SIGVTALRM, "SIGVTALRM" }, { SIGPROF, "SIGPROF" }, { SIGWINCH, "SIGWINCH" },
+        { SIGIO, "SIGIO" }, { SIGSYS, "SIGSYS" },
+#ifdef SIGSTKFLT
+        { SIGSTKFLT, "SIGSTKFLT" },
+#endif
+#ifdef SIGPWR
+        { SIGPWR, "SIGPWR" },
+#endif
+    };
+    //  "SIG" and any int fit: "SIG-2147483648" is 14 bytes and a NUL
+    static __thread char s_unknown [16];
+    for (size_t i = 0; i < sizeof s_signals / sizeof s_signals [0]; i++)
+        if (s_signals [i].sig == sig)
+            return s_signals [i].name;
+    snprintf (s_unknown, sizeof s_unknown, "SIG%d", sig);
+    return s_unknown;
+}
+
+char *
+tm_path_search (const char *program, const char *cwd)
+{
+    assert (program && *program && !strchr (program, '/'));
+    const char *path = getenv ("PATH");
+    if (!path)
+        path = "/bin:/usr/bin";
+    char *here = NULL;          //  CWD, or our own, for relative entries
+    char *found = NULL;
+    const char *entry = path;
+    while (!found) {
+        size_t len = strcspn (entry, ":");
+        char *candidate = NULL;
+        if (len && entry [0] == '/')
+            candidate = tm_strdupf ("%.*s/%s", (int) len, entry, program);
+        else {
+            if (!here)
+                here = cwd ? strdup (cwd) : getcwd (NULL, 0);
+            if (here && len)
+                candidate = tm_strdupf ("%s/%.*s/%s", here, (int) len, entry, program);
+            else
+            if (here)
+                candidate = tm_strdupf ("%s/%s", here, program);
+        }
+        struct stat st;
+        if (candidate && strlen (candidate) < PATH_MAX
+        &&  stat (candidate, &st) == 0 && S_ISREG (st.st_mode)
+        &&  access (candidate, X_OK) == 0)
+            found = candidate;
+        else
+            free (candidate);
+        if (entry [len] == 0)
+            break;
+        entry += len + 1;
+    }
+    free (here);
+    return found;
 }
 
 //  mkdir -p, with MODE for the directories it creates.

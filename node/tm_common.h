@@ -27,6 +27,11 @@
 #define TM_EXIT_FAILED  1       //  At least one test did not pass
 #define TM_EXIT_ERROR   2       //  Usage or infrastructure error
 
+//  The longest timeout, in seconds, accepted from anywhere: --timeout,
+//  a manifest's timeout, ctest's TIMEOUT.  Anything longer is surely a
+//  mistake (31 years), and keeps deadlines far from double's limits.
+#define TM_TIMEOUT_MAX  1e9
+
 //  Log levels, lowest is most verbose.
 typedef enum {
     TM_LOG_DEBUG = 0,
@@ -76,6 +81,23 @@ void tm_strv_push (char ***array_p, const char *str);
 void tm_strv_free (char ***array_p);
 size_t tm_strv_size (char *const *array);
 char **tm_strv_dup (char *const *array);
+
+//  Returns the name of signal SIG: "SIGSEGV" and friends for the
+//  standard signals, "SIG<n>" ("SIG64") for a realtime or unknown one.
+//  This is the one place signal names come from, so the console, the
+//  reports and error messages all say the same.  The result is either a
+//  constant or a thread-local buffer that the same thread's next call
+//  overwrites: copy it if it must outlive that.  Thread-safe.
+const char *tm_signal_name (int sig);
+
+//  Finds PROGRAM (a bare name, no '/') in $PATH the way execvp (3) and
+//  posix_spawnp do: each entry in turn, the first that is an executable
+//  regular file; an empty entry means the current directory, and an
+//  unset PATH means "/bin:/usr/bin" (glibc's default).  Relative entries
+//  are taken relative to CWD (the directory the program will be started
+//  in), or the caller's current directory if CWD is NULL.  Returns the
+//  absolute path (caller frees), or NULL if no entry has it.
+char *tm_path_search (const char *program, const char *cwd);
 
 //  Resolves the data directory: OPTION (--data) if set, else
 //  $TESTMESH_HOME, else $XDG_DATA_HOME/testmesh, else

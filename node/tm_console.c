@@ -59,10 +59,10 @@
 #include "tm_report.h"
 #include "tm_text.h"
 #include <inttypes.h>
+#include <math.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define S_TAIL_LINES    20      //  Output lines shown per failed test
 #define S_SLOWEST       5       //  Tests in the "Slowest:" list
 #define S_REDRAW        0.1     //  Seconds between redraws at most
 #define S_BAR_MAX       30      //  Widest progress bar
@@ -88,8 +88,9 @@ struct _tm_console_t {
     int slots;                  //  Tests that run at once, for the ETA
     size_t done;                //  Final results seen
     size_t counts [TM_STATUS_COUNT];    //  Final results seen, by status
-    double start;               //  tm_now () when created
-    double last_draw;           //  tm_now () of the last redraw, 0 = never
+    double (*clock) (void);     //  tm_now, or a test's (tm_console_set_clock)
+    double start;               //  clock () when created
+    double last_draw;           //  clock () of the last redraw, -HUGE_VAL = never
     bool bar_shown;             //  The progress line is on screen
     int columns;                //  Terminal width at the last redraw
     int bar_width;              //  Bar width; only shrinks (until the
@@ -113,7 +114,9 @@ tm_console_new (FILE *out, bool live, bool color, size_t total, int slots)
     self->color = color;
     self->total = total;
     self->slots = slots > 0? slots: 1;
-    self->start = tm_now ();
+    self->clock = tm_now;
+    self->start = self->clock ();
+    self->last_draw = -HUGE_VAL;
     self->unknown_left = total;
     if (total) {
         self->expected = (double *) calloc (total, sizeof (double));
@@ -371,7 +374,7 @@ tm_console_result (tm_console_t *self, const tm_result_t *result)
         fflush (self->out);
         return;
     }
-    double now = tm_now ();
+    double now = self->clock ();
     if (s_is_failure (result->status)) {
         if (self->bar_shown)
             fputs (S_ERASE, self->out);
@@ -384,12 +387,20 @@ tm_console_result (tm_console_t *self, const tm_result_t *result)
 }
 
 void
+tm_console_set_clock (tm_console_t *self, double (*clock) (void))
+{
+    assert (self);
+    self->clock = clock ? clock : tm_now;
+    self->start = self->clock ();
+}
+
+void
 tm_console_tick (tm_console_t *self)
 {
     assert (self);
     if (!self->live)
         return;
-    double now = tm_now ();
+    double now = self->clock ();
     if (now - self->last_draw >= S_REDRAW)
         s_draw (self, now);
 }
@@ -405,10 +416,10 @@ s_print_tail (tm_console_t *self, const char *label, const char *data,
     if (!data || size == 0)
         return;
     size_t skipped;
-    const char *tail = tm_text_tail (data, size, S_TAIL_LINES, &skipped);
+    const char *tail = tm_text_tail (data, size, TM_REPORT_TAIL_LINES, &skipped);
     fprintf (self->out, "  %s", label);
     if (skipped)
-        fprintf (self->out, ", last %d lines", S_TAIL_LINES);
+        fprintf (self->out, ", last %d lines", TM_REPORT_TAIL_LINES);
     if (cut)
         fprintf (self->out, " (%" PRIu64 " bytes cut)", cut);
     fputs (":\n", self->out);

@@ -106,18 +106,24 @@ s_start (s_executor_t *self, tm_task_t *task, int attempt)
     zlistx_add_end (self->jobs, job);
 }
 
-//  Sweep callback: counts a stray against the job of the test that
-//  left it.  A stray found after its job was reported is only logged.
-static void
+//  Sweep callback.  A stray whose test still runs is spared: a test may
+//  start a daemon it needs (a database, a server) that double-forks
+//  away from it; it is killed when its test ends.  Any other stray is
+//  killed, and counted against its test's job if that is still here
+//  (a stray found after its job was reported is only logged).
+static bool
 s_on_stray (const char *test_id, void *arg)
 {
     s_executor_t *self = (s_executor_t *) arg;
     for (s_job_t *job = (s_job_t *) zlistx_first (self->jobs); job;
          job = (s_job_t *) zlistx_next (self->jobs))
         if (streq (job->task->id, test_id)) {
+            if (job->state != JOB_DRAINING)
+                return false;
             job->leftovers++;
             break;
         }
+    return true;
 }
 
 //  Applies the task's own idea of an exit status: an expected failure
@@ -320,14 +326,18 @@ tm_executor_actor (zsock_t *pipe, void *args)
             if (job->state != JOB_DRAINING && tm_proc_pid_fd (job->proc) < 0)
                 need_tick = true;   //  No pidfd: poll for the exit
         }
+        //  Wake at the next deadline, but at least once a minute: a timeout
+        //  of 1e300 s must not overflow the cast into a busy loop
         double now = tm_now ();
-        long timeout = next == INFINITY ? -1 : (long) ((next - now) * 1000) + 1;
-        if (timeout < -1 || (next != INFINITY && next <= now))
-            timeout = 0;
-        if (need_tick && (timeout < 0 || timeout > 10))
+        double wait = next - now;
+        long timeout = wait <= 0 ? 0 : wait >= 60 ? 60000 : (long) (wait * 1000) + 1;
+        if (need_tick && timeout > 10)
             timeout = 10;
-        if (zmq_poll (items, (int) count, timeout) < 0 && zmq_errno () != EINTR)
-            break;
+        if (zmq_poll (items, (int) count, timeout) < 0) {
+            if (zmq_errno () == ETERM)
+                break;          //  The context is going away: so are we
+            continue;           //  EINTR, or a transient error: poll again
+        }
         //  Read output before anything can finish a job
         for (size_t i = 1; i < count; i++)
             if (items [i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
@@ -339,8 +349,11 @@ tm_executor_actor (zsock_t *pipe, void *args)
                         break;
                     }
             }
+        //  Take every pending command: EXECs must not pile up in the pipe
+        //  while DONEs pile up the other way
         if (items [0].revents & ZMQ_POLLIN)
-            s_handle_pipe (&self);
+            while (!self.terminated && (zsock_events (pipe) & ZMQ_POLLIN))
+                s_handle_pipe (&self);
         next = s_expire (&self);
     }
     //  Leave nothing behind

@@ -58,7 +58,6 @@ s_test_object (const tm_task_t *task, const tm_result_t *result)
     json_t *test = json_object ();
     if (!test)
         return NULL;
-    char name [32];
     bool ran = result && result->status != TM_STATUS_SKIPPED;
     int failed = 0;
     failed |= json_object_set_new (test, "id", s_string_or_null (task->id));
@@ -75,7 +74,7 @@ s_test_object (const tm_task_t *task, const tm_result_t *result)
         (result && result->signal == 0 && result->exit_code >= 0)
         ? json_integer (result->exit_code): json_null ());
     failed |= json_object_set_new (test, "signal", (result && result->signal)
-        ? json_string (tm_text_signal_name (result->signal, name, sizeof name))
+        ? json_string (tm_signal_name (result->signal))
         : json_null ());
     failed |= json_object_set_new (test, "member",
         s_string_or_null (result? result->member: NULL));

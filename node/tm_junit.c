@@ -27,9 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-//  Lines of each output stream quoted in a failure or error element.
-#define S_TAIL_LINES 20
-
 typedef struct {
     const char *target;         //  Target name, borrowed from the first task
     size_t tests;               //  Test cases in the suite
@@ -93,10 +90,10 @@ s_write_tail (FILE *out, const char *label, const char *data, size_t size,
     if (!data || size == 0)
         return;
     size_t skipped;
-    const char *tail = tm_text_tail (data, size, S_TAIL_LINES, &skipped);
+    const char *tail = tm_text_tail (data, size, TM_REPORT_TAIL_LINES, &skipped);
     fprintf (out, "\n--- %s", label);
     if (skipped)
-        fprintf (out, ", last %d lines", S_TAIL_LINES);
+        fprintf (out, ", last %d lines", TM_REPORT_TAIL_LINES);
     if (cut)
         fprintf (out, " (%" PRIu64 " bytes cut)", cut);
     fputs (" ---\n", out);

@@ -19,8 +19,13 @@
     3. command is split into words like a POSIX shell would, without any
        expansion (tm_manifest_split_words); with shell = true it is given
        whole to /bin/sh -c instead.  A program containing '/' and not
-       absolute is taken relative to the manifest's directory; a bare
-       name is left for PATH at spawn time.
+       absolute is taken relative to the manifest's directory.  A bare
+       name is looked up in PATH here, once, as execvp would at spawn
+       time (tm_path_search; relative PATH entries against the test's
+       cwd), and replaced by the absolute path found: a run of 10,000
+       `true` tests then costs 10,000 execs, not 10,000 PATH walks of
+       failed execve calls in the children.  A name PATH does not have
+       is left as it is, so the spawn fails with "cannot execute NAME".
     4. cwd defaults to the manifest's directory; a relative cwd is taken
        relative to it too.
     5. inputs are globbed (glob(3)) relative to the manifest's directory
@@ -98,6 +103,8 @@ typedef struct {
     s_section_t *defaults;      //  [defaults], or NULL
     s_section_t **tests;        //  [test "..."] sections in file order
     size_t tests_size;          //  Entries in tests
+    size_t tests_capacity;      //  Slots allocated in tests
+    zhashx_t *names;            //  Test name -> its section in tests, borrowed
     s_section_t *current;       //  Section keys go to, NULL before any
     char *err;                  //  First error, "PATH:LINE: ..."
 } s_manifest_t;
@@ -159,10 +166,7 @@ s_resolve (s_manifest_t *self, const char *path)
 static s_section_t *
 s_find_test (s_manifest_t *self, const char *name)
 {
-    for (size_t i = 0; i < self->tests_size; i++)
-        if (streq (self->tests [i]->name, name))
-            return self->tests [i];
-    return NULL;
+    return (s_section_t *) zhashx_lookup (self->names, name);
 }
 
 //  Parses the inside of a [test "NAME"] header (TEXT points at the
@@ -244,10 +248,14 @@ s_begin_section (s_manifest_t *self, char *text)
         s_section_t *test = (s_section_t *) zmalloc (sizeof (s_section_t));
         test->name = name;
         test->line = self->lineno;
-        self->tests = (s_section_t **) realloc (self->tests,
-            (self->tests_size + 1) * sizeof (s_section_t *));
-        assert (self->tests);
+        if (self->tests_size == self->tests_capacity) {
+            self->tests_capacity = self->tests_capacity ? 2 * self->tests_capacity : 64;
+            self->tests = (s_section_t **) realloc (self->tests,
+                self->tests_capacity * sizeof (s_section_t *));
+            assert (self->tests);
+        }
         self->tests [self->tests_size++] = test;
+        zhashx_insert (self->names, name, test);
         self->current = test;
         return;
     }
@@ -261,7 +269,8 @@ static void
 s_scan_line (s_manifest_t *self, char *line)
 {
     char *start = line;
-    if (self->lineno == 1 && memcmp (start, "\xEF\xBB\xBF", 3) == 0)
+    //  strncmp, not memcmp: the line may be shorter than the BOM ("\n")
+    if (self->lineno == 1 && strncmp (start, "\xEF\xBB\xBF", 3) == 0)
         start += 3;             //  UTF-8 BOM, which inih skips too
     while (isspace ((unsigned char) *start))
         start++;
@@ -455,6 +464,9 @@ s_handler (void *user, const char *section, const char *name, const char *value)
             if (!*value || *end || errno || !isfinite (timeout) || timeout <= 0)
                 return s_error (self, self->lineno, "bad timeout '%s' (expected a "
                                 "positive number of seconds)", value);
+            if (timeout > TM_TIMEOUT_MAX)
+                return s_error (self, self->lineno, "timeout must be at most %.0f "
+                                "seconds, not '%s'", TM_TIMEOUT_MAX, value);
             current->timeout = timeout;
             break;
         }
@@ -497,6 +509,8 @@ s_build_task (s_manifest_t *self, s_section_t *test, const char *target, bool pr
     bool shell = test->key_line [S_KEY_SHELL] ? test->shell
                : defaults && defaults->key_line [S_KEY_SHELL] ? defaults->shell
                : false;
+    const char *cwd = test->cwd ? test->cwd
+                    : defaults && defaults->cwd ? defaults->cwd : self->dir;
     char **argv = NULL;
     if (shell) {
         tm_strv_push (&argv, "/bin/sh");
@@ -516,18 +530,20 @@ s_build_task (s_manifest_t *self, s_section_t *test, const char *target, bool pr
             tm_strv_free (&argv);
             return NULL;
         }
-        if (strchr (argv [0], '/') && argv [0][0] != '/') {
-            char *program = s_resolve (self, argv [0]);
+        char *program = NULL;
+        if (!strchr (argv [0], '/'))
+            program = tm_path_search (argv [0], cwd);     //  NULL: left as is
+        else
+        if (argv [0][0] != '/')
+            program = s_resolve (self, argv [0]);
+        if (program) {
             free (argv [0]);
             argv [0] = program;
         }
     }
-    char *id = prefix ? tm_strdupf ("%s:%s", target, test->name) : strdup (test->name);
-    tm_task_t *task = tm_task_new (id, target, TM_KIND_MANIFEST);
-    free (id);
+    tm_task_t *task = tm_task_new_for (target, TM_KIND_MANIFEST, test->name, prefix,
+                                       self->real);
     task->argv = argv;
-    const char *cwd = test->cwd ? test->cwd
-                    : defaults && defaults->cwd ? defaults->cwd : self->dir;
     task->cwd = strdup (cwd);
     if (defaults)
         for (char **pair = defaults->env; pair && *pair; pair++)
@@ -538,7 +554,6 @@ s_build_task (s_manifest_t *self, s_section_t *test, const char *target, bool pr
                   : defaults ? defaults->timeout : 0;
     task->inputs = tm_strv_dup (test->inputs);
     task->labels = tm_strv_dup (test->labels);
-    task->history_key = tm_strdupf ("%s\x1f%s", self->real, test->name);
     return task;
 }
 
@@ -632,6 +647,7 @@ tm_manifest_load (const char *path, const char *target, bool prefix,
 {
     assert (path && target && tasks);
     s_manifest_t self = { .path = path };
+    self.names = zhashx_new ();     //  Keys are copied, values borrowed
     tm_tasklist_t *found = tm_tasklist_new ();
     int rc = -1;
 
@@ -669,6 +685,7 @@ done:
     for (size_t i = 0; i < self.tests_size; i++)
         s_section_destroy (&self.tests [i]);
     free (self.tests);
+    zhashx_destroy (&self.names);
     s_section_destroy (&self.defaults);
     free (self.data);
     free (self.real);

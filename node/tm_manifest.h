@@ -13,7 +13,8 @@
         timeout = 5
 
     Relative paths (cwd, inputs, and the program if it contains a '/') are
-    taken relative to the manifest's directory.
+    taken relative to the manifest's directory; a bare program name is
+    looked up in PATH at load (tm_path_search) and stored absolute.
 */
 #ifndef TM_MANIFEST_H_INCLUDED
 #define TM_MANIFEST_H_INCLUDED

@@ -498,13 +498,13 @@ s_stray_test_id (pid_t pid, char *id, size_t max)
         }
 }
 
-int
-tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg)
+//  One pass over our children.  Returns how many it killed.
+static int
+s_sweep_pass (tm_proc_stray_fn *on_stray, void *arg)
 {
     //  Our children are listed per thread in /proc/self/task/*/children
     //  (orphans are adopted by whichever thread the kernel picks).
     int killed = 0;
-    pthread_mutex_lock (&s_registry_lock);
     DIR *tasks = opendir ("/proc/self/task");
     struct dirent *entry;
     while (tasks && (entry = readdir (tasks))) {
@@ -521,6 +521,8 @@ tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg)
                 continue;
             char id [256];
             s_stray_test_id (pid, id, sizeof id);
+            if (on_stray && !on_stray (id, arg))
+                continue;       //  Spared: its test still runs
             kill (pid, SIGKILL);
             int status;
             while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
@@ -528,15 +530,34 @@ tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg)
             killed++;
             tm_info ("proc", "killed stray process %d left by test '%s'",
                      pid, *id ? id : "?");
-            if (on_stray && *id)
-                on_stray (id, arg);
         }
         fclose (file);
     }
     if (tasks)
         closedir (tasks);
+    return killed;
+}
+
+int
+tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg)
+{
+    pthread_mutex_lock (&s_registry_lock);
+    //  A killed stray's children are adopted by us once it is reaped,
+    //  after our scan: sweep again until a pass kills nothing.  The
+    //  bound only guards against a fork bomb outpacing us.
+    int killed = 0, pass;
+    for (int round = 0; round < 64 && (pass = s_sweep_pass (on_stray, arg)) > 0; round++)
+        killed += pass;
     pthread_mutex_unlock (&s_registry_lock);
     return killed;
+}
+
+static int s_cancel_fd = -1;
+
+void
+tm_proc_set_cancel_fd (int fd)
+{
+    s_cancel_fd = fd;
 }
 
 int
@@ -551,7 +572,7 @@ tm_proc_run (char *const argv [], const char *cwd, double timeout, size_t limit,
     double deadline = tm_now () + timeout;
     int rc = 0;
     while (!proc->exited || proc->out.fd >= 0 || proc->err.fd >= 0) {
-        struct pollfd items [3];
+        struct pollfd items [4];
         int count = 0;
         if (proc->out.fd >= 0)
             items [count++] = (struct pollfd) { proc->out.fd, POLLIN, 0 };
@@ -559,6 +580,9 @@ tm_proc_run (char *const argv [], const char *cwd, double timeout, size_t limit,
             items [count++] = (struct pollfd) { proc->err.fd, POLLIN, 0 };
         if (!proc->exited && proc->pidfd >= 0)
             items [count++] = (struct pollfd) { proc->pidfd, POLLIN, 0 };
+        int cancel = count;
+        if (s_cancel_fd >= 0)
+            items [count++] = (struct pollfd) { s_cancel_fd, POLLIN, 0 };
         double left = deadline - tm_now ();
         if (left <= 0 && proc->exited)
             break;              //  Pipes held open by a stray: stop reading
@@ -572,7 +596,11 @@ tm_proc_run (char *const argv [], const char *cwd, double timeout, size_t limit,
             rc = tm_fail (err, "poll: %s", strerror (errno));
             break;
         }
-        for (int i = 0; i < count; i++)
+        if (s_cancel_fd >= 0 && items [cancel].revents) {
+            rc = tm_fail (err, "interrupted while running %s", argv [0]);
+            break;
+        }
+        for (int i = 0; i < cancel; i++)
             if (items [i].revents && items [i].fd != proc->pidfd)
                 tm_proc_read (proc, items [i].fd);
         if (!proc->exited && tm_proc_reap (proc)) {

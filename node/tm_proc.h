@@ -66,16 +66,26 @@ void tm_proc_take_output (tm_proc_t *self, int stream, char **data,
 
 //  Kills (SIGKILL) and reaps every child of this process that no live
 //  tm_proc owns: the descendants of tests that outlived their process
-//  group.  For each stray whose environment names the test that left
-//  it (TESTMESH_TEST_ID), calls ON_STRAY (may be NULL) with that id.
-//  Returns how many it killed.
-typedef void (tm_proc_stray_fn) (const char *test_id, void *arg);
+//  group.  For each stray, ON_STRAY (may be NULL) is called first with
+//  the test id from its environment (TESTMESH_TEST_ID, "" if none); if
+//  it returns false the stray is spared: a daemon that a still-running
+//  test started, and needs, is that test's business until it ends.
+//  Strays adopted because a killed stray had children are swept too: the
+//  scan repeats until a pass finds nothing to kill.  Returns how many it
+//  killed.
+typedef bool (tm_proc_stray_fn) (const char *test_id, void *arg);
 int tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg);
+
+//  Makes tm_proc_run give up (killing its child) as soon as FD is
+//  readable: the CLI passes its signalfd, so that Ctrl-C stops a hung
+//  listing.  -1 turns it off.  Process-wide.
+void tm_proc_set_cancel_fd (int fd);
 
 //  Runs ARGV to completion with a timeout, for short jobs such as
 //  listing a binary's tests.  Returns 0 and sets *OUTPUT (stdout, caller
 //  frees), *EXIT_CODE and *SIGNAL; or -1 with *err set if it could not
-//  start or ran past TIMEOUT seconds (it is killed).
+//  start, ran past TIMEOUT seconds, or the cancel descriptor became
+//  readable ("interrupted"); it is killed then.
 int tm_proc_run (char *const argv[], const char *cwd, double timeout,
                  size_t limit, char **output, int *exit_code, int *signal,
                  char **err);

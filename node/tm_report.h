@@ -12,6 +12,10 @@
 #include "tm_result.h"
 #include "tm_task.h"
 
+//  Lines of each output stream (stderr, stdout) that the reports quote
+//  for a test that did not pass: the console summary and JUnit alike.
+#define TM_REPORT_TAIL_LINES    20
+
 typedef struct _tm_console_t tm_console_t;
 
 //  Creates a console reporter writing to OUT (borrowed).  LIVE selects
@@ -37,6 +41,11 @@ void tm_console_started (tm_console_t *self, const tm_task_t *task);
 //  Redraws the live line (call about 10 times a second; redraws are
 //  limited to 10 a second anyway); no-op in line mode.
 void tm_console_tick (tm_console_t *self);
+//  Test hook: the console reads the time from CLOCK (seconds, any
+//  origin, never going back) instead of tm_now, starting its elapsed
+//  time over from CLOCK's now; NULL goes back to tm_now.  Lets a test
+//  step time past the redraw limit instead of sleeping.
+void tm_console_set_clock (tm_console_t *self, double (*clock) (void));
 //  Prints the summary, clearing the progress line first: each test that
 //  failed, timed out or crashed with the tail of its stderr and stdout,
 //  the 5 slowest tests, the flaky ones, the ids that did not pass, and

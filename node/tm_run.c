@@ -26,6 +26,7 @@
 #include "tm_scheduler.h"
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -269,8 +270,61 @@ s_discover (tm_run_options_t *options)
         }
     }
     zhashx_destroy (&seen);
+    size_t listed = tm_tasklist_size (tasks);
     tm_tasklist_filter (tasks, s_selected, options);
+    if (listed > 0 && tm_tasklist_size (tasks) == 0) {
+        //  A typo in a CI job's --filter must not pass as "0 tests"
+        fprintf (stderr, "testmesh: no test matches the --filter and --exclude "
+                 "given (%zu tests listed)\n", listed);
+        tm_tasklist_destroy (&tasks);
+    }
     return tasks;
+}
+
+//  Each running test holds three descriptors (two pipes, a pidfd) and
+//  briefly two more while spawning: raise the soft limit to the hard one,
+//  and run fewer at once if even that is not enough.
+static void
+s_fit_fd_limit (tm_run_options_t *options)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0)
+        return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+        getrlimit (RLIMIT_NOFILE, &limit);
+    }
+    rlim_t room = limit.rlim_cur > 128 ? (limit.rlim_cur - 128) / 5 : 1;
+    if ((rlim_t) options->jobs > room) {
+        tm_warn ("run", "--jobs %d needs more descriptors than the limit of %lu "
+                 "allows: running %lu at once", options->jobs,
+                 (unsigned long) limit.rlim_cur, (unsigned long) room);
+        options->jobs = (int) room;
+    }
+}
+
+//  A report that cannot be written is found out before the run, not after
+//  it: the directory of each report file must exist and be writable.
+static int
+s_check_report_paths (tm_run_options_t *options)
+{
+    const char *paths [] = { options->junit, options->json };
+    for (int i = 0; i < 2; i++) {
+        if (!paths [i])
+            continue;
+        char *copy = strdup (paths [i]);
+        char *slash = strrchr (copy, '/');
+        const char *dir = slash ? (slash == copy ? "/" : (*slash = 0, copy)) : ".";
+        int rc = access (dir, W_OK | X_OK);
+        if (rc != 0)
+            fprintf (stderr, "testmesh: cannot write %s: %s: %s\n", paths [i], dir,
+                     strerror (errno));
+        free (copy);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
 }
 
 //  Blocks the signals we read from a signalfd; call before any thread
@@ -283,6 +337,7 @@ s_signals_block (void)
     sigaddset (&mask, SIGINT);
     sigaddset (&mask, SIGTERM);
     sigaddset (&mask, SIGHUP);
+    sigaddset (&mask, SIGQUIT);
     pthread_sigmask (SIG_BLOCK, &mask, NULL);
     signal (SIGPIPE, SIG_IGN);
     return signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -293,6 +348,7 @@ typedef struct {
     tm_result_t **results;      //  Final results by task index
     size_t received;            //  Results received
     bool interrupted;           //  A signal cancelled the run
+    bool keep_output;           //  A report wants every test's output
 } s_run_state_t;
 
 //  Feeds events from the scheduler to the console until FINISHED.
@@ -334,6 +390,14 @@ s_event_loop (zactor_t *scheduler, int signal_fd, tm_console_t *console,
                 state->results [result->index] = result;
                 state->received++;
                 tm_console_result (console, result);
+                //  The summary only shows the output of tests that did not
+                //  pass; without a report file nobody reads the rest, and a
+                //  run of 100,000 tests must not hold it all in memory
+                if (!state->keep_output && tm_status_ok (result->status)) {
+                    zstr_free (&result->out);
+                    zstr_free (&result->err);
+                    result->out_size = result->err_size = 0;
+                }
             }
             else
             if (streq (command, "STARTED"))
@@ -366,7 +430,20 @@ tm_run_main (int argc, char **argv)
         return TM_EXIT_ERROR;
     }
     int signal_fd = s_signals_block ();
+    if (signal_fd < 0) {
+        //  Blocked signals and nobody to read them: nothing could stop us
+        fprintf (stderr, "testmesh: cannot create a signalfd: %s\n", strerror (errno));
+        s_options_free (&options);
+        return TM_EXIT_ERROR;
+    }
     tm_proc_init ();
+    tm_proc_set_cancel_fd (signal_fd);
+    s_fit_fd_limit (&options);
+    if (s_check_report_paths (&options) != 0) {
+        s_options_free (&options);
+        close (signal_fd);
+        return TM_EXIT_ERROR;
+    }
 
     int rc = TM_EXIT_ERROR;
     tm_history_t *history = NULL;
@@ -376,6 +453,7 @@ tm_run_main (int argc, char **argv)
     s_run_state_t state = { 0 };
     char *err = NULL;
 
+    state.keep_output = options.junit || options.json;
     state.tasks = s_discover (&options);
     if (!state.tasks)
         goto done;

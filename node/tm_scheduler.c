@@ -28,7 +28,7 @@ typedef struct {
 typedef struct {
     s_task_state_t state;       //  Where the task is in the table above
     int attempt;                //  Attempt running or last run, 1-based
-    char *first_failure;        //  Message of its first failed attempt
+    tm_result_t *first_failure; //  Its first failed attempt, while retrying
 } s_slot_t;
 
 typedef struct {
@@ -61,12 +61,23 @@ tm_scheduler_compare_expected (const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+//  The counting checks cost O(1) and always run; the full scan of every
+//  task's state costs O(tasks) per event, so it runs only for runs of at
+//  most TM_SCAN_INVARIANTS tasks (every unit test; not a 100,000-test run,
+//  where it would be quadratic).
+#define TM_SCAN_INVARIANTS 2000
+
 static bool
 s_invariants_hold (s_scheduler_t *self)
 {
     if (!self->tasks)
         return true;
     size_t total = tm_tasklist_size (self->tasks);
+    if (self->running + self->done + (self->queue_size - self->queue_head) != total
+    ||  self->local.running > self->local.slots)
+        return false;
+    if (total > TM_SCAN_INVARIANTS)
+        return true;
     size_t queued = 0, running = 0, done = 0;
     for (size_t i = 0; i < total; i++) {
         if (self->slots [i].state == TASK_QUEUED)
@@ -115,7 +126,7 @@ s_finish_if_done (s_scheduler_t *self)
     if (self->tasks && self->done == tm_tasklist_size (self->tasks)) {
         zsock_send (self->pipe, "s", "FINISHED");
         for (size_t i = 0; i < tm_tasklist_size (self->tasks); i++)
-            free (self->slots [i].first_failure);
+            tm_result_destroy (&self->slots [i].first_failure);
         zstr_free (&self->cancel_reason);
         free (self->slots);
         free (self->queue);
@@ -206,9 +217,9 @@ s_on_done (s_scheduler_t *self, s_member_t *member, tm_result_t *result)
         //  Retry at the front of the queue: its result is what is left
         //  to learn, and a retry at the back would end the run late.
         if (!slot->first_failure)
-            slot->first_failure = strdup (result->message ? result->message
-                                                          : tm_status_name (result->status));
-        tm_result_destroy (&result);
+            slot->first_failure = result;
+        else
+            tm_result_destroy (&result);
         slot->state = TASK_QUEUED;
         self->running--;
         //  The task was popped from the queue, so there is room before
@@ -217,11 +228,23 @@ s_on_done (s_scheduler_t *self, s_member_t *member, tm_result_t *result)
         self->queue [--self->queue_head] = (size_t) (slot - self->slots);
     }
     else {
+        if (slot->first_failure && result->status == TM_STATUS_SKIPPED) {
+            //  A retry cancelled (fail-fast, Ctrl-C) does not undo the
+            //  failure before it: report that failure, with its output
+            tm_result_destroy (&result);
+            result = slot->first_failure;
+            slot->first_failure = NULL;
+            failed = true;
+        }
+        else
         if (!failed && slot->first_failure && result->status == TM_STATUS_PASSED) {
             result->status = TM_STATUS_FLAKY;
             tm_result_set_message (result, "passed on attempt %d after: %s",
-                                   slot->attempt, slot->first_failure);
+                                   slot->attempt,
+                                   slot->first_failure->message ? slot->first_failure->message
+                                   : tm_status_name (slot->first_failure->status));
         }
+        tm_result_destroy (&slot->first_failure);
         result->attempts = slot->attempt;
         char *id = failed && self->config.fail_fast ? strdup (result->id) : NULL;
         s_send_result (self, &result);
@@ -294,7 +317,7 @@ tm_scheduler_actor (zsock_t *pipe, void *args)
     zpoller_destroy (&self.poller);
     if (self.slots)
         for (size_t i = 0; self.tasks && i < tm_tasklist_size (self.tasks); i++)
-            free (self.slots [i].first_failure);
+            tm_result_destroy (&self.slots [i].first_failure);
     free (self.slots);
     free (self.queue);
     free (self.cancel_reason);

@@ -34,6 +34,18 @@ tm_task_new (const char *id, const char *target, tm_kind_t kind)
     return self;
 }
 
+tm_task_t *
+tm_task_new_for (const char *target, tm_kind_t kind, const char *id,
+                 bool prefix, const char *key_base)
+{
+    assert (target && id && key_base);
+    char *full = prefix ? tm_strdupf ("%s:%s", target, id) : strdup (id);
+    tm_task_t *self = tm_task_new (full, target, kind);
+    free (full);
+    self->history_key = tm_strdupf ("%s\x1f%s", key_base, id);
+    return self;
+}
+
 void
 tm_task_destroy (tm_task_t **self_p)
 {

@@ -46,6 +46,12 @@ typedef struct {
 
 //  Creates an empty task with the given id and target (copied).
 tm_task_t *tm_task_new (const char *id, const char *target, tm_kind_t kind);
+//  Creates a task the way every adapter names one (tm_adapter.c's
+//  conventions 1 and 4): its id is ID, or "TARGET:ID" with PREFIX; its
+//  history_key is "KEY_BASE\x1fID" with the unprefixed ID, KEY_BASE
+//  being the target's realpath.  argv and the rest are left empty.
+tm_task_t *tm_task_new_for (const char *target, tm_kind_t kind, const char *id,
+                            bool prefix, const char *key_base);
 void tm_task_destroy (tm_task_t **self_p);
 
 //  An ordered list of tasks that owns them.

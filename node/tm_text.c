@@ -4,7 +4,6 @@
 #include "tm_text.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 
 //  U+FFFD encoded in UTF-8.
@@ -243,50 +242,16 @@ tm_text_split_id (const char *id, const char *target, tm_kind_t kind,
 }
 
 const char *
-tm_text_signal_name (int sig, char *buf, size_t size)
-{
-    static const struct {
-        int sig;
-        const char *name;
-    } s_signals [] = {
-        { SIGHUP, "SIGHUP" }, { SIGINT, "SIGINT" }, { SIGQUIT, "SIGQUIT" },
-        { SIGILL, "SIGILL" }, { SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" },
-        { SIGBUS, "SIGBUS" }, { SIGFPE, "SIGFPE" }, { SIGKILL, "SIGKILL" },
-        { SIGUSR1, "SIGUSR1" }, { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" },
-        { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" },
-        { SIGCHLD, "SIGCHLD" }, { SIGCONT, "SIGCONT" }, { SIGSTOP, "SIGSTOP" },
-        { SIGTSTP, "SIGTSTP" }, { SIGTTIN, "SIGTTIN" }, { SIGTTOU, "SIGTTOU" },
-        { SIGURG, "SIGURG" }, { SIGXCPU, "SIGXCPU" }, { SIGXFSZ, "SIGXFSZ" },
-        { SIGVTALRM, "SIGVTALRM" }, { SIGPROF, "SIGPROF" }, { SIGWINCH, "SIGWINCH" },
-        { SIGIO, "SIGIO" }, { SIGSYS, "SIGSYS" },
-#ifdef SIGSTKFLT
-        { SIGSTKFLT, "SIGSTKFLT" },
-#endif
-#ifdef SIGPWR
-        { SIGPWR, "SIGPWR" },
-#endif
-    };
-    for (size_t i = 0; i < sizeof s_signals / sizeof s_signals [0]; i++)
-        if (s_signals [i].sig == sig)
-            return s_signals [i].name;
-    assert (buf && size > 0);
-    snprintf (buf, size, "SIG%d", sig);
-    return buf;
-}
-
-const char *
 tm_text_reason (const tm_result_t *result, char *buf, size_t size)
 {
     assert (result && buf && size > 0);
     if (result->message && *result->message)
         return result->message;
-    char name [32];
     switch (result->status) {
         case TM_STATUS_FAILED:
         case TM_STATUS_CRASHED:
             if (result->signal)
-                snprintf (buf, size, "killed by %s",
-                          tm_text_signal_name (result->signal, name, sizeof name));
+                snprintf (buf, size, "killed by %s", tm_signal_name (result->signal));
             else
             if (result->exit_code >= 0)
                 snprintf (buf, size, "exit status %d", result->exit_code);

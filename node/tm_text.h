@@ -61,15 +61,11 @@ const char *tm_text_tail (const char *data, size_t size, int lines, size_t *skip
 void tm_text_split_id (const char *id, const char *target, tm_kind_t kind,
                        char **classname, char **name);
 
-//  Returns "SIGSEGV" and friends for SIG; for a signal with no name,
-//  formats "SIG<n>" into BUF (SIZE bytes) and returns BUF.
-const char *tm_text_signal_name (int sig, char *buf, size_t size);
-
 //  A one-line reason for RESULT's status, for people: its message if it
 //  has one, else made from the status and exit ("exit status 1",
-//  "killed by SIGSEGV", "timed out", "passed on attempt 2").  Returns
-//  the message (borrowed), a constant, or BUF (SIZE bytes, filled in);
-//  NULL for a pass with nothing to say.
+//  "killed by SIGSEGV" (tm_signal_name), "timed out", "passed on
+//  attempt 2").  Returns the message (borrowed), a constant, or BUF
+//  (SIZE bytes, filled in); NULL for a pass with nothing to say.
 const char *tm_text_reason (const tm_result_t *result, char *buf, size_t size);
 
 //  Atomic report files: tm_text_file_open creates a new temporary file

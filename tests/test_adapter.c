@@ -7,6 +7,7 @@
 */
 #include "tm_adapter.h"
 #include "tm_testutil.h"
+#include <signal.h>
 
 //  Real Criterion 2.4.1 listings, as printed in a UTF-8 locale and with LANG=C.
 static const char *s_criterion_utf8 =
@@ -390,6 +391,78 @@ Test (adapter, ctest_json_rejects_malformed_property)
     tm_tasklist_destroy (&tasks);
 }
 
+//  Parses a one-test ctest listing whose only property is NAME = VALUE
+//  (VALUE in JSON).  Returns what tm_adapter_parse_ctest_json returns;
+//  the task, if any, goes to TASKS and the error to *ERR.
+static int
+s_ctest_property (const char *name, const char *value, tm_tasklist_t *tasks, char **err)
+{
+    char *json = tm_strdupf (
+        "{ \"tests\": [ { \"name\": \"a\", \"command\": [\"/bin/true\"], "
+        "\"properties\": [ { \"name\": \"%s\", \"value\": %s } ] } ] }", name, value);
+    int rc = tm_adapter_parse_ctest_json ("bld", json, false, tasks, err);
+    free (json);
+    return rc;
+}
+
+//  Checks that property NAME = VALUE fails the whole discovery, with
+//  the one-line error every malformed ctest property gets.
+static void
+s_expect_bad_property (const char *name, const char *value)
+{
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    char *err = NULL;
+    cr_assert_eq (s_ctest_property (name, value, tasks, &err), -1,
+                  "%s = %s should be rejected", name, value);
+    char *expected = tm_strdupf ("bld: ctest test 'a' has a malformed property %s", name);
+    cr_assert_str_eq (err, expected, "%s = %s", name, value);
+    cr_assert_eq (tm_tasklist_size (tasks), 0);
+    free (expected);
+    free (err);
+    tm_tasklist_destroy (&tasks);
+}
+
+static tm_task_t *
+s_expect_good_property (const char *name, const char *value, tm_tasklist_t *tasks)
+{
+    char *err = NULL;
+    cr_assert_eq (s_ctest_property (name, value, tasks, &err), 1, "%s = %s: %s",
+                  name, value, err);
+    return tm_tasklist_get (tasks, tm_tasklist_size (tasks) - 1);
+}
+
+Test (adapter, ctest_skip_return_code_is_an_integer_0_to_255)
+{
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    cr_assert_eq (s_expect_good_property ("SKIP_RETURN_CODE", "77", tasks)->skip_code, 77);
+    cr_assert_eq (s_expect_good_property ("SKIP_RETURN_CODE", "\"77\"", tasks)->skip_code, 77);
+    cr_assert_eq (s_expect_good_property ("SKIP_RETURN_CODE", "0", tasks)->skip_code, 0);
+    cr_assert_eq (s_expect_good_property ("SKIP_RETURN_CODE", "\"255\"", tasks)->skip_code,
+                  255);
+    tm_tasklist_destroy (&tasks);
+}
+
+Test (adapter, ctest_malformed_skip_return_code_fails_discovery)
+{
+    //  atof made "abc" 0, which skipped every passing test, and 1.5 1
+    const char *bad [] = { "\"abc\"", "\"\"", "\"1.5\"", "1.5", "\"77abc\"", "\" 77\"",
+                           "\"+7\"", "\"-1\"", "-1", "256", "\"256\"",
+                           "\"99999999999999999999\"", "true", "null", "[77]" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++)
+        s_expect_bad_property ("SKIP_RETURN_CODE", bad [i]);
+}
+
+Test (adapter, ctest_timeout_over_a_billion_seconds_fails_discovery)
+{
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    cr_assert_float_eq (s_expect_good_property ("TIMEOUT", "1e9", tasks)->timeout, 1e9, 1e-3);
+    cr_assert_float_eq (s_expect_good_property ("TIMEOUT", "0", tasks)->timeout, 0, 1e-9);
+    tm_tasklist_destroy (&tasks);
+    s_expect_bad_property ("TIMEOUT", "1000000001");
+    s_expect_bad_property ("TIMEOUT", "1e300");
+    s_expect_bad_property ("TIMEOUT", "\"10\"");
+}
+
 //  ---------------------------------------------------------------------
 //  Classification
 
@@ -749,6 +822,29 @@ Test (discover, binary_crashing_on_list_reports_the_signal)
     free (expected);
     free (err);
     tm_tasklist_destroy (&tasks);
+}
+
+Test (discover, binary_killed_by_a_realtime_signal_names_it_sig_n)
+{
+    //  sigabbrev_np has no name for realtime signals: this said "SIG?"
+    char *dir = tmu_scratch ();
+    char *target = tm_strdupf ("%s/rt_on_list", dir);
+    char *script = tm_strdupf ("#!/bin/sh\nkill -%d $$\n", SIGRTMAX);
+    tmu_write (target, script);
+    cr_assert_eq (chmod (target, 0755), 0);
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    char *err = NULL;
+    cr_assert_eq (tm_adapter_discover (target, TM_KIND_CRITERION, false, tasks, &err), -1);
+    char *expected = tm_strdupf ("%s: crashed while listing tests (signal %d: SIG%d)",
+                                 target, SIGRTMAX, SIGRTMAX);
+    cr_assert_str_eq (err, expected);
+    free (expected);
+    free (err);
+    tm_tasklist_destroy (&tasks);
+    free (script);
+    free (target);
+    tmu_rmrf (dir);
+    free (dir);
 }
 
 Test (discover, explicit_kind_skips_detection)

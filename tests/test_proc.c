@@ -151,13 +151,111 @@ Test (proc, destroy_kills_the_whole_process_group)
     pid_t grandchild = atoi (line);
     cr_assert (grandchild > 0);
     tm_proc_destroy (&proc);
-    //  Killed, and reaped by its parent's death or our sweep
+    //  Destroy killed the group: the grandchild is dead, at most a zombie
+    //  waiting for us (its new parent) to reap it.  No sweep before this
+    //  check, so it is destroy's SIGKILL that is tested.
+    char path [64], stat [512] = "";
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) grandchild);
     end = tmu_now () + 10;
-    while (kill (grandchild, 0) == 0) {
-        tm_proc_sweep_orphans (NULL, NULL);
-        cr_assert (tmu_now () < end, "grandchild %d survived", grandchild);
+    while (true) {
+        FILE *file = fopen (path, "r");
+        if (!file)
+            break;              //  Reaped already
+        char *got = fgets (stat, sizeof stat, file);
+        fclose (file);
+        char *state = got ? strrchr (stat, ')') : NULL;
+        if (state && state [2] == 'Z')
+            break;              //  Dead, not yet reaped
+        cr_assert (tmu_now () < end, "grandchild %d still running: %s", grandchild, stat);
         usleep (1000);
     }
+    tm_proc_sweep_orphans (NULL, NULL);     //  Reap it
+}
+
+static bool
+s_spare_all (const char *test_id, void *arg)
+{
+    (void) test_id;
+    (*(int *) arg)++;
+    return false;
+}
+
+Test (proc, sweep_spares_strays_its_callback_keeps)
+{
+    tm_proc_init ();
+    char *argv [] = { "sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!", NULL };
+    char *env [] = { "TESTMESH_TEST_ID=keeper", NULL };
+    tm_proc_t *proc = tm_proc_spawn (argv, NULL, env, 4096, NULL);
+    s_finish (proc, 10);
+    char *out;
+    size_t size;
+    uint64_t cut;
+    tm_proc_take_output (proc, 1, &out, &size, &cut);
+    pid_t daemon = atoi (out);
+    free (out);
+    tm_proc_destroy (&proc);
+    int asked = 0;
+    //  The daemon is adopted once its parent (sh) has exited: ask until then
+    double end = tmu_now () + 10;
+    while (asked == 0) {
+        cr_assert_eq (tm_proc_sweep_orphans (s_spare_all, &asked), 0, "spared");
+        cr_assert (tmu_now () < end, "the daemon was never offered to the callback");
+        usleep (1000);
+    }
+    cr_assert_eq (kill (daemon, 0), 0, "a spared stray lives");
+    cr_assert_geq (tm_proc_sweep_orphans (NULL, NULL), 1);
+    cr_assert_neq (kill (daemon, 0), 0);
+}
+
+Test (proc, sweep_reaches_strays_of_strays)
+{
+    tm_proc_init ();
+    //  A chain four deep that left its session: killing each link hands
+    //  the next to us only after the scan that found it
+    char *dir = tmu_scratch ();
+    char script [600], text [4096], pidfile [600];
+    snprintf (script, sizeof script, "%s/chain.sh", dir);
+    snprintf (pidfile, sizeof pidfile, "%s/deepest", dir);
+    snprintf (text, sizeof text,
+              "#!/bin/sh\n"
+              "if [ \"$1\" -gt 0 ]; then exec sh %s $(($1 - 1)) & wait; fi\n"
+              "echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 303\n",
+              script, pidfile, pidfile, pidfile);
+    tmu_write (script, text);
+    //  The test waits for the chain to be up before it ends, or the
+    //  process-group kill at its end would catch the chain's first link
+    //  before it has left the group
+    char command [2000];
+    snprintf (command, sizeof command,
+              "setsid sh %s 3 </dev/null >/dev/null 2>&1 & "
+              "while [ ! -e %s ]; do sleep 0.01; done", script, pidfile);
+    char *argv [] = { "sh", "-c", command, NULL };
+    tm_proc_t *proc = tm_proc_spawn (argv, NULL, NULL, 4096, NULL);
+    s_finish (proc, 10);
+    tm_proc_destroy (&proc);
+    char *deepest = NULL;
+    double end = tmu_now () + 10;
+    while (!(deepest = tmu_slurp (pidfile))) {
+        cr_assert (tmu_now () < end, "the chain did not start");
+        usleep (2000);
+    }
+    pid_t pid = atoi (deepest);
+    free (deepest);
+    cr_assert (pid > 0 && kill (pid, 0) == 0);
+    tm_proc_sweep_orphans (NULL, NULL);
+    //  The deepest link is dead (reaped, or a zombie of a dying parent
+    //  that the same sweep reaped): it no longer answers kill (pid, 0)
+    //  once reaped, so look for a running process of that pid
+    char path [64], stat [512] = "";
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    char *got = file ? fgets (stat, sizeof stat, file) : NULL;
+    if (file)
+        fclose (file);
+    char *state = got ? strrchr (stat, ')') : NULL;
+    cr_assert (!state || state [2] == 'Z', "one sweep left the deepest link running: %s", stat);
+    tmu_rmrf (dir);
+    free (dir);
 }
 
 Test (proc, sweep_kills_a_daemon_that_left_the_process_group)

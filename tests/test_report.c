@@ -10,6 +10,7 @@
 #include "tm_text.h"
 #include <dirent.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 
 //  ---------------------------------------------------------------------
@@ -790,20 +791,31 @@ Test (console, status_words_are_colored_when_color_is_on)
     s_run_destroy (&run);
 }
 
+//  A clock the test steps by hand (tm_console_set_clock).
+static double s_fake_now;
+
+static double
+s_fake_clock (void)
+{
+    return s_fake_now;
+}
+
 Test (console, live_mode_redraws_one_line_with_carriage_returns)
 {
     s_run_t run = s_run_new ();
     s_capture_t capture;
     s_capture_open (&capture);
     tm_console_t *console = tm_console_new (capture.out, true, false, run.count, 4);
+    s_fake_now = 0;             //  Any origin, even 0, draws at once
+    tm_console_set_clock (console, s_fake_clock);
     tm_console_tick (console);
     const char *text = s_capture_text (&capture);
     cr_assert (strncmp (text, "\r\033[K[", 5) == 0, "%s", text);
     cr_assert (strstr (text, "] 0/7  0 passed  0 failed  0 flaky  0:00  ETA -"), "%s", text);
     cr_assert_null (strchr (text, '\n'), "the progress line is never ended");
 
-    //  Redraws are at most 10 a second: wait for the next one.
-    usleep (150 * 1000);
+    //  Redraws are at most 10 a second: step past the next one.
+    s_fake_now += 0.15;
     tm_console_result (console, run.results [0]);
     text = s_capture_text (&capture);
     cr_assert (strstr (text, "\r\033[K[####"), "%s", text);
@@ -820,6 +832,42 @@ Test (console, live_mode_redraws_one_line_with_carriage_returns)
     tm_console_summary (console, run.results, run.count, 2);
     text = s_capture_text (&capture);
     cr_assert (strstr (text, "\r\033[K\n--- FAIL"), "summary clears the bar: %s", text);
+    tm_console_destroy (&console);
+    s_capture_close (&capture);
+    s_run_destroy (&run);
+}
+
+Test (console, live_mode_redraws_at_most_ten_times_a_second)
+{
+    s_run_t run = s_run_new ();
+    s_capture_t capture;
+    s_capture_open (&capture);
+    tm_console_t *console = tm_console_new (capture.out, true, false, run.count, 4);
+    s_fake_now = 1000;
+    tm_console_set_clock (console, s_fake_clock);
+    tm_console_tick (console);
+    cr_assert_eq (tmu_count (s_capture_text (&capture), "\r\033[K"), 1);
+    //  Within 0.1 s of the last redraw neither a tick nor a pass redraws
+    //  (steps are powers of two, so the sums are exact)
+    s_fake_now += 0.0625;
+    tm_console_tick (console);
+    tm_console_result (console, run.results [0]);
+    s_fake_now += 0.03125;
+    tm_console_tick (console);
+    const char *text = s_capture_text (&capture);
+    cr_assert_eq (tmu_count (text, "\r\033[K"), 1, "%s", text);
+    cr_assert (strstr (text, "0/7"), "%s", text);
+    //  Past 0.1 s after it, the next tick does, with the pass counted and the
+    //  elapsed time read from the same clock
+    s_fake_now += 0.0625;
+    tm_console_tick (console);
+    text = s_capture_text (&capture);
+    cr_assert_eq (tmu_count (text, "\r\033[K"), 2, "%s", text);
+    cr_assert (strstr (text, "1/7  1 passed"), "%s", text);
+    s_fake_now += 61;
+    tm_console_tick (console);
+    cr_assert (strstr (s_capture_text (&capture), "  1:01  ETA"), "%s",
+               s_capture_text (&capture));
     tm_console_destroy (&console);
     s_capture_close (&capture);
     s_run_destroy (&run);
@@ -950,10 +998,58 @@ Test (text, split_id_strips_target_prefix_and_falls_back_to_basename)
     free (name);
 }
 
+//  tm_signal_name lives in tm_common; the reporters are its users.
 Test (text, signal_names_known_and_unknown)
 {
-    char buf [16];
-    cr_assert_str_eq (tm_text_signal_name (SIGSEGV, buf, sizeof buf), "SIGSEGV");
-    cr_assert_str_eq (tm_text_signal_name (SIGKILL, buf, sizeof buf), "SIGKILL");
-    cr_assert_str_eq (tm_text_signal_name (99, buf, sizeof buf), "SIG99");
+    cr_assert_str_eq (tm_signal_name (SIGSEGV), "SIGSEGV");
+    cr_assert_str_eq (tm_signal_name (SIGKILL), "SIGKILL");
+    cr_assert_str_eq (tm_signal_name (99), "SIG99");
+    cr_assert_str_eq (tm_signal_name (-7), "SIG-7");
+}
+
+Test (text, realtime_signals_are_sig_and_their_number)
+{
+    char expected [16];
+    snprintf (expected, sizeof expected, "SIG%d", SIGRTMAX);
+    cr_assert_str_eq (tm_signal_name (SIGRTMAX), expected);
+    snprintf (expected, sizeof expected, "SIG%d", SIGRTMIN);
+    cr_assert_str_eq (tm_signal_name (SIGRTMIN), expected);
+}
+
+static void *
+s_name_signal_99 (void *arg)
+{
+    return (void *) tm_signal_name (99);
+}
+
+Test (text, unknown_signal_names_do_not_clobber_across_threads)
+{
+    const char *mine = tm_signal_name (98);
+    pthread_t thread;
+    cr_assert_eq (pthread_create (&thread, NULL, s_name_signal_99, NULL), 0);
+    void *theirs;
+    pthread_join (thread, &theirs);
+    cr_assert_neq ((const char *) theirs, mine, "each thread has its own buffer");
+    cr_assert_str_eq (mine, "SIG98");
+}
+
+Test (text, console_reason_and_json_name_a_realtime_signal_alike)
+{
+    char *dir = tmu_scratch ();
+    s_run_t run = { tm_tasklist_new (), { NULL }, 0 };
+    tm_result_t *result = s_result ("rt/killed", 0, TM_STATUS_CRASHED, 0.1, NULL, NULL);
+    result->signal = SIGRTMAX;
+    result->exit_code = -1;
+    s_run_add (&run, "t", TM_KIND_MANIFEST, "rt/killed", result);
+    char name [16], reason [64], buf [64];
+    snprintf (name, sizeof name, "SIG%d", SIGRTMAX);
+    snprintf (reason, sizeof reason, "killed by %s", name);
+    cr_assert_str_eq (tm_text_reason (result, buf, sizeof buf), reason);
+    json_t *root = s_json_round_trip (dir, &run);
+    json_t *test = json_array_get (json_object_get (root, "tests"), 0);
+    cr_assert_str_eq (json_string_value (json_object_get (test, "signal")), name);
+    json_decref (root);
+    s_run_destroy (&run);
+    tmu_rmrf (dir);
+    free (dir);
 }

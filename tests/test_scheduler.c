@@ -249,3 +249,27 @@ Test (scheduler, program_that_cannot_start_is_reported_not_lost)
     s_outcome_free (&outcome, 1);
     tm_tasklist_destroy (&tasks);
 }
+
+Test (scheduler, failure_whose_retry_is_cancelled_is_reported_as_the_failure)
+{
+    char *dir = tmu_scratch ();
+    char script [512];
+    //  First attempt fails at once with a message; the retry runs long
+    snprintf (script, sizeof script,
+              "if [ -e %s/tried ]; then exec sleep 30; else touch %s/tried; "
+              "echo first-failure >&2; exit 3; fi", dir, dir);
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    s_task (tasks, "retried", script);
+    s_task (tasks, "fails-later", "sleep 0.3; exit 1");
+    s_outcome_t outcome = s_run (tasks, 2, 1, true, 0, 0, 20);
+    tm_result_t *retried = outcome.results [0];
+    cr_assert_eq (retried->status, TM_STATUS_FAILED, "got %s",
+                  tm_status_name (retried->status));
+    cr_assert_eq (retried->exit_code, 3);
+    cr_assert_str_eq (retried->err, "first-failure\n");
+    cr_assert_eq (retried->attempts, 2);
+    s_outcome_free (&outcome, 2);
+    tm_tasklist_destroy (&tasks);
+    tmu_rmrf (dir);
+    free (dir);
+}
