@@ -44,9 +44,16 @@ typedef struct {
     zsock_t *pipe;              //  Our command pipe
     tm_executor_config_t config;//  Copied config; member is our copy
     zlistx_t *jobs;             //  s_job_t, running or draining
+    zlistx_t *queue;            //  s_queued_t, waiting for a slot
     double next_sweep;          //  When to look for strays next
     bool terminated;            //  $TERM received
 } s_executor_t;
+
+//  A task waiting for a slot.
+typedef struct {
+    tm_task_t *task;            //  Borrowed from the scheduler
+    int attempt;                //  1-based attempt number
+} s_queued_t;
 
 void
 tm_executor_classify_exit (tm_result_t *result, int exit_code, int signal)
@@ -244,6 +251,15 @@ s_expire (s_executor_t *self)
                 assert (handle);
                 zlistx_detach (self->jobs, handle);
                 s_job_destroy (&job);
+                //  The slot is free: the next queued task starts now
+                s_queued_t *queued = (s_queued_t *) zlistx_detach (self->queue, NULL);
+                if (queued) {
+                    s_start (self, queued->task, queued->attempt);
+                    free (queued);
+                    s_job_t *started = (s_job_t *) zlistx_last (self->jobs);
+                    if (started->deadline < next)
+                        next = started->deadline;
+                }
                 //  Strays may still be on their way to us: look again soon
                 self->next_sweep = now + TM_SWEEP_INTERVAL;
                 continue;
@@ -275,10 +291,28 @@ s_handle_pipe (s_executor_t *self)
     else
     if (streq (command, "EXEC")) {
         assert (task && attempt > 0);
-        s_start (self, task, attempt);
+        if ((int) zlistx_size (self->jobs) < self->config.slots)
+            s_start (self, task, attempt);
+        else {
+            s_queued_t *queued = (s_queued_t *) zmalloc (sizeof (s_queued_t));
+            queued->task = task;
+            queued->attempt = attempt;
+            zlistx_add_end (self->queue, queued);
+        }
     }
     else
     if (streq (command, "CANCEL")) {
+        s_queued_t *queued;
+        while ((queued = (s_queued_t *) zlistx_detach (self->queue, NULL))) {
+            tm_result_t *result = tm_result_new (queued->task->id, queued->task->index);
+            result->status = TM_STATUS_SKIPPED;
+            result->attempts = queued->attempt - 1;
+            result->member = strdup (self->config.member);
+            result->started = tm_wall_now ();
+            tm_result_set_message (result, "not run: cancelled");
+            zsock_send (self->pipe, "sp", "DONE", result);
+            free (queued);
+        }
         for (s_job_t *job = (s_job_t *) zlistx_first (self->jobs); job;
              job = (s_job_t *) zlistx_next (self->jobs))
             s_stop (job, STOP_CANCEL, self->config.cancel_grace);
@@ -296,6 +330,10 @@ tm_executor_actor (zsock_t *pipe, void *args)
     self.config = *(tm_executor_config_t *) args;
     self.config.member = strdup (self.config.member);
     self.jobs = zlistx_new ();
+    self.queue = zlistx_new ();
+    zlistx_set_destructor (self.queue, (zlistx_destructor_fn *) zstr_free);
+    if (self.config.slots < 1)
+        self.config.slots = 1;
     self.next_sweep = INFINITY;
     zsock_signal (pipe, 0);
 
@@ -362,6 +400,7 @@ tm_executor_actor (zsock_t *pipe, void *args)
         s_job_destroy (&job);
     tm_proc_sweep_orphans (NULL, NULL);
     zlistx_destroy (&self.jobs);
+    zlistx_destroy (&self.queue);
     free (items);
     free ((char *) self.config.member);
 }

@@ -9,17 +9,21 @@
     Pipe protocol (frames as for zsock_send):
 
         scheduler -> executor
-            "EXEC"   p:task i:attempt   run TASK (borrowed, immutable)
-            "CANCEL"                    kill everything running; each
-                                        reports SKIPPED "cancelled"
+            "EXEC"   p:task i:attempt   run TASK (borrowed, immutable) now
+                                        if a slot is free, else as soon as
+                                        one is, in the order received
+            "CANCEL"                    kill everything running (each
+                                        reports SKIPPED "cancelled") and
+                                        drop what is queued (SKIPPED
+                                        "not run: cancelled", 0 attempts)
             "$TERM"                     kill everything, reap, exit
 
         executor -> scheduler
             "DONE"   p:result           one attempt finished; the
                                         receiver owns the tm_result_t
 
-    A running task is always answered by exactly one DONE, even when it
-    is cancelled, except after $TERM.
+    Every EXEC is answered by exactly one DONE, even when it is cancelled
+    or never started, except after $TERM.
 */
 #ifndef TM_EXECUTOR_H_INCLUDED
 #define TM_EXECUTOR_H_INCLUDED
@@ -29,6 +33,7 @@
 
 typedef struct {
     const char *member;         //  Name reported in results (copied)
+    int slots;                  //  Tasks run at once; more are queued
     double default_timeout;     //  Seconds for tasks without one; 0 = none
     double kill_grace;          //  Seconds between SIGTERM and SIGKILL on timeout
     double cancel_grace;        //  Seconds between SIGTERM and SIGKILL on cancel

@@ -11,7 +11,9 @@
     Invariants, checked by s_invariants_hold:
     1. Each task is in exactly one state.
     2. queued + running + done == tasks in the run.
-    3. A member never runs more tasks than it has slots.
+    3. A member never holds more tasks than its slots plus its prefetch
+       (the tasks queued at its executor, ready to start the moment a
+       slot frees, without a round trip through us).
     4. Once cancelling, nothing moves from QUEUED to RUNNING.
 */
 #include "tm_scheduler.h"
@@ -21,7 +23,8 @@ typedef enum { TASK_QUEUED, TASK_RUNNING, TASK_DONE } s_task_state_t;
 typedef struct {
     char *name;                 //  Member name
     int slots;                  //  Tasks it may run at once
-    int running;                //  Tasks it runs now
+    int prefetch;               //  Tasks it may hold beyond its slots
+    int running;                //  Tasks it holds (running or queued there)
     zactor_t *executor;         //  Its executor actor
 } s_member_t;
 
@@ -74,7 +77,7 @@ s_invariants_hold (s_scheduler_t *self)
         return true;
     size_t total = tm_tasklist_size (self->tasks);
     if (self->running + self->done + (self->queue_size - self->queue_head) != total
-    ||  self->local.running > self->local.slots)
+    ||  self->local.running > self->local.slots + self->local.prefetch)
         return false;
     if (total > TM_SCAN_INVARIANTS)
         return true;
@@ -90,7 +93,7 @@ s_invariants_hold (s_scheduler_t *self)
     }
     return queued + running + done == total
         && running == self->running && done == self->done
-        && self->local.running <= self->local.slots
+        && self->local.running <= self->local.slots + self->local.prefetch
         && queued == self->queue_size - self->queue_head;
 }
 
@@ -143,7 +146,7 @@ s_dispatch (s_scheduler_t *self)
 {
     s_member_t *member = &self->local;
     while (!self->cancelling && self->queue_head < self->queue_size
-       &&  member->running < member->slots) {
+       &&  member->running < member->slots + member->prefetch) {
         size_t index = self->queue [self->queue_head++];
         tm_task_t *task = tm_tasklist_get (self->tasks, index);
         s_slot_t *slot = &self->slots [index];
@@ -230,10 +233,14 @@ s_on_done (s_scheduler_t *self, s_member_t *member, tm_result_t *result)
     else {
         if (slot->first_failure && result->status == TM_STATUS_SKIPPED) {
             //  A retry cancelled (fail-fast, Ctrl-C) does not undo the
-            //  failure before it: report that failure, with its output
+            //  failure before it: report that failure, with its output,
+            //  and the attempts that really ran (the retry may not have)
+            int tried = result->attempts;
             tm_result_destroy (&result);
             result = slot->first_failure;
             slot->first_failure = NULL;
+            if (tried > result->attempts)
+                result->attempts = tried;
             failed = true;
         }
         else
@@ -245,7 +252,7 @@ s_on_done (s_scheduler_t *self, s_member_t *member, tm_result_t *result)
                                    : tm_status_name (slot->first_failure->status));
         }
         tm_result_destroy (&slot->first_failure);
-        result->attempts = slot->attempt;
+        //  result->attempts is the executor's: attempts that really ran
         char *id = failed && self->config.fail_fast ? strdup (result->id) : NULL;
         s_send_result (self, &result);
         if (id) {
@@ -291,6 +298,11 @@ tm_scheduler_actor (zsock_t *pipe, void *args)
     self.config = *(tm_scheduler_config_t *) args;
     self.local.name = strdup (self.config.executor.member);
     self.local.slots = self.config.slots > 0 ? self.config.slots : 1;
+    //  A prefetch as deep as the slots keeps every slot busy while a
+    //  result travels here and the next task back.  Not with --fail-fast:
+    //  a prefetched test would start after the first failure.
+    self.local.prefetch = self.config.fail_fast ? 0 : self.local.slots;
+    self.config.executor.slots = self.local.slots;
     self.local.executor = zactor_new (tm_executor_actor, &self.config.executor);
     assert (self.local.executor);
     self.poller = zpoller_new (pipe, self.local.executor, NULL);

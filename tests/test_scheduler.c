@@ -183,6 +183,9 @@ Test (scheduler, cancel_reports_running_and_queued_tests_as_skipped)
     s_outcome_t outcome = s_run (tasks, 2, 0, false, 0, 0.2, 10);
     for (int i = 0; i < 3; i++)
         cr_assert_eq (outcome.results [i]->status, TM_STATUS_SKIPPED);
+    //  The third waited for a slot (queued at the executor): never started
+    cr_assert_eq (outcome.results [2]->attempts, 0);
+    cr_assert_str_eq (outcome.results [2]->message, "not run: cancelled");
     cr_assert_lt (outcome.finished, 2.0);
     s_outcome_free (&outcome, 3);
     tm_tasklist_destroy (&tasks);
