@@ -14,7 +14,9 @@
     it and its counters (`testmesh stats`) move only by what the test
     sends: every test asserts the exact increase of the counter that
     matches its input, that `accepted` did not move unless the input was
-    valid, and that the agent still answers `members` afterwards.
+    valid, and that the agent still answers `members` afterwards, then
+    leaves and exits 0 on SIGTERM (under `make asan`, a leak or a memory
+    error that the input caused turns that into 23).
 
     What each test covers, by layer:
       transport   clients without the cluster key (wrong CURVE server key,
@@ -347,6 +349,19 @@ s_assert_agent_fine (void)
     json_decref (members);
 }
 
+//  The end of a test: the agent is fine, and leaves and exits 0 on
+//  SIGTERM (under `make asan`, a leak or a memory error the input caused
+//  makes that status 23).
+static void
+s_finish (void)
+{
+    s_assert_agent_fine ();
+    int status = tmc_stop (s.agent);
+    char *tail = tmc_log_tail (s.agent, 3000);
+    cr_assert_eq (status, 0, "the agent exited %d after the test:\n%s", status, tail);
+    free (tail);
+}
+
 //  Does the real join: JOIN over a connection with our own key, WELCOME
 //  back, accepted.  This process is a member from then on.  Returns the
 //  connection; *JOIN_P gets the JOIN frame sent (caller destroys).
@@ -413,7 +428,7 @@ Test (gossip_badinput, garbage_and_empty_frames_are_counted_as_garbage)
     s_counters_t after = s_expect ("dropped.garbage", before.garbage, sent);
     cr_assert_eq (after.accepted, before.accepted, "garbage was accepted");
     cr_assert_eq (after.dropped_total, before.dropped_total + sent);
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 Test (gossip_badinput, truncated_envelopes_are_counted_as_truncated)
@@ -438,7 +453,7 @@ Test (gossip_badinput, truncated_envelopes_are_counted_as_truncated)
     s_send_frame (dealer, join);
     after = s_expect ("accepted", before.accepted, 1);
     zframe_destroy (&join);
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 Test (gossip_badinput, oversized_envelopes_are_counted_and_a_frame_over_the_socket_limit_costs_its_connection)
@@ -480,7 +495,7 @@ Test (gossip_badinput, oversized_envelopes_are_counted_and_a_frame_over_the_sock
     after = s_expect ("dropped.garbage", before.garbage, 1);
     cr_assert_eq (after.oversized, before.oversized + 3, "the dropped frame was not counted");
     cr_assert_eq (after.accepted, before.accepted);
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 Test (gossip_badinput, multi_frame_messages_are_dropped_and_counted)
@@ -518,7 +533,7 @@ Test (gossip_badinput, multi_frame_messages_are_dropped_and_counted)
     s_send_frame (dealer, join);
     s_expect ("accepted", before.accepted, 1);
     zframe_destroy (&join);
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 //  --------------------------------------------------------------------
@@ -555,7 +570,7 @@ Test (gossip_badinput, bad_signatures_are_counted)
     s_counters_t after = s_expect ("dropped.bad_signature", before.bad_signature, 5);
     cr_assert_eq (after.accepted, before.accepted);
     cr_assert_eq (after.dropped_total, before.dropped_total + 5);
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 Test (gossip_badinput, well_signed_messages_from_unknown_senders_are_counted)
@@ -585,7 +600,7 @@ Test (gossip_badinput, well_signed_messages_from_unknown_senders_are_counted)
     s_counters_t after = s_expect ("dropped.unknown_sender", before.unknown_sender, 5);
     cr_assert_eq (after.accepted, before.accepted);
     cr_assert_eq (after.dropped_total, before.dropped_total + 5);
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 Test (gossip_badinput, envelope_signed_by_another_key_than_its_connection_is_refused)
@@ -608,7 +623,7 @@ Test (gossip_badinput, envelope_signed_by_another_key_than_its_connection_is_ref
     char *log = tmu_slurp (tmc_file (s.agent, "agent.err"));
     cr_assert_null (strstr (log, "admitted"), "%s", log);
     free (log);
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 Test (gossip_badinput, revoked_member_is_refused_by_envelope_and_by_zap)
@@ -643,7 +658,7 @@ Test (gossip_badinput, revoked_member_is_refused_by_envelope_and_by_zap)
     tmc_wait_counter (s.agent, "zap_refused", before.zap_refused + 1, 10);
     after = s_counters ();
     cr_assert_eq (after.accepted, before.accepted);
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 //  --------------------------------------------------------------------
@@ -672,7 +687,7 @@ Test (gossip_badinput, envelopes_from_the_past_or_future_are_counted_as_stale)
     s_counters_t after = s_expect ("dropped.stale", before.stale, 3);
     cr_assert_eq (after.accepted, before.accepted);
     cr_assert (!tm_keys_is_member (s.keys));
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 Test (gossip_badinput, real_join_is_admitted_and_replays_of_it_or_of_later_envelopes_are_counted)
@@ -744,7 +759,7 @@ Test (gossip_badinput, real_join_is_admitted_and_replays_of_it_or_of_later_envel
     after = s_expect ("dropped.replay", before.replay, 6);
     zframe_destroy (&first);
     zframe_destroy (&second);
-    s_assert_agent_fine ();
+    s_finish ();
 }
 
 //  --------------------------------------------------------------------
@@ -818,5 +833,5 @@ Test (gossip_badinput, clients_without_the_cluster_key_get_nothing_through)
     cr_assert_eq (after.zap_refused, before.zap_refused,
                   "ZAP is not even asked when CURVE fails");
     zframe_destroy (&join);
-    s_assert_agent_fine ();
+    s_finish ();
 }

@@ -32,11 +32,14 @@
 #define TM_CLUSTER_H_INCLUDED
 
 #include "tm_testutil.h"
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 
 #define TMC_AGENTS_MAX   24         //  Agents one test may start
 #define TMC_POLL_US      20000      //  Between two polls of an agent
@@ -177,6 +180,32 @@ tmc_spawn (tmc_agent_t *agent, const char *token, const char *const *extra)
     close (null_fd);
     agent->pid = pid;
     agent->status = -1;
+}
+
+//  A TCP port of 127.0.0.1 that is free now, for an agent that must keep
+//  its address across a restart (give it "--bind", "127.0.0.1:PORT": a
+//  later --bind wins over the default).  The kernel picks it at random;
+//  it is taken below 49152, where CZMQ starts looking for the agents that
+//  bind port 0 (zsock_bind "tcp://HOST:*"), so that none of those, in
+//  this test or another, takes it while our agent is down.
+static inline int
+tmc_free_port (void)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        cr_assert (fd >= 0);
+        struct sockaddr_in where = { .sin_family = AF_INET, .sin_port = 0 };
+        where.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+        socklen_t size = sizeof where;
+        cr_assert_eq (bind (fd, (struct sockaddr *) &where, sizeof where), 0);
+        cr_assert_eq (getsockname (fd, (struct sockaddr *) &where, &size), 0);
+        close (fd);
+        int port = ntohs (where.sin_port);
+        if (port < 49152)
+            return port;
+    }
+    cr_assert_fail ("no free port below 49152");
+    return 0;
 }
 
 //  Starts a new agent called NAME, joining with TOKEN (NULL: it creates a
