@@ -62,8 +62,8 @@ tm_executor_classify_exit (tm_result_t *result, int exit_code, int signal)
     result->signal = signal;
     if (signal) {
         result->status = TM_STATUS_CRASHED;
-        tm_result_set_message (result, "killed by signal %d (SIG%s)",
-                               signal, sigabbrev_np (signal) ? sigabbrev_np (signal) : "?");
+        tm_result_set_message (result, "killed by signal %d (%s)",
+                               signal, tm_signal_name (signal));
     }
     else
     if (exit_code == 0)

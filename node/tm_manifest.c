@@ -105,6 +105,7 @@ typedef struct {
     size_t tests_size;          //  Entries in tests
     size_t tests_capacity;      //  Slots allocated in tests
     zhashx_t *names;            //  Test name -> its section in tests, borrowed
+    zhashx_t *programs;         //  "CWD\x1fNAME" -> NAME found in PATH, "" if not
     s_section_t *current;       //  Section keys go to, NULL before any
     char *err;                  //  First error, "PATH:LINE: ..."
 } s_manifest_t;
@@ -498,6 +499,24 @@ s_handler (void *user, const char *section, const char *name, const char *value)
 //  ---------------------------------------------------------------------
 //  Building tasks
 
+//  Returns PROGRAM (a bare name) as found in PATH by a child started in
+//  CWD (a new string), or NULL if PATH does not have it.  Each name is
+//  looked up once per load, however many tests run it.
+static char *
+s_search_path (s_manifest_t *self, const char *program, const char *cwd)
+{
+    char *key = tm_strdupf ("%s\x1f%s", cwd, program);
+    const char *found = (const char *) zhashx_lookup (self->programs, key);
+    if (!found) {
+        char *path = tm_path_search (program, cwd);
+        zhashx_insert (self->programs, key, path ? path : "");
+        free (path);
+        found = (const char *) zhashx_lookup (self->programs, key);
+    }
+    free (key);
+    return *found ? strdup (found) : NULL;
+}
+
 static tm_task_t *
 s_build_task (s_manifest_t *self, s_section_t *test, const char *target, bool prefix)
 {
@@ -532,7 +551,7 @@ s_build_task (s_manifest_t *self, s_section_t *test, const char *target, bool pr
         }
         char *program = NULL;
         if (!strchr (argv [0], '/'))
-            program = tm_path_search (argv [0], cwd);     //  NULL: left as is
+            program = s_search_path (self, argv [0], cwd);  //  NULL: left as is
         else
         if (argv [0][0] != '/')
             program = s_resolve (self, argv [0]);
@@ -648,6 +667,9 @@ tm_manifest_load (const char *path, const char *target, bool prefix,
     assert (path && target && tasks);
     s_manifest_t self = { .path = path };
     self.names = zhashx_new ();     //  Keys are copied, values borrowed
+    self.programs = zhashx_new ();  //  Keys and values are copied
+    zhashx_set_duplicator (self.programs, (zhashx_duplicator_fn *) strdup);
+    zhashx_set_destructor (self.programs, (zhashx_destructor_fn *) zstr_free);
     tm_tasklist_t *found = tm_tasklist_new ();
     int rc = -1;
 
@@ -686,6 +708,7 @@ done:
         s_section_destroy (&self.tests [i]);
     free (self.tests);
     zhashx_destroy (&self.names);
+    zhashx_destroy (&self.programs);
     s_section_destroy (&self.defaults);
     free (self.data);
     free (self.real);

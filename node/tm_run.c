@@ -88,7 +88,7 @@ s_parse_number (const char *text)
 {
     char *end = NULL;
     double value = strtod (text, &end);
-    if (!*text || *end || !(value >= 0) || value > 1e9)
+    if (!*text || *end || !(value >= 0) || value > TM_TIMEOUT_MAX)
         return -1;
     return value;
 }
