@@ -41,6 +41,7 @@
 #include "tm_keys.h"
 #include "tm_token.h"
 #include <jansson.h>
+#include <inttypes.h>
 #include <math.h>
 #include <sodium.h>
 #include <sys/utsname.h>
@@ -53,6 +54,7 @@
 #define TM_FACT_REVOCATION    3
 #define TM_FACTS_INTERVAL     10.0      //  s between anti-entropy rounds
 #define TM_JOIN_RETRY         1.0       //  s between JOIN attempts
+#define TM_REJOIN_INTERVAL    5.0       //  s between "alone? join the seeds again"
 #define TM_PEER_HWM           128       //  Packets queued per peer
 #define TM_PEERS_FILE         "peers"   //  Remembered addresses, in DATADIR
 #define TM_BEACON_REFRESH     5.0       //  s between fresh beacon payloads
@@ -99,8 +101,10 @@ typedef struct {
     double next_beacon;         //  When to publish a fresh beacon
     zhashx_t *join_rate;        //  Peer IP -> s_rate_t, JOINs this second
     double next_facts;          //  When to run anti-entropy
+    double next_rejoin;         //  When to check whether we are alone
     double leave_deadline;      //  When a leave stops waiting
     bool leave_pending;         //  Owner waits for "LEFT"
+    char *leave_call;           //  The call id to answer LEFT with
     bool terminated;            //  $TERM
     uint64_t peer_errors;       //  Sends that failed (peer queue full)
     uint64_t facts_rejected;    //  Facts that did not verify
@@ -405,35 +409,47 @@ s_facts_build (s_gossip_t *self)
     return chunk;
 }
 
+//  Sends CHUNK (FACTS payload) to up to COUNT random alive members.
 static void
-s_facts_send (s_gossip_t *self, const char *address)
+s_facts_send_chunk (s_gossip_t *self, zchunk_t *chunk, size_t count)
 {
-    zchunk_t *chunk = s_facts_build (self);
-    zframe_t *frame = tm_envelope_seal (self->envelope, TM_TYPE_FACTS,
-                                        zchunk_data (chunk), zchunk_size (chunk));
-    zchunk_destroy (&chunk);
-    if (frame)
-        s_send (self, address, &frame);
-}
-
-//  Sends our facts to every alive member (after a change), or to one
-//  random alive member (anti-entropy).
-static void
-s_facts_spread (s_gossip_t *self, bool everyone)
-{
-    if (!self->swim)
-        return;
     size_t size = tm_swim_size (self->swim);
     size_t start = size ? randombytes_uniform ((uint32_t) size) : 0;
-    for (size_t n = 0; n < size; n++) {
+    for (size_t n = 0; n < size && count > 0; n++) {
         tm_swim_member_t member;
         if (tm_swim_member_at (self->swim, (start + n) % size, &member)
         &&  !member.is_self && member.state == TM_SWIM_ALIVE) {
-            s_facts_send (self, member.address);
-            if (!everyone)
-                break;
+            zframe_t *frame = tm_envelope_seal (self->envelope, TM_TYPE_FACTS,
+                                                zchunk_data (chunk), zchunk_size (chunk));
+            if (frame)
+                s_send (self, member.address, &frame);
+            count--;
         }
     }
+}
+
+//  Anti-entropy: all our facts to one random alive member.
+static void
+s_facts_spread (s_gossip_t *self)
+{
+    if (!self->swim)
+        return;
+    zchunk_t *chunk = s_facts_build (self);
+    s_facts_send_chunk (self, chunk, 1);
+    zchunk_destroy (&chunk);
+}
+
+//  Epidemic spread of NEW facts only: a few random members pass them on
+//  in turn when they find them new, as SWIM disseminates its own updates.
+//  Sending every fact to every member on each change cost O(N^2)
+//  messages per join, which starved a forming cluster of 50.
+#define TM_FACTS_FANOUT 3
+
+static void
+s_facts_push (s_gossip_t *self, zchunk_t *fresh)
+{
+    if (self->swim && zchunk_size (fresh) > 0)
+        s_facts_send_chunk (self, fresh, TM_FACTS_FANOUT);
 }
 
 //  Remembers a rotation or revocation fact, to pass on.
@@ -463,11 +479,11 @@ s_disconnect_revoked (s_gossip_t *self)
     }
 }
 
-//  Applies a FACTS payload.  Returns true if anything was new.
-static bool
-s_facts_apply (s_gossip_t *self, const uint8_t *data, size_t size)
+//  Applies a FACTS payload; appends the facts that were new to FRESH,
+//  for the caller to pass on.
+static void
+s_facts_apply (s_gossip_t *self, const uint8_t *data, size_t size, zchunk_t *fresh)
 {
-    bool changed = false;
     while (size >= 3) {
         uint8_t kind = data [0];
         size_t length = ((size_t) data [1] << 8) | data [2];
@@ -500,12 +516,23 @@ s_facts_apply (s_gossip_t *self, const uint8_t *data, size_t size)
             self->facts_rejected++;
             tm_debug ("gossip", "fact rejected: %s", err ? err : "unknown kind");
         }
-        changed |= rc == 1;
+        if (rc == 1)
+            s_facts_append (fresh, kind, fact, length);
         free (err);
         data += 3 + length;
         size -= 3 + length;
     }
-    return changed;
+}
+
+//  Pushes one fact we made or admitted (a certificate, a rotation, a
+//  revocation) to a few members, who pass it on.
+static void
+s_facts_push_one (s_gossip_t *self, uint8_t kind, const void *data, size_t size)
+{
+    zchunk_t *chunk = zchunk_new (NULL, size + 3);
+    s_facts_append (chunk, kind, data, size);
+    s_facts_push (self, chunk);
+    zchunk_destroy (&chunk);
 }
 
 //  ---------------------------------------------------------------------
@@ -811,8 +838,13 @@ s_handle_server (s_gossip_t *self)
             zmsg_send (&out, self->server);
         }
         tm_info ("gossip", "admitted '%s' to the cluster", name);
-        //  Everyone must learn the newcomer's certificate
-        s_facts_spread (self, true);
+        //  Everyone must learn the newcomer's certificate (it also sends
+        //  it itself, as HELLO, on each connection it opens)
+        const tm_cert_t *cert = tm_keys_member (self->keys, env.sender);
+        uint8_t encoded [TM_KEYS_CERT_MAX];
+        size_t encoded_size = cert ? tm_keys_cert_encode (cert, encoded, sizeof encoded) : 0;
+        if (encoded_size)
+            s_facts_push_one (self, TM_FACT_CERT, encoded, encoded_size);
     }
     else
     if (env.type == TM_TYPE_SWIM && self->swim && !env.introduction) {
@@ -830,8 +862,10 @@ s_handle_server (s_gossip_t *self)
     }
     else
     if (env.type == TM_TYPE_FACTS && self->state == STATE_MEMBER && !env.introduction) {
-        if (s_facts_apply (self, env.payload, env.payload_size))
-            s_facts_spread (self, true);
+        zchunk_t *fresh = zchunk_new (NULL, 256);
+        s_facts_apply (self, env.payload, env.payload_size, fresh);
+        s_facts_push (self, fresh);
+        zchunk_destroy (&fresh);
     }
 done:
     zframe_destroy (&routing_id);
@@ -980,7 +1014,7 @@ s_token_json (s_gossip_t *self, uint64_t grace_ms)
             return text;
         }
         s_facts_remember (self, TM_FACT_ROTATION, fact, sizeof fact);
-        s_facts_spread (self, true);
+        s_facts_push_one (self, TM_FACT_ROTATION, fact, sizeof fact);
         tm_info ("gossip", "join secret rotated; the old one admits for %.0f more s",
                  grace_ms / 1000.0);
     }
@@ -1021,7 +1055,7 @@ s_remove_json (s_gossip_t *self, const char *name)
         reply = json_pack ("{s:s}", "error", err ? err : "cannot revoke");
     else {
         s_facts_remember (self, TM_FACT_REVOCATION, fact, sizeof fact);
-        s_facts_spread (self, true);
+        s_facts_push_one (self, TM_FACT_REVOCATION, fact, sizeof fact);
         s_disconnect_revoked (self);
         tm_warn ("gossip", "revoked '%s'", name);
         reply = json_pack ("{s:s}", "removed", name);
@@ -1075,8 +1109,8 @@ s_stats_json (s_gossip_t *self)
 static void
 s_handle_pipe (s_gossip_t *self)
 {
-    char *command = NULL, *arg = NULL;
-    if (zsock_recv (self->pipe, "ss", &command, &arg) != 0 || !command) {
+    char *command = NULL, *arg = NULL, *call = NULL;
+    if (zsock_recv (self->pipe, "sss", &command, &arg, &call) != 0 || !command) {
         self->terminated = true;
         return;
     }
@@ -1106,6 +1140,9 @@ s_handle_pipe (s_gossip_t *self)
             s_drain (self);
             self->state = STATE_LEFT;
             self->leave_pending = true;
+            zstr_free (&self->leave_call);
+            self->leave_call = call;    //  Answered with LEFT later
+            call = NULL;
             self->leave_deadline = tm_now () + 1.0;
         }
         else
@@ -1114,11 +1151,12 @@ s_handle_pipe (s_gossip_t *self)
     else
         answer = tm_strdupf ("{\"error\":\"unknown command %s\"}", command);
     if (answer) {
-        zstr_send (self->pipe, answer);
+        zsock_send (self->pipe, "ss", call ? call : "", answer);
         free (answer);
     }
     free (command);
     free (arg);
+    free (call);
 }
 
 //  ---------------------------------------------------------------------
@@ -1222,6 +1260,7 @@ s_destroy (s_gossip_t *self)
     tm_keys_destroy (&self->keys);
     free (self->advertise);
     free (self->bind_host_port);
+    free (self->leave_call);
     tm_strv_free (&self->labels);
     free (self->advertise_option);
     free (self->name);
@@ -1292,8 +1331,11 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                                              -1, self.zap ? ZMQ_POLLIN : 0, 0 };
         for (s_peer_t *peer = (s_peer_t *) zhashx_first (self.peers); peer;
              peer = (s_peer_t *) zhashx_next (self.peers)) {
+            //  Only WELCOME comes back on a DEALER: once a member, polling
+            //  them would cost a system call per peer per wake-up for nothing
             item_peers [count] = peer;
-            items [count++] = (zmq_pollitem_t) { zsock_resolve (peer->dealer), 0, ZMQ_POLLIN, 0 };
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (peer->dealer), 0,
+                                                 self.state == STATE_JOINING ? ZMQ_POLLIN : 0, 0 };
             item_peers [count] = peer;
             items [count++] = (zmq_pollitem_t) { zsock_resolve (peer->monitor), 0, ZMQ_POLLIN, 0 };
         }
@@ -1336,8 +1378,18 @@ tm_gossip_actor (zsock_t *pipe, void *args)
         if (self.swim) {
             if (tm_swim_next_deadline (self.swim) <= now)
                 tm_swim_tick (self.swim, now);
+            //  Alone in our table with seeds to try: SWIM's own join gives
+            //  up after ten attempts, and a busy seed (the first agent,
+            //  admitting everyone) may not have answered in time
+            if (self.state == STATE_MEMBER && now >= self.next_rejoin) {
+                if (tm_swim_count (self.swim, TM_SWIM_ALIVE) <= 1)
+                    for (char *seed = (char *) zlistx_first (self.seeds); seed;
+                         seed = (char *) zlistx_next (self.seeds))
+                        tm_swim_join (self.swim, seed, now);
+                self.next_rejoin = now + TM_REJOIN_INTERVAL;
+            }
             if (self.state == STATE_MEMBER && now >= self.next_facts) {
-                s_facts_spread (&self, false);
+                s_facts_spread (&self);
                 s_peers_save (&self);
                 self.next_facts = now + TM_FACTS_INTERVAL;
             }
@@ -1349,9 +1401,11 @@ tm_gossip_actor (zsock_t *pipe, void *args)
         if (self.beacon && self.state == STATE_MEMBER && now >= self.next_beacon)
             s_beacon_publish (&self);
         if (self.state == STATE_JOINING && now >= self.join_deadline) {
-            zstr_sendf (pipe, "FAILED could not join: no member admitted us within "
-                        "%g s (a wrong or expired token, or no seed reachable)",
-                        self.join_timeout);
+            char *reason = tm_strdupf ("could not join: no member admitted us within "
+                                       "%g s (a wrong or expired token, or no seed "
+                                       "reachable)", self.join_timeout);
+            zsock_send (pipe, "ss", "FAILED", reason);
+            free (reason);
             break;
         }
         if (self.state == STATE_JOINING && now >= self.next_join)
@@ -1360,7 +1414,7 @@ tm_gossip_actor (zsock_t *pipe, void *args)
         if (self.leave_pending
         &&  (tm_swim_leave_done (self.swim) || now >= self.leave_deadline)) {
             self.leave_pending = false;
-            zstr_send (pipe, "LEFT");
+            zsock_send (pipe, "ss", self.leave_call ? self.leave_call : "", "LEFT");
         }
     }
     free (items);
@@ -1372,11 +1426,34 @@ char *
 tm_gossip_call (zactor_t *gossip, const char *command, const char *arg, double timeout)
 {
     assert (gossip && command);
-    zsock_send (gossip, "ss", command, arg ? arg : "");
+    //  Each call carries an id that its answer echoes: an answer that
+    //  arrives after an earlier call gave up is recognised and dropped
+    static uint64_t s_calls;
+    char call [32];
+    snprintf (call, sizeof call, "%" PRIu64, ++s_calls);
+    zsock_send (gossip, "sss", command, arg ? arg : "", call);
     zpoller_t *poller = zpoller_new (gossip, NULL);
     char *answer = NULL;
-    if (zpoller_wait (poller, (int) (timeout * 1000)))
-        answer = zstr_recv (gossip);
+    double deadline = tm_now () + timeout;
+    while (!answer && tm_now () < deadline) {
+        if (!zpoller_wait (poller, (int) ((deadline - tm_now ()) * 1000) + 1))
+            break;
+        char *id = NULL, *text = NULL;
+        if (zsock_recv (gossip, "ss", &id, &text) != 0) {
+            free (id);
+            break;
+        }
+        if (id && streq (id, "FAILED")) {
+            answer = tm_strdupf ("FAILED %s", text ? text : "");
+            free (text);
+        }
+        else
+        if (id && streq (id, call))
+            answer = text;
+        else
+            free (text);        //  A late answer to an earlier call
+        free (id);
+    }
     zpoller_destroy (&poller);
     return answer;
 }

@@ -21,8 +21,9 @@
     A failure (bad key files, a token of another cluster, the port in
     use) makes zactor_new's caller see config->error.
 
-    Pipe protocol (owner -> actor; each answered with one string frame,
-    JSON unless noted):
+    Pipe protocol (owner -> actor: command, argument, call id; each
+    answered with two frames, the call id and the answer, JSON unless
+    noted; tm_gossip_call does all this):
         "MEMBERS"              [ {name, id, address, state, ...}, ... ]
         "TOKEN" s:grace_ms     {"token": "tm1-..."} or {"error": ...}
                                grace_ms > 0 first issues a new join secret;
@@ -34,7 +35,7 @@
         "$TERM"                (no answer) stop at once
 
     Unsolicited (actor -> owner), after which the actor has ended:
-        "FAILED reason"        joining did not succeed within join_timeout
+        "FAILED" s:reason      joining did not succeed within join_timeout
 */
 #ifndef TM_GOSSIP_H_INCLUDED
 #define TM_GOSSIP_H_INCLUDED
@@ -67,7 +68,8 @@ typedef struct {
 void tm_gossip_actor (zsock_t *pipe, void *args);
 
 //  Sends COMMAND (and an optional ARG) to a gossip actor and returns its
-//  answer (caller frees), or NULL if it did not answer in TIMEOUT s.
+//  answer (caller frees), or NULL if it did not answer in TIMEOUT s.  If
+//  the actor reported FAILED instead, returns "FAILED reason".
 char *tm_gossip_call (zactor_t *gossip, const char *command, const char *arg,
                       double timeout);
 

@@ -1291,6 +1291,12 @@ tm_keys_member_add (tm_keys_t *self, const tm_cert_t *cert, char **err)
     assert (self && cert);
     if (self->state == S_NONE)
         return tm_fail (err, "keys: no cluster to check the certificate against");
+    //  The same certificate, byte for byte, is on file and was verified
+    //  then: anti-entropy repeats every certificate, and checking each
+    //  signature again made forming a large cluster cost O(N^3)
+    const tm_cert_t *known = tm_keys_member (self, cert->node_pk);
+    if (known && memcmp (known, cert, sizeof *known) == 0)
+        return 0;
     if (tm_keys_cert_verify (self->cluster_pk, cert, err) != 0)
         return -1;
     if (tm_keys_status (self, cert->node_pk) == TM_KEYS_REVOKED)

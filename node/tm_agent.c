@@ -343,12 +343,18 @@ tm_agent_main (int argc, char **argv)
         if (zmq_poll (items, 3, -1) < 0 && zmq_errno () != EINTR)
             break;
         if (items [2].revents & ZMQ_POLLIN) {
-            //  Only FAILED comes unasked
-            char *message = zstr_recv (gossip);
-            if (message && strncmp (message, "FAILED ", 7) == 0)
-                s_gossip_failed = strdup (message + 7);
+            //  FAILED comes unasked; anything else is an answer that came
+            //  after its call gave up waiting, and is dropped.  (Taking a
+            //  late answer for FAILED made a busy agent leave its cluster.)
+            char *id = NULL, *message = NULL;
+            zsock_recv (gossip, "ss", &id, &message);
+            if (id && streq (id, "FAILED"))
+                s_gossip_failed = strdup (message ? message : "joining failed");
+            else
+                tm_debug ("agent", "dropped a late answer from the gossip actor");
+            zstr_free (&id);
             zstr_free (&message);
-            break;
+            continue;
         }
         if (items [1].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo info;
