@@ -44,7 +44,7 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test unit integration demo asan bench clean fixtures check-deps
-all: $(BIN)
+all: $(BIN) $(BUILD)/gossip-sim
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -59,11 +59,17 @@ $(BIN): $(BUILD)/obj/node/main.o $(LIB)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(LIB) tests/tm_testutil.h
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/tm_testutil.h tests/tm_cluster.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST-CC $<")
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS) \
 	    $(shell pkg-config --libs criterion)
+
+# The SWIM simulator (tools/gossip-sim/): links the library, no Criterion.
+$(BUILD)/gossip-sim: tools/gossip-sim/gossip_sim.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
 
 # Fixture suites the integration tests and the demo run (tests/fixtures/).
 -include tests/fixtures/fixtures.mk
@@ -72,7 +78,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/tm_testutil.h
 # Debian package names; `make deps` installs whatever of them is missing.
 DEB_PKGS = build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
            librocksdb-dev libcriterion-dev libinih-dev libjansson-dev \
-           libgtest-dev cmake parallel libxml2-utils
+           libgtest-dev cmake parallel libxml2-utils iproute2
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
@@ -86,10 +92,13 @@ deps:
 
 # ---------------------------------------------------------------- test
 # Unit tests and integration tests are all Criterion binaries; the
-# integration ones drive $(BIN) on the fixture suites.
+# integration ones drive $(BIN) on the fixture suites.  Then the script
+# tests: agents on a LAN of network namespaces (root and `ip netns`; if
+# it cannot run it counts as a failure).
+SCRIPT_TESTS = tests/netns/lan_test.sh
 test: deps
 	$(Q)$(MAKE) --no-print-directory $(BIN) $(TEST_BINS) fixtures
-	$(Q)tools/run_tests.sh $(BUILD) $(TEST_BINS)
+	$(Q)tools/run_tests.sh $(BUILD) $(TEST_BINS) $(SCRIPT_TESTS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BIN) fixtures
