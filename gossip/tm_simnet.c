@@ -18,6 +18,7 @@
 */
 #include "tm_simnet.h"
 #include "tm_common.h"
+#include <math.h>
 
 #define S_NONE      UINT32_MAX
 #define S_PORT      7946
@@ -38,6 +39,7 @@ typedef struct {
     tm_swim_t *swim;                //  The node's state machine
     tm_simnet_status_t status;      //  Running, paused, stopped
     int group;                      //  Partition group
+    double slow;                    //  Mean extra delay of its packets, s
     uint32_t heap_pos;              //  Position in the wake heap, or S_NONE
     double wake;                    //  When tm_swim wants a tick
     s_held_t *held_head;            //  Packets held while paused
@@ -288,6 +290,9 @@ s_drain (tm_simnet_t *self, s_node_t *node)
         double delay = self->config.latency;
         if (self->config.jitter > 0)
             delay += self->config.jitter * s_rand_unit (self);
+        double slow = node->slow + self->nodes [dst]->slow;
+        if (slow > 0)
+            delay += fmin (10 * slow, -slow * log (1 - s_rand_unit (self)));
         s_event_push (self, self->now + delay, S_EV_PACKET, (uint32_t) node->index, dst,
                       packet.data, packet.size);
     }
@@ -590,6 +595,13 @@ tm_simnet_set_loss (tm_simnet_t *self, double loss)
 {
     assert (self);
     self->config.loss = loss;
+}
+
+void
+tm_simnet_set_slow (tm_simnet_t *self, size_t node, double mean)
+{
+    assert (self && node < self->count);
+    self->nodes [node]->slow = mean;
 }
 
 void

@@ -27,6 +27,10 @@
                 groups are dropped (when sent and when delivered).
       filter    a callback that may drop any packet (tests use it to cut
                 one link, or all traffic to one node).
+      slow      a node starved of CPU: every packet to or from it takes an
+                extra delay drawn from an exponential distribution (mean
+                given, capped at 10 times the mean), as a process that gets
+                scheduled late reads and answers late.
 */
 #ifndef TM_SIMNET_H_INCLUDED
 #define TM_SIMNET_H_INCLUDED
@@ -127,6 +131,10 @@ void
 
 void
     tm_simnet_set_loss (tm_simnet_t *self, double loss);
+//  Makes NODE slow: packets to and from it take an extra exponential
+//  delay of mean MEAN seconds (0: back to normal).
+void
+    tm_simnet_set_slow (tm_simnet_t *self, size_t node, double mean);
 void
     tm_simnet_set_filter (tm_simnet_t *self, tm_simnet_filter_fn *filter, void *arg);
 void

@@ -22,6 +22,22 @@
     rules for names and addresses reused by a new identity: the comment at
     the top of tm_swim.c.
 
+    Callers MUST
+      1. call every function from one thread (no locking inside);
+      2. drain tm_swim_pop_outgoing after every call that may queue
+         packets (receive, tick, join, leave, set_meta, peer_unreachable),
+         free each packet's data, and send it to packet.address: the outbox
+         holds at most 4096 packets and drops beyond that;
+      3. call tm_swim_tick at tm_swim_next_deadline () or soon after, and
+         pass a `now` that never goes backwards (one monotonic clock);
+      4. pass as from_address an address at which the sender can be
+         reached, or NULL (it is used only to answer unknown senders);
+      5. not call back into the instance from the event callback, except
+         the read-only functions (member, member_at, count, size, ...);
+      6. give every node of a cluster the same sign/verify setting:
+         a verifying node drops every unsigned alive and left fact;
+      7. allow frames up to TM_SWIM_PUSH_PULL_MAX for push-pull packets.
+
     Not thread-safe: one owner thread calls every function.
 */
 #ifndef TM_SWIM_H_INCLUDED
@@ -182,8 +198,9 @@ void
     tm_swim_destroy (tm_swim_t **self_p);
 
 //  Queues a push-pull state sync with a seed whose id is not known yet,
-//  retried every 5 probe intervals until the seed answers (at most 10
-//  attempts).  Returns -1 if the address is invalid or is our own.
+//  retried until the seed answers: after 2 probe intervals, then twice as
+//  long each time up to a push-pull interval, 10 attempts in all (LAN
+//  profile: about a minute).  Returns -1 if the address is invalid or is our own.
 int
     tm_swim_join (tm_swim_t *self, const char *seed_address, double now);
 

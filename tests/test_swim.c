@@ -505,15 +505,168 @@ Test (swim, suspicion_timeout_shrinks_with_independent_confirmations)
     cr_assert_eq (confirmations, 2);
     cr_assert_float_eq (deadline, start + min, 1e-9);
 
-    //  The timer fires: dead
-    cr_assert_float_eq (tm_swim_next_deadline (swim) <= deadline? deadline: 0, deadline, 1e-9);
+    //  The timer fires: one last PING to the suspect first...
+    cr_assert_leq (tm_swim_next_deadline (swim), deadline);
+    s_drain (swim);
     tm_swim_tick (swim, start + min);
     tm_swim_member_t member;
+    cr_assert (tm_swim_member (swim, victim, &member));
+    cr_assert_eq (member.state, TM_SWIM_SUSPECT);
+    tm_swim_packet_t packet;
+    cr_assert (tm_swim_pop_outgoing (swim, &packet));
+    cr_assert_str_eq (packet.address, "f9:7946");
+    cr_assert_eq (packet.data [3], 1, "a PING");
+    free (packet.data);
+    //  ...and with no answer within a probe interval, dead
+    tm_swim_tick (swim, start + min + 0.05);
     cr_assert (tm_swim_member (swim, victim, &member));
     cr_assert_eq (member.state, TM_SWIM_DEAD);
     cr_assert_eq (tm_swim_suspicion (swim, victim, NULL, NULL), -1);
     free (p);
     tm_swim_destroy (&swim);
+}
+
+//  Finds the seq of the first PING to ADDRESS in SWIM's outbox (drains it)
+static int64_t
+s_ping_seq (tm_swim_t *swim, const char *address)
+{
+    int64_t seq = -1;
+    tm_swim_packet_t packet;
+    while (tm_swim_pop_outgoing (swim, &packet)) {
+        if (seq < 0 && packet.data [3] == 1 && streq (packet.address, address))
+            seq = (int64_t) packet.data [36] << 24 | packet.data [37] << 16
+                | packet.data [38] << 8 | packet.data [39];
+        free (packet.data);
+    }
+    return seq;
+}
+
+Test (swim, last_ping_before_conviction_lets_a_live_member_refute)
+{
+    uint8_t me [32], victim [32], a [32];
+    s_fake_id (me, 500);
+    s_fake_id (victim, 9);
+    s_fake_id (a, 1);
+    tm_swim_t *swim = s_lone (me, NULL);
+    s_teach (swim, 9, 0);
+    s_pkt_t *p = (s_pkt_t *) calloc (1, sizeof (s_pkt_t));
+    s_header (p, 5, a);
+    s_suspect (p, victim, 1, a, false);
+    cr_assert_eq (tm_swim_receive (swim, "f1:7946", p->buf, p->size, 1.0), 0);
+    double deadline;
+    tm_swim_suspicion (swim, victim, &deadline, NULL);
+    s_drain (swim);
+    tm_swim_tick (swim, deadline);
+    int64_t seq = s_ping_seq (swim, "f9:7946");
+    cr_assert_geq (seq, 0, "no last PING to the suspect");
+
+    //  The suspect answers, its refutation piggybacked: no conviction
+    s_header (p, 3, victim);
+    s_put_be (p, (uint64_t) seq, 4);
+    s_alive (p, victim, 2, "f9", "f9:7946", NULL, 0, NULL);
+    cr_assert_eq (tm_swim_receive (swim, "f9:7946", p->buf, p->size, deadline + 0.01), 0);
+    tm_swim_member_t member;
+    cr_assert (tm_swim_member (swim, victim, &member));
+    cr_assert_eq (member.state, TM_SWIM_ALIVE);
+    cr_assert_eq (member.incarnation, 2);
+
+    //  Suspected again; this time the answer carries no refutation: the
+    //  suspicion starts over instead of convicting
+    s_header (p, 5, a);
+    s_suspect (p, victim, 2, a, false);
+    cr_assert_eq (tm_swim_receive (swim, "f1:7946", p->buf, p->size, 5.0), 0);
+    tm_swim_suspicion (swim, victim, &deadline, NULL);
+    s_drain (swim);
+    tm_swim_tick (swim, deadline);
+    seq = s_ping_seq (swim, "f9:7946");
+    cr_assert_geq (seq, 0);
+    s_header (p, 3, victim);
+    s_put_be (p, (uint64_t) seq, 4);
+    cr_assert_eq (tm_swim_receive (swim, "f9:7946", p->buf, p->size, deadline + 0.01), 0);
+    double restarted;
+    cr_assert_eq (tm_swim_suspicion (swim, victim, &restarted, NULL), 0);
+    cr_assert_gt (restarted, deadline + 0.05);
+    tm_swim_tick (swim, deadline + 0.06);
+    cr_assert (tm_swim_member (swim, victim, &member));
+    cr_assert_eq (member.state, TM_SWIM_SUSPECT);
+    free (p);
+    tm_swim_destroy (&swim);
+}
+
+Test (swim, stale_accusation_is_answered_with_our_current_alive_fact)
+{
+    uint8_t me [32], prober [32];
+    s_fake_id (me, 500);
+    s_fake_id (prober, 1);
+    tm_swim_t *swim = s_lone (me, NULL);
+    s_teach (swim, 3, 0);
+    s_pkt_t *p = (s_pkt_t *) calloc (1, sizeof (s_pkt_t));
+    //  Suspected at 0: refute to 1; let the refutation run its course
+    s_header (p, 5, prober);
+    s_suspect (p, me, 0, prober, false);
+    cr_assert_eq (tm_swim_receive (swim, "f1:7946", p->buf, p->size, 1), 0);
+    cr_assert_eq (tm_swim_incarnation (swim), 1);
+    for (int i = 0; i < 200; i++) {
+        tm_swim_tick (swim, 1 + i * 0.01);
+        s_drain (swim);
+    }
+    //  A prober that missed it pings us with the old suspicion attached
+    s_header (p, 1, prober);
+    s_put_be (p, 77, 4);
+    s_put (p, me, 32);
+    s_suspect (p, me, 0, prober, false);
+    cr_assert_eq (tm_swim_receive (swim, "f1:7946", p->buf, p->size, 4), 0);
+    cr_assert_eq (tm_swim_incarnation (swim), 1, "no new incarnation for a stale accusation");
+    bool cured = false;
+    tm_swim_packet_t packet;
+    while (tm_swim_pop_outgoing (swim, &packet)) {
+        if (packet.data [3] == 3)               //  The ACK
+            for (size_t i = 40; i + 42 <= packet.size; i++)
+                if (packet.data [i] == 1 && memcmp (packet.data + i + 2, me, 32) == 0
+                &&  packet.data [i + 2 + 32 + 7] == 1)
+                    cured = true;
+        free (packet.data);
+    }
+    cr_assert (cured, "the ACK did not carry our alive fact at incarnation 1");
+    free (p);
+    tm_swim_destroy (&swim);
+}
+
+Test (swim, nodes_starved_of_cpu_are_not_declared_dead)
+{
+    //  LAN profile, 40 nodes, every packet to or from any node delayed by
+    //  an exponential 50 ms: probes time out, suspicions fly, and every
+    //  one of them must be refuted in time
+    tm_simnet_config_t net_config;
+    tm_simnet_config_default (&net_config);
+    net_config.seed = 32;
+    tm_simnet_t *net = tm_simnet_new (&net_config);
+    s_log.net = net;
+    s_log.count = 0;
+    tm_simnet_set_events (net, s_on_event, NULL);
+    tm_swim_config_t config;
+    tm_swim_config_lan (&config);
+    for (size_t i = 0; i < 40; i++) {
+        tm_simnet_add (net, &config, NULL, NULL, NULL, 0);
+        if (i)
+            tm_simnet_join (net, i, 0);
+    }
+    cr_assert (tm_simnet_run_until (net, 10, s_converged, NULL, 0.01));
+    for (size_t i = 0; i < 40; i++)
+        tm_simnet_set_slow (net, i, 0.05);
+    tm_simnet_run (net, tm_simnet_now (net) + 60);
+    cr_assert_gt (s_events (TM_SWIM_EVENT_SUSPECT, NULL, SIZE_MAX), 10,
+                  "the starvation model is too mild to test anything");
+    cr_assert_eq (s_events (TM_SWIM_EVENT_DEAD, NULL, SIZE_MAX), 0);
+    //  And Lifeguard noticed
+    int raised = 0;
+    for (size_t i = 0; i < 40; i++) {
+        tm_swim_stats_t stats;
+        tm_swim_stats (tm_simnet_swim (net, i), &stats);
+        raised += stats.nacks_missed > 0;
+    }
+    cr_assert_gt (raised, 20);
+    tm_simnet_destroy (&net);
 }
 
 Test (swim, hinted_accusations_cut_the_suspicion_to_the_hint_timeout)
