@@ -18,6 +18,7 @@
     unrelated.
 */
 #include "tm_envelope.h"
+#include "tm_wire.h"
 #include <sodium.h>
 #include <time.h>
 
@@ -53,35 +54,6 @@ static const char *s_verdict_names [TM_ENVELOPE_VERDICTS] = {
     "unknown_sender", "revoked", "replay", "stale", "foreign", "bad_mac"
 };
 
-static void
-s_put_u16 (uint8_t *p, uint16_t v) { p [0] = (uint8_t) (v >> 8); p [1] = (uint8_t) v; }
-static void
-s_put_u32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p [i] = (uint8_t) v;
-}
-static void
-s_put_u64 (uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p [i] = (uint8_t) v;
-}
-static uint16_t
-s_get_u16 (const uint8_t *p) { return (uint16_t) (p [0] << 8 | p [1]); }
-static uint32_t
-s_get_u32 (const uint8_t *p)
-{
-    return (uint32_t) p [0] << 24 | (uint32_t) p [1] << 16 | (uint32_t) p [2] << 8 | p [3];
-}
-static uint64_t
-s_get_u64 (const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p [i];
-    return v;
-}
 
 static uint64_t
 s_wall_ms (void *arg)
@@ -196,9 +168,9 @@ tm_envelope_seal (tm_envelope_t *self, uint8_t type, const void *payload, size_t
     data [0] = TM_ENVELOPE_MAGIC;
     data [1] = type;
     memcpy (data + 2, tm_keys_node_public (self->keys), TM_KEYS_PUBLIC_BYTES);
-    s_put_u64 (data + 34, ++self->sequence);
-    s_put_u64 (data + 42, tm_envelope_now (self));
-    s_put_u32 (data + 50, (uint32_t) size);
+    tm_wire_put_u64 (data + 34, ++self->sequence);
+    tm_wire_put_u64 (data + 42, tm_envelope_now (self));
+    tm_wire_put_u32 (data + 50, (uint32_t) size);
     if (size)
         memcpy (data + TM_ENVELOPE_HEADER, payload, size);
     tm_keys_sign (self->keys, data, TM_ENVELOPE_HEADER + size, data + TM_ENVELOPE_HEADER + size);
@@ -280,7 +252,7 @@ s_open (tm_envelope_t *self, const uint8_t *data, size_t size, tm_envelope_msg_t
     uint8_t type = data [1];
     if (type == 0)
         return TM_ENVELOPE_GARBAGE;
-    size_t payload_size = s_get_u32 (data + 50);
+    size_t payload_size = tm_wire_get_u32 (data + 50);
     if (payload_size > self->max_payload)
         return TM_ENVELOPE_OVERSIZED;
     if (TM_ENVELOPE_OVERHEAD + payload_size > size)
@@ -312,12 +284,12 @@ s_open (tm_envelope_t *self, const uint8_t *data, size_t size, tm_envelope_msg_t
     }
 
     uint64_t now = tm_envelope_now (self);
-    uint64_t timestamp = s_get_u64 (data + 42);
+    uint64_t timestamp = tm_wire_get_u64 (data + 42);
     if (s_distance (now, timestamp) > self->max_skew_ms)
         return TM_ENVELOPE_STALE;
 
     s_prune (self, now);
-    uint64_t sequence = s_get_u64 (data + 34);
+    uint64_t sequence = tm_wire_get_u64 (data + 34);
     char hex [S_HEX_SIZE];
     sodium_bin2hex (hex, sizeof hex, sender, TM_KEYS_PUBLIC_BYTES);
     s_window_t *window = (s_window_t *) zhashx_lookup (self->senders, hex);
@@ -430,7 +402,7 @@ tm_envelope_join_seal (tm_envelope_t *self, const char *name, char **err)
     size_t size = 0;
     memcpy (proof, "TMJ1", 4);
     size += 4;
-    s_put_u64 (proof + size, tm_envelope_now (self));
+    tm_wire_put_u64 (proof + size, tm_envelope_now (self));
     size += 8;
     randombytes_buf (proof + size, TM_ENVELOPE_NONCE_BYTES);
     size += TM_ENVELOPE_NONCE_BYTES;
@@ -458,7 +430,7 @@ s_join_verify (tm_envelope_t *self, const tm_envelope_msg_t *msg, char *name)
     const char *name_at = (const char *) proof + 4 + 8 + TM_ENVELOPE_NONCE_BYTES + 1;
     if (size != S_JOIN_MIN - 1 + name_len || !s_name_valid (name_at, name_len))
         return TM_ENVELOPE_GARBAGE;
-    if (s_distance (tm_envelope_now (self), s_get_u64 (proof + 4)) > self->max_skew_ms)
+    if (s_distance (tm_envelope_now (self), tm_wire_get_u64 (proof + 4)) > self->max_skew_ms)
         return TM_ENVELOPE_STALE;
     const uint8_t *secrets [TM_KEYS_MAX_SECRETS];
     size_t count = tm_keys_join_secrets (self->keys, tm_envelope_now (self),
@@ -513,8 +485,8 @@ tm_envelope_beacon_encode (tm_envelope_t *self, uint16_t port, uint8_t beacon [T
     memcpy (beacon, TM_BEACON_PREFIX, 4);
     memcpy (beacon + 4, tm_keys_cluster_id (self->keys), TM_KEYS_CLUSTER_ID_BYTES);
     memcpy (beacon + 12, tm_keys_node_public (self->keys), TM_KEYS_PUBLIC_BYTES);
-    s_put_u16 (beacon + 44, port);
-    s_put_u64 (beacon + 46, tm_envelope_now (self));
+    tm_wire_put_u16 (beacon + 44, port);
+    tm_wire_put_u64 (beacon + 46, tm_envelope_now (self));
     s_beacon_mac (secret, beacon, beacon + 54);
     return 0;
 }
@@ -534,7 +506,7 @@ s_beacon_verify (tm_envelope_t *self, const uint8_t *data, size_t size,
     if (!tm_keys_has_cluster (self->keys)
     ||  memcmp (data + 4, tm_keys_cluster_id (self->keys), TM_KEYS_CLUSTER_ID_BYTES) != 0)
         return TM_ENVELOPE_FOREIGN;
-    if (s_get_u16 (data + 44) == 0)
+    if (tm_wire_get_u16 (data + 44) == 0)
         return TM_ENVELOPE_GARBAGE;
     uint64_t now = tm_envelope_now (self);
     const uint8_t *secrets [TM_KEYS_MAX_SECRETS];
@@ -547,12 +519,12 @@ s_beacon_verify (tm_envelope_t *self, const uint8_t *data, size_t size,
     }
     if (!good)
         return TM_ENVELOPE_BAD_MAC;
-    if (s_distance (now, s_get_u64 (data + 46)) > TM_BEACON_MAX_SKEW_MS)
+    if (s_distance (now, tm_wire_get_u64 (data + 46)) > TM_BEACON_MAX_SKEW_MS)
         return TM_ENVELOPE_STALE;
     if (tm_keys_status (self->keys, data + 12) == TM_KEYS_REVOKED)
         return TM_ENVELOPE_REVOKED;
     memcpy (node_pk, data + 12, TM_KEYS_PUBLIC_BYTES);
-    *port = s_get_u16 (data + 44);
+    *port = tm_wire_get_u16 (data + 44);
     return TM_ENVELOPE_OK;
 }
 

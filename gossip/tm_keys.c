@@ -30,6 +30,7 @@
          disk is what makes a data directory a member's.
 */
 #include "tm_keys.h"
+#include "tm_wire.h"
 #include <sodium.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -98,35 +99,6 @@ struct _tm_keys_t {
 //  ---------------------------------------------------------------------
 //  Small helpers
 
-static void
-s_put_u16 (uint8_t *p, uint16_t v) { p [0] = (uint8_t) (v >> 8); p [1] = (uint8_t) v; }
-static void
-s_put_u32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p [i] = (uint8_t) v;
-}
-static void
-s_put_u64 (uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p [i] = (uint8_t) v;
-}
-static uint16_t
-s_get_u16 (const uint8_t *p) { return (uint16_t) (p [0] << 8 | p [1]); }
-static uint32_t
-s_get_u32 (const uint8_t *p)
-{
-    return (uint32_t) p [0] << 24 | (uint32_t) p [1] << 16 | (uint32_t) p [2] << 8 | p [3];
-}
-static uint64_t
-s_get_u64 (const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p [i];
-    return v;
-}
 
 static uint64_t
 s_add_sat (uint64_t a, uint64_t b)
@@ -202,9 +174,9 @@ s_buf_put (s_buf_t *buf, const void *data, size_t size)
 static void
 s_buf_u8 (s_buf_t *buf, uint8_t v) { s_buf_put (buf, &v, 1); }
 static void
-s_buf_u16 (s_buf_t *buf, uint16_t v) { uint8_t b [2]; s_put_u16 (b, v); s_buf_put (buf, b, 2); }
+s_buf_u16 (s_buf_t *buf, uint16_t v) { uint8_t b [2]; tm_wire_put_u16 (b, v); s_buf_put (buf, b, 2); }
 static void
-s_buf_u32 (s_buf_t *buf, uint32_t v) { uint8_t b [4]; s_put_u32 (b, v); s_buf_put (buf, b, 4); }
+s_buf_u32 (s_buf_t *buf, uint32_t v) { uint8_t b [4]; tm_wire_put_u32 (b, v); s_buf_put (buf, b, 4); }
 
 //  ---------------------------------------------------------------------
 //  Files
@@ -236,7 +208,7 @@ s_file_write (tm_keys_t *self, const char *name, const char *tag,
     uint8_t *buf = (uint8_t *) s_secure_alloc (total);
     memcpy (buf, tag, 4);
     buf [4] = S_FILE_VERSION;
-    s_put_u32 (buf + 5, (uint32_t) size);
+    tm_wire_put_u32 (buf + 5, (uint32_t) size);
     if (size)
         memcpy (buf + S_FILE_HEADER, body, size);
     crypto_generichash (buf + S_FILE_HEADER + size, S_FILE_CHECKSUM,
@@ -367,7 +339,7 @@ s_file_read (tm_keys_t *self, const char *name, const char *tag,
         tm_fail (err, "keys: %s has unsupported version %d", path, buf [4]);
         goto done;
     }
-    size_t body_size = s_get_u32 (buf + 5);
+    size_t body_size = tm_wire_get_u32 (buf + 5);
     uint8_t checksum [S_FILE_CHECKSUM];
     if (body_size != total - S_FILE_HEADER - S_FILE_CHECKSUM) {
         tm_fail (err, "keys: %s is corrupt (truncated or extended)", path);
@@ -403,7 +375,7 @@ s_cert_signed_part (const tm_cert_t *cert, uint8_t *buf)
     memcpy (buf, "TMC1", 4);
     memcpy (buf + 4, cert->cluster_id, TM_KEYS_CLUSTER_ID_BYTES);
     memcpy (buf + 12, cert->node_pk, TM_KEYS_PUBLIC_BYTES);
-    s_put_u64 (buf + 44, cert->issued_ms);
+    tm_wire_put_u64 (buf + 44, cert->issued_ms);
     buf [52] = (uint8_t) name_len;
     memcpy (buf + 53, cert->name, name_len);
     return 53 + name_len;
@@ -439,7 +411,7 @@ tm_keys_cert_decode (const uint8_t *data, size_t size, tm_cert_t *cert, char **e
         return tm_fail (err, "certificate: invalid node name");
     memcpy (cert->cluster_id, data + 4, TM_KEYS_CLUSTER_ID_BYTES);
     memcpy (cert->node_pk, data + 12, TM_KEYS_PUBLIC_BYTES);
-    cert->issued_ms = s_get_u64 (data + 44);
+    cert->issued_ms = tm_wire_get_u64 (data + 44);
     memcpy (cert->name, data + 53, name_len);
     cert->name [name_len] = 0;
     memcpy (cert->signature, data + 53 + name_len, TM_KEYS_SIGNATURE_BYTES);
@@ -523,8 +495,8 @@ s_rotation_decode (tm_keys_t *self, const uint8_t *data, size_t size,
     if (sodium_is_zero (data + 12, TM_KEYS_SECRET_BYTES))
         return tm_fail (err, "join secret fact: secret is all zeroes");
     memcpy (entry->secret, data + 12, TM_KEYS_SECRET_BYTES);
-    entry->issued_ms = s_get_u64 (data + 44);
-    entry->grace_ms = s_get_u64 (data + 52);
+    entry->issued_ms = tm_wire_get_u64 (data + 44);
+    entry->grace_ms = tm_wire_get_u64 (data + 52);
     memcpy (entry->fact, data, TM_KEYS_ROTATION_BYTES);
     entry->is_signed = true;
     return 0;
@@ -817,7 +789,7 @@ s_members_load (tm_keys_t *self, const uint8_t *body, size_t size, char **err)
 {
     if (size < 4)
         return tm_fail (err, "corrupt");
-    size_t count = s_get_u32 (body);
+    size_t count = tm_wire_get_u32 (body);
     size_t pos = 4;
     for (size_t i = 0; i < count; i++) {
         if (pos >= size || body [pos] > size - pos - 1)
@@ -911,7 +883,7 @@ s_load_membership (tm_keys_t *self, char **err)
     if (rc == -1)
         return -1;
     if (rc == 0) {
-        size_t count = size >= 4 ? s_get_u32 (body) : 0;
+        size_t count = size >= 4 ? tm_wire_get_u32 (body) : 0;
         if (size < 4 || (size - 4) / TM_KEYS_REVOCATION_BYTES != count
         ||  (size - 4) % TM_KEYS_REVOCATION_BYTES != 0) {
             sodium_free (body);
@@ -1172,8 +1144,8 @@ s_rotation_sign (tm_keys_t *self, const uint8_t *secret, uint64_t issued_ms,
     memcpy (fact, "TMS1", 4);
     memcpy (fact + 4, self->cluster_id, TM_KEYS_CLUSTER_ID_BYTES);
     memcpy (fact + 12, secret, TM_KEYS_SECRET_BYTES);
-    s_put_u64 (fact + 44, issued_ms);
-    s_put_u64 (fact + 52, grace_ms);
+    tm_wire_put_u64 (fact + 44, issued_ms);
+    tm_wire_put_u64 (fact + 52, grace_ms);
     size_t signed_size = TM_KEYS_ROTATION_BYTES - TM_KEYS_SIGNATURE_BYTES;
     crypto_sign_detached (fact + signed_size, NULL, fact, signed_size, self->vault->cluster_sk);
 }
@@ -1458,7 +1430,7 @@ tm_keys_revoke (tm_keys_t *self, const uint8_t node_pk [TM_KEYS_PUBLIC_BYTES],
     memcpy (fact, "TMR1", 4);
     memcpy (fact + 4, self->cluster_id, TM_KEYS_CLUSTER_ID_BYTES);
     memcpy (fact + 12, node_pk, TM_KEYS_PUBLIC_BYTES);
-    s_put_u64 (fact + 44, now_ms);
+    tm_wire_put_u64 (fact + 44, now_ms);
     size_t signed_size = TM_KEYS_REVOCATION_BYTES - TM_KEYS_SIGNATURE_BYTES;
     crypto_sign_detached (fact + signed_size, NULL, fact, signed_size, self->vault->cluster_sk);
     s_revoked_insert (self, fact);
@@ -1609,7 +1581,7 @@ s_welcome_check (tm_keys_t *self, const uint8_t *sender_pk, const uint8_t *data,
 
     if (size - pos < 2)
         return tm_fail (err, "truncated");
-    size_t sealed_size = s_get_u16 (data + pos);
+    size_t sealed_size = tm_wire_get_u16 (data + pos);
     pos += 2;
     if (sealed_size > size - pos)
         return tm_fail (err, "truncated");
@@ -1646,7 +1618,7 @@ s_welcome_check (tm_keys_t *self, const uint8_t *sender_pk, const uint8_t *data,
 
     if (size - pos < 4)
         return tm_fail (err, "truncated");
-    size_t count = s_get_u32 (data + pos);
+    size_t count = tm_wire_get_u32 (data + pos);
     pos += 4;
     if (count > (size - pos) / (1 + TM_KEYS_CERT_MIN))
         return tm_fail (err, "member count runs past the end");
@@ -1664,7 +1636,7 @@ s_welcome_check (tm_keys_t *self, const uint8_t *sender_pk, const uint8_t *data,
 
     if (size - pos < 4)
         return tm_fail (err, "truncated");
-    count = s_get_u32 (data + pos);
+    count = tm_wire_get_u32 (data + pos);
     pos += 4;
     if ((size - pos) % TM_KEYS_REVOCATION_BYTES != 0
     ||  (size - pos) / TM_KEYS_REVOCATION_BYTES != count)
