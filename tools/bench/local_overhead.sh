@@ -4,12 +4,16 @@
 #
 #   tools/bench/local_overhead.sh [--count N] [--runs R] [--jobs J]
 #                                 [--criterion-count M] [--testmesh PATH]
+#                                 [--only LIST]
 #
 #   --count N            trivial tests per run (default 10000)
 #   --runs R             runs of each tool; the median is reported (default 3)
 #   --jobs J             slots (default 2)
 #   --criterion-count M  tests in the Criterion binary (default N / 5, so 2000)
 #   --testmesh PATH      the binary (default $TESTMESH, else build/testmesh)
+#   --only LIST          comma-separated subset of parallel, ctest, testmesh,
+#                        criterion (default all; xargs, the base, always runs).
+#                        --only testmesh checks the target in about 40 s.
 #
 # Every test is one exec of /usr/bin/true, so what is measured is each
 # tool's own overhead:
@@ -38,11 +42,11 @@ me=local_overhead.sh
 root=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET_RATIO=1.30
 
-count=10000; runs=3; jobs=2; ccount=
+count=10000; runs=3; jobs=2; ccount=; only=parallel,ctest,testmesh,criterion
 testmesh=${TESTMESH:-$root/build/testmesh}
 
 usage_error () {
-    printf '%s: %s (usage: %s [--count N] [--runs R] [--jobs J] [--criterion-count M] [--testmesh PATH])\n' \
+    printf '%s: %s (usage: %s [--count N] [--runs R] [--jobs J] [--criterion-count M] [--testmesh PATH] [--only LIST])\n' \
         "$me" "$1" "$me" >&2
     exit 2
 }
@@ -60,7 +64,7 @@ is_count () {
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-        --count|--runs|--jobs|--criterion-count|--testmesh)
+        --count|--runs|--jobs|--criterion-count|--testmesh|--only)
             [ $# -ge 2 ] || usage_error "option $1 needs a value"
             opt=$1; val=$2; shift 2 ;;
         --*=*) opt=${1%%=*}; val=${1#*=}; shift ;;
@@ -77,23 +81,46 @@ while [ $# -gt 0 ]; do
                  is_count "$val" || usage_error "--criterion-count wants a positive whole number, not '$val'"
                  ccount=$val ;;
         --testmesh) testmesh=$val ;;
+        --only)
+            for t in $(echo "$val" | tr ',' ' '); do
+                case $t in
+                    parallel|ctest|testmesh|criterion) ;;
+                    *) usage_error "--only wants parallel, ctest, testmesh or criterion, not '$t'" ;;
+                esac
+            done
+            [ -n "$(echo "$val" | tr -d ', ')" ] || usage_error "--only wants at least one tool"
+            only=$val ;;
         *) usage_error "unknown option '$opt'" ;;
     esac
 done
 [ -n "$ccount" ] || ccount=$((count / 5))
 [ "$ccount" -ge 1 ] || ccount=1
 
+# selected TOOL: true if --only (or the default) names it.
+selected () {
+    case ",$only," in *",$1,"*) return 0 ;; esac
+    return 1
+}
+
 # ---------------------------------------------------------------- tools
+# testmesh lists the suites for the sanity checks, so it is always needed.
 [ -x "$testmesh" ] || fail "no testmesh binary at $testmesh (build it: make build/testmesh)"
-for tool in xargs seq cmake ctest pkg-config "${CC:-cc}" true; do
+needed="xargs seq true"
+! selected ctest || needed="$needed cmake ctest"
+! selected criterion || needed="$needed pkg-config ${CC:-cc}"
+for tool in $needed; do
     command -v "$tool" > /dev/null 2>&1 \
         || fail "$tool not found (make deps installs what the benchmark needs)"
 done
 # moreutils also ships a `parallel`, with other options: insist on GNU's.
-parallel --version 2> /dev/null | head -n 1 | grep -q 'GNU parallel' \
-    || fail "GNU parallel not found (make deps installs the 'parallel' package)"
-pkg-config --exists criterion \
-    || fail "Criterion not found by pkg-config (make deps installs libcriterion-dev)"
+if selected parallel; then
+    parallel --version 2> /dev/null | head -n 1 | grep -q 'GNU parallel' \
+        || fail "GNU parallel not found (make deps installs the 'parallel' package)"
+fi
+if selected criterion; then
+    pkg-config --exists criterion \
+        || fail "Criterion not found by pkg-config (make deps installs libcriterion-dev)"
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tm-bench.XXXXXX") || fail "cannot create a temporary directory"
 tmp=$(cd "$tmp" && pwd)
@@ -105,29 +132,33 @@ log=$tmp/setup.log
 # ---------------------------------------------------------------- suites
 say () { printf '%s: %s\n' "$me" "$*" >&2; }
 
-say "generating $count trivial tests (manifest, CMake project) and a $ccount-test Criterion binary"
-"$root/tools/gen_suite.sh" manifest --count "$count" --out "$tmp/trivial.ini" \
-    || fail "tools/gen_suite.sh manifest failed"
-"$root/tools/gen_suite.sh" criterion --count "$ccount" --out "$tmp/crit" \
-    || fail "tools/gen_suite.sh criterion failed"
-
-mkdir -p "$tmp/ctest-src"
-{
-    echo 'cmake_minimum_required (VERSION 3.13)'
-    echo 'project (local_overhead NONE)'
-    echo 'enable_testing ()'
-    awk -v n="$count" 'BEGIN { for (i = 1; i <= n; i++) printf "add_test (NAME t%d COMMAND true)\n", i }'
-} > "$tmp/ctest-src/CMakeLists.txt"
-cmake -S "$tmp/ctest-src" -B "$tmp/ctest-build" > "$log" 2>&1 \
-    || { cat "$log" >&2; fail "configuring the ctest project failed"; }
-
-# Sanity: each runner sees exactly the tests it should, before any timing.
-n=$(cd "$tmp/ctest-build" && ctest -N | sed -n 's/^Total Tests: //p')
-[ "$n" = "$count" ] || fail "ctest lists '$n' tests, not $count"
-n=$("$testmesh" run --list "$tmp/trivial.ini" 2> "$log" | wc -l)
-[ "$n" -eq "$count" ] || { cat "$log" >&2; fail "testmesh lists $n tests in the manifest, not $count"; }
-n=$("$testmesh" run --list "$tmp/crit/gen_criterion" 2> "$log" | wc -l)
-[ "$n" -eq "$ccount" ] || { cat "$log" >&2; fail "testmesh lists $n tests in the Criterion binary, not $ccount"; }
+say "generating the suites: $count trivial tests$(selected criterion && echo ", a $ccount-test Criterion binary")"
+if selected testmesh; then
+    "$root/tools/gen_suite.sh" manifest --count "$count" --out "$tmp/trivial.ini" \
+        || fail "tools/gen_suite.sh manifest failed"
+    # Sanity: each runner sees exactly the tests it should, before any timing.
+    n=$("$testmesh" run --list "$tmp/trivial.ini" 2> "$log" | wc -l)
+    [ "$n" -eq "$count" ] || { cat "$log" >&2; fail "testmesh lists $n tests in the manifest, not $count"; }
+fi
+if selected criterion; then
+    "$root/tools/gen_suite.sh" criterion --count "$ccount" --out "$tmp/crit" \
+        || fail "tools/gen_suite.sh criterion failed"
+    n=$("$testmesh" run --list "$tmp/crit/gen_criterion" 2> "$log" | wc -l)
+    [ "$n" -eq "$ccount" ] || { cat "$log" >&2; fail "testmesh lists $n tests in the Criterion binary, not $ccount"; }
+fi
+if selected ctest; then
+    mkdir -p "$tmp/ctest-src"
+    {
+        echo 'cmake_minimum_required (VERSION 3.13)'
+        echo 'project (local_overhead NONE)'
+        echo 'enable_testing ()'
+        awk -v n="$count" 'BEGIN { for (i = 1; i <= n; i++) printf "add_test (NAME t%d COMMAND true)\n", i }'
+    } > "$tmp/ctest-src/CMakeLists.txt"
+    cmake -S "$tmp/ctest-src" -B "$tmp/ctest-build" > "$log" 2>&1 \
+        || { cat "$log" >&2; fail "configuring the ctest project failed"; }
+    n=$(cd "$tmp/ctest-build" && ctest -N | sed -n 's/^Total Tests: //p')
+    [ "$n" = "$count" ] || fail "ctest lists '$n' tests, not $count"
+fi
 
 # ---------------------------------------------------------------- runners
 # Stdout goes to /dev/null, stderr to a file shown if the run fails; the
@@ -186,7 +217,9 @@ spread () {
 }
 
 load_before=$(cut -d" " -f1-3 /proc/loadavg)
-tools="xargs parallel ctest testmesh crit_native crit_testmesh"
+tools="xargs"
+for t in parallel ctest testmesh; do ! selected "$t" || tools="$tools $t"; done
+! selected criterion || tools="$tools crit_native crit_testmesh"
 round=1
 while [ "$round" -le "$runs" ]; do
     printf '%s: round %d/%d:' "$me" "$round" "$runs" >&2
@@ -215,21 +248,27 @@ echo "paired: median over rounds of tool / base in the same round; spread: slowe
 echo
 printf '%-26s %6s %9s %8s %7s %7s %7s\n' "trivial tests (true)" tests "median s" ms/test ratio paired spread
 row "xargs -P$jobs (base)"  "$count" xargs    xargs
-row "GNU parallel -j$jobs"  "$count" parallel xargs
-row "ctest -j$jobs"         "$count" ctest    xargs
-row "testmesh run -j$jobs"  "$count" testmesh xargs
+! selected parallel || row "GNU parallel -j$jobs" "$count" parallel xargs
+! selected ctest    || row "ctest -j$jobs"        "$count" ctest    xargs
+! selected testmesh || row "testmesh run -j$jobs" "$count" testmesh xargs
+if selected criterion; then
+    echo
+    printf '%-26s %6s %9s %8s %7s %7s %7s\n' "Criterion binary" tests "median s" ms/test ratio paired spread
+    row "--jobs $jobs (base)"   "$ccount" crit_native   crit_native
+    row "testmesh run -j$jobs"  "$ccount" crit_testmesh crit_native
+fi
 echo
-printf '%-26s %6s %9s %8s %7s %7s %7s\n' "Criterion binary" tests "median s" ms/test ratio paired spread
-row "--jobs $jobs (base)"   "$ccount" crit_native   crit_native
-row "testmesh run -j$jobs"  "$ccount" crit_testmesh crit_native
-echo
-noisy=$(awk -v a="$(spread xargs)" -v b="$(spread testmesh)" 'BEGIN { print (a > 1.15 || b > 1.15) }')
-if [ "$noisy" = 1 ]; then
+spreads=$(spread xargs); ! selected testmesh || spreads="$spreads $(spread testmesh)"
+if [ -n "$(echo "$spreads" | awk '{ for (i = 1; i <= NF; i++) if ($i > 1.15) print "busy" }')" ]; then
     echo "warning: runs of xargs or testmesh differ by more than 15%: the machine was busy;"
     echo "warning: trust the paired ratios over the medians, or run again when it is quiet"
 fi
-awk -v t="$(median crit_testmesh)" -v c="$(median crit_native)" -v p="$(paired crit_testmesh crit_native)" \
-    'BEGIN { printf "testmesh/criterion-native = %.2f (paired %.2f)\n", t / c, p }'
-awk -v p="$(paired testmesh xargs)" 'BEGIN { printf "testmesh/xargs paired = %.2f\n", p }'
-awk -v t="$(median testmesh)" -v x="$(median xargs)" -v target="$TARGET_RATIO" \
-    'BEGIN { printf "testmesh/xargs = %.2f (target <= %s)\n", t / x, target }'
+if selected criterion; then
+    awk -v t="$(median crit_testmesh)" -v c="$(median crit_native)" -v p="$(paired crit_testmesh crit_native)" \
+        'BEGIN { printf "testmesh/criterion-native = %.2f (paired %.2f)\n", t / c, p }'
+fi
+if selected testmesh; then
+    awk -v p="$(paired testmesh xargs)" 'BEGIN { printf "testmesh/xargs paired = %.2f\n", p }'
+    awk -v t="$(median testmesh)" -v x="$(median xargs)" -v target="$TARGET_RATIO" \
+        'BEGIN { printf "testmesh/xargs = %.2f (target <= %s)\n", t / x, target }'
+fi
