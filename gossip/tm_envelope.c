@@ -76,20 +76,6 @@ s_free_item (void **item_p)
     *item_p = NULL;
 }
 
-//  Same rule as certificate names (tm_keys.h).
-static bool
-s_name_valid (const char *name, size_t len)
-{
-    if (len < 1 || len > TM_KEYS_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name [i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
 
 tm_envelope_t *
 tm_envelope_new (tm_keys_t *keys)
@@ -394,7 +380,7 @@ tm_envelope_join_seal (tm_envelope_t *self, const char *name, char **err)
         return NULL;
     }
     size_t name_len = strnlen (name, TM_KEYS_NAME_MAX + 1);
-    if (!s_name_valid (name, name_len)) {
+    if (!tm_keys_name_valid (name, name_len)) {
         tm_fail (err, "join: invalid node name (1 to %d of A-Z a-z 0-9 . _ -)", TM_KEYS_NAME_MAX);
         return NULL;
     }
@@ -428,7 +414,7 @@ s_join_verify (tm_envelope_t *self, const tm_envelope_msg_t *msg, char *name)
         return TM_ENVELOPE_GARBAGE;
     size_t name_len = proof [4 + 8 + TM_ENVELOPE_NONCE_BYTES];
     const char *name_at = (const char *) proof + 4 + 8 + TM_ENVELOPE_NONCE_BYTES + 1;
-    if (size != S_JOIN_MIN - 1 + name_len || !s_name_valid (name_at, name_len))
+    if (size != S_JOIN_MIN - 1 + name_len || !tm_keys_name_valid (name_at, name_len))
         return TM_ENVELOPE_GARBAGE;
     if (s_distance (tm_envelope_now (self), tm_wire_get_u64 (proof + 4)) > self->max_skew_ms)
         return TM_ENVELOPE_STALE;

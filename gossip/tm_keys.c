@@ -120,8 +120,8 @@ s_cluster_id_of (const uint8_t *cluster_pk, uint8_t id [TM_KEYS_CLUSTER_ID_BYTES
     memcpy (id, hash, TM_KEYS_CLUSTER_ID_BYTES);
 }
 
-static bool
-s_name_valid (const char *name, size_t len)
+bool
+tm_keys_name_valid (const char *name, size_t len)
 {
     if (len < 1 || len > TM_KEYS_NAME_MAX)
         return false;
@@ -386,7 +386,7 @@ tm_keys_cert_encode (const tm_cert_t *cert, uint8_t *buf, size_t size)
 {
     assert (cert && buf);
     size_t name_len = strnlen (cert->name, TM_KEYS_NAME_MAX + 1);
-    if (!s_name_valid (cert->name, name_len) || size < TM_KEYS_CERT_MIN - 1 + name_len)
+    if (!tm_keys_name_valid (cert->name, name_len) || size < TM_KEYS_CERT_MIN - 1 + name_len)
         return 0;
     size_t signed_size = s_cert_signed_part (cert, buf);
     memcpy (buf + signed_size, cert->signature, TM_KEYS_SIGNATURE_BYTES);
@@ -407,7 +407,7 @@ tm_keys_cert_decode (const uint8_t *data, size_t size, tm_cert_t *cert, char **e
     size_t name_len = data [52];
     if (size != TM_KEYS_CERT_MIN - 1 + name_len)
         return tm_fail (err, "certificate: length does not match its name length");
-    if (!s_name_valid ((const char *) data + 53, name_len))
+    if (!tm_keys_name_valid ((const char *) data + 53, name_len))
         return tm_fail (err, "certificate: invalid node name");
     memcpy (cert->cluster_id, data + 4, TM_KEYS_CLUSTER_ID_BYTES);
     memcpy (cert->node_pk, data + 12, TM_KEYS_PUBLIC_BYTES);
@@ -428,7 +428,7 @@ tm_keys_cert_verify (const uint8_t cluster_pk [TM_KEYS_PUBLIC_BYTES],
     if (memcmp (id, cert->cluster_id, sizeof id) != 0)
         return tm_fail (err, "certificate: issued by another cluster");
     size_t name_len = strnlen (cert->name, TM_KEYS_NAME_MAX + 1);
-    if (!s_name_valid (cert->name, name_len))
+    if (!tm_keys_name_valid (cert->name, name_len))
         return tm_fail (err, "certificate: invalid node name");
     uint8_t buf [TM_KEYS_CERT_MAX];
     size_t size = s_cert_signed_part (cert, buf);
@@ -1161,7 +1161,7 @@ tm_keys_cluster_create (tm_keys_t *self, const char *name, uint64_t now_ms, char
         free (hex);
         return -1;
     }
-    if (!s_name_valid (name, strlen (name)))
+    if (!tm_keys_name_valid (name, strlen (name)))
         return tm_fail (err, "keys: invalid node name '%s' (1 to %d of A-Z a-z 0-9 . _ -)",
                         name, TM_KEYS_NAME_MAX);
     uint8_t pk [crypto_sign_PUBLICKEYBYTES];
@@ -1238,7 +1238,7 @@ tm_keys_cert_issue (tm_keys_t *self, const uint8_t node_pk [TM_KEYS_PUBLIC_BYTES
     assert (self && node_pk && name && cert);
     if (self->state != S_MEMBER)
         return tm_fail (err, "keys: only a member can issue certificates");
-    if (!s_name_valid (name, strnlen (name, TM_KEYS_NAME_MAX + 1)))
+    if (!tm_keys_name_valid (name, strnlen (name, TM_KEYS_NAME_MAX + 1)))
         return tm_fail (err, "keys: invalid node name (1 to %d of A-Z a-z 0-9 . _ -)",
                         TM_KEYS_NAME_MAX);
     uint8_t curve_pk [crypto_box_PUBLICKEYBYTES];

@@ -73,6 +73,10 @@ typedef enum {
     TM_KEYS_REVOKED             //  Revoked: drop whatever it sends
 } tm_keys_status_t;
 
+//  True if NAME (LEN bytes) is a valid node name: 1 to TM_KEYS_NAME_MAX
+//  of [A-Za-z0-9._-].  The one rule for names, wherever they come from.
+bool tm_keys_name_valid (const char *name, size_t len);
+
 //  ---------------------------------------------------------------------
 //  Life cycle
 

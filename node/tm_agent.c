@@ -61,18 +61,6 @@ s_agent_usage (FILE *out)
 "  -h, --help               this text\n");
 }
 
-//  Node names travel in certificates: [A-Za-z0-9._-], 1 to 64 bytes.
-static bool
-s_valid_name (const char *name)
-{
-    size_t length = strlen (name);
-    if (length == 0 || length > 64)
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!isalnum ((unsigned char) *c) && !strchr ("._-", *c))
-            return false;
-    return true;
-}
 
 static int
 s_parse_agent (int argc, char **argv, s_agent_options_t *options)
@@ -111,7 +99,7 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
             case 'b': options->bind = optarg; break;
             case 'a': options->advertise = optarg; break;
             case 'n':
-                if (!s_valid_name (optarg)) {
+                if (!tm_keys_name_valid (optarg, strlen (optarg))) {
                     fprintf (stderr, "testmesh: --name wants 1 to 64 of [A-Za-z0-9._-], "
                              "not '%s'\n", optarg);
                     return -1;
