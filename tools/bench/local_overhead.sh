@@ -15,16 +15,21 @@
 #                        criterion (default all; xargs, the base, always runs).
 #                        --only testmesh checks the target in about 40 s.
 #
-# Every test is one exec of /usr/bin/true, so what is measured is each
-# tool's own overhead:
+# Every test is one exec of TRUE, the `true` found in PATH (/usr/bin/true),
+# so what is measured is each tool's own overhead:
 #
-#   xargs -PJ            seq N | xargs -PJ -n1 true       (the floor)
-#   GNU parallel -jJ     seq N | parallel -jJ -N0 true
-#   ctest -jJ            a CMake project of N add_test (NAME tI COMMAND true),
+#   xargs -PJ            seq N | xargs -PJ -n1 TRUE       (the floor)
+#   GNU parallel -jJ     seq N | parallel -jJ -N0 TRUE
+#   ctest -jJ            a CMake project of N add_test (NAME tI COMMAND TRUE),
 #                        configured once before timing
 #   testmesh run -jJ     a manifest of N `command = true` tests
 #                        (tools/gen_suite.sh), --progress lines, output to
 #                        /dev/null, a fresh scratch --data dir every run
+#
+# The others get TRUE as an absolute path because testmesh looks a
+# manifest's program up in PATH once per run: given a bare `true`, xargs
+# would search PATH (one failed execve per directory before it) for every
+# test, and the floor would be higher than it need be.
 #
 # and then a Criterion binary of M trivial tests (tools/gen_suite.sh
 # criterion) run by `testmesh run -jJ` and by its own `--jobs J`.
@@ -105,13 +110,20 @@ selected () {
 # ---------------------------------------------------------------- tools
 # testmesh lists the suites for the sanity checks, so it is always needed.
 [ -x "$testmesh" ] || fail "no testmesh binary at $testmesh (build it: make build/testmesh)"
-needed="xargs seq true"
+needed="xargs seq"
 ! selected ctest || needed="$needed cmake ctest"
 ! selected criterion || needed="$needed pkg-config ${CC:-cc}"
 for tool in $needed; do
     command -v "$tool" > /dev/null 2>&1 \
         || fail "$tool not found (make deps installs what the benchmark needs)"
 done
+# `command -v true` names the shell builtin: walk PATH for the program.
+truebin=
+for dir in $(echo "$PATH" | tr ':' ' '); do
+    if [ -f "$dir/true" ] && [ -x "$dir/true" ]; then truebin=$dir/true; break; fi
+done
+[ -n "$truebin" ] || fail "no true program in PATH"
+case $truebin in /*) ;; *) truebin=$(pwd)/$truebin ;; esac
 # moreutils also ships a `parallel`, with other options: insist on GNU's.
 if selected parallel; then
     parallel --version 2> /dev/null | head -n 1 | grep -q 'GNU parallel' \
@@ -152,7 +164,7 @@ if selected ctest; then
         echo 'cmake_minimum_required (VERSION 3.13)'
         echo 'project (local_overhead NONE)'
         echo 'enable_testing ()'
-        awk -v n="$count" 'BEGIN { for (i = 1; i <= n; i++) printf "add_test (NAME t%d COMMAND true)\n", i }'
+        awk -v n="$count" -v t="$truebin" 'BEGIN { for (i = 1; i <= n; i++) printf "add_test (NAME t%d COMMAND %s)\n", i, t }'
     } > "$tmp/ctest-src/CMakeLists.txt"
     cmake -S "$tmp/ctest-src" -B "$tmp/ctest-build" > "$log" 2>&1 \
         || { cat "$log" >&2; fail "configuring the ctest project failed"; }
@@ -163,8 +175,8 @@ fi
 # ---------------------------------------------------------------- runners
 # Stdout goes to /dev/null, stderr to a file shown if the run fails; the
 # exit status says whether every test passed.
-run_xargs ()    { seq "$count" | xargs -P "$jobs" -n 1 true; }
-run_parallel () { seq "$count" | parallel --will-cite -j "$jobs" -N0 true; }
+run_xargs ()    { seq "$count" | xargs -P "$jobs" -n 1 "$truebin"; }
+run_parallel () { seq "$count" | parallel --will-cite -j "$jobs" -N0 "$truebin"; }
 run_ctest ()    { cd "$tmp/ctest-build" && ctest -j "$jobs"; }
 run_testmesh () {
     rm -rf "$tmp/data"

@@ -77,6 +77,7 @@ s_index_of (const uint8_t *id)
 typedef struct {
     tm_simnet_t *net;
     uint64_t false_dead;
+    bool verbose;
 } s_watch_t;
 
 static void
@@ -87,8 +88,14 @@ s_on_event (void *arg, size_t node, const tm_swim_event_t *event)
         return;
     size_t subject = s_index_of (event->member.id);
     if (subject < tm_simnet_size (watch->net)
-    &&  tm_simnet_status (watch->net, subject) == TM_SIMNET_RUNNING)
+    &&  tm_simnet_status (watch->net, subject) == TM_SIMNET_RUNNING) {
         watch->false_dead++;
+        if (watch->verbose)
+            fprintf (stderr, "  false dead at %.3f s: node %zu saw node %zu dead at "
+                     "incarnation %llu (its own: %llu)\n", tm_simnet_now (watch->net), node,
+                     subject, (unsigned long long) event->member.incarnation,
+                     (unsigned long long) tm_swim_incarnation (tm_simnet_swim (watch->net, subject)));
+    }
 }
 
 static bool
@@ -183,7 +190,7 @@ s_run (const s_options_t *options, uint64_t seed)
     net_config.jitter = options->jitter;
     net_config.loss = options->loss;
     tm_simnet_t *net = tm_simnet_new (&net_config);
-    s_watch_t watch = { net, 0 };
+    s_watch_t watch = { net, 0, options->verbose };
     tm_simnet_set_events (net, s_on_event, &watch);
     tm_swim_config_t config;
     if (options->fast)
