@@ -98,7 +98,25 @@
         listen there, it answers only PINGs addressed to its own id, so the
         other id fails its probes and goes suspect, dead and reaped.
     The same id may change its address or name at a higher incarnation:
-    the fact is signed by its key, so it is the same node, moved.
+    the fact is signed by its key, so it is the same node, moved.  Never
+    at the same or a lower one, in any state: a stale or replayed fact
+    cannot move a member back.
+
+    Restarted elsewhere.  A node restarted with its key (same data
+    directory) starts at incarnation 0, and may come back on another
+    address while the others still list it (in any state) at the old
+    one.  Its join push-pull carries its alive fact at 0: ignored, as
+    not above what they know.  But they answer where the packet came
+    from (s_reply_address), not at the table's address, so it hears its
+    previous life (alive, suspect, dead or left at incarnation i),
+    refutes at i + 1 from its new address, and that signed alive fact
+    moves it everywhere (s_on_alive), within a round trip and a gossip
+    spread.  Answered at the old address it would run alone until
+    reaped.  (memberlist answers at the packet's source too; keyed by
+    name, it lets a left node, or a dead one after DeadNodeReclaimTime,
+    move even at a lower incarnation and calls a live one on a new
+    address a conflict.  An id is a key: its signed higher incarnation
+    is enough, and a lower one never moves anything.)
 
     MEMBER STATES
 
@@ -120,16 +138,23 @@
 
       from      to        cause                                  function
       (none)    ALIVE     alive fact about an unknown id          s_on_alive
-      ALIVE     ALIVE     alive fact, higher incarnation          s_on_alive
+      ALIVE     ALIVE     alive fact, higher incarnation (may
+                          carry a new address, name or meta)      s_on_alive
       ALIVE     SUSPECT   suspect fact / our probe failed         s_on_suspect
       SUSPECT   SUSPECT   confirmation from a new accuser         s_suspicion_confirm
-      SUSPECT   ALIVE     alive fact, higher incarnation          s_on_alive
+      SUSPECT   ALIVE     alive fact, higher incarnation (idem)   s_on_alive
       SUSPECT   DEAD      suspicion timer fired, last PING unanswered
                                                           s_suspicions_tick,
                                                           s_declare_dead
       ALIVE,SUSPECT DEAD  dead fact (gossip)                      s_on_dead
       any       LEFT      left fact (signed by the subject)       s_on_left
-      DEAD,LEFT ALIVE     alive fact, higher incarnation (rejoin) s_on_alive
+      DEAD,LEFT ALIVE     alive fact, higher incarnation (rejoin,
+                          maybe at a new address)                 s_on_alive
+      any       (same)    alive fact, same or lower incarnation,  s_on_alive
+                          any address: ignored, so that stale and
+                          replayed facts move nothing (a restarted
+                          node is answered where it is and refutes:
+                          "Restarted elsewhere")                  s_reply_address
       DEAD,LEFT (gone)    dead_reclaim elapsed                    s_reap
       DEAD,LEFT (gone)    a new id claims its address or name     s_claims
       self      self      suspected / dead / newer alive: refute  s_refute
@@ -351,7 +376,8 @@ typedef struct {
     uint32_t seq;                   //  Our PING to the target
     uint32_t origin_seq;            //  The requester's sequence number
     uint8_t origin_id [TM_SWIM_ID_SIZE];  //  The requester
-    char origin_address [TM_SWIM_ADDRESS_MAX + 1];  //  Where it sent from
+    char origin_address [TM_SWIM_ADDRESS_MAX + 1];  //  Where to answer it
+                                    //  (s_reply_address at request time)
     bool want_nack;                 //  Requester wants a NACK on timeout
     double deadline;                //  NACK time
     double expire;                  //  Forget it (a late ACK is still relayed)
@@ -2619,11 +2645,9 @@ s_on_ack (tm_swim_t *self, uint32_t seq, double now)
         }
     for (size_t i = 0; i < self->relay_count; i++)
         if (self->relays [i].seq == seq) {
+            //  Back where the PING-REQ came from (s_reply_address)
             s_relay_t *relay = &self->relays [i];
-            uint32_t origin = s_find (self, relay->origin_id);
-            const char *address = origin != S_NONE? s_address_of (self, origin)
-                                                   : relay->origin_address;
-            s_send_ack (self, S_ACK, relay->origin_seq, address, relay->origin_id);
+            s_send_ack (self, S_ACK, relay->origin_seq, relay->origin_address, relay->origin_id);
             memmove (relay, relay + 1, (self->relay_count - i - 1) * sizeof (s_relay_t));
             self->relay_count--;
             if (i < self->relay_nacked)
@@ -2663,12 +2687,9 @@ s_relays_tick (tm_swim_t *self, double now)
     while (self->relay_nacked < self->relay_count
     &&     self->relays [self->relay_nacked].deadline <= now) {
         s_relay_t *relay = &self->relays [self->relay_nacked++];
-        if (relay->want_nack) {
-            uint32_t origin = s_find (self, relay->origin_id);
-            const char *address = origin != S_NONE? s_address_of (self, origin)
-                                                   : relay->origin_address;
-            s_send_ack (self, S_NACK, relay->origin_seq, address, relay->origin_id);
-        }
+        if (relay->want_nack)
+            s_send_ack (self, S_NACK, relay->origin_seq, relay->origin_address,
+                        relay->origin_id);
     }
     size_t expired = 0;
     while (expired < self->relay_nacked && self->relays [expired].expire <= now)
@@ -2681,15 +2702,27 @@ s_relays_tick (tm_swim_t *self, double now)
     }
 }
 
-//  Where to answer SENDER: its known address, else FROM_ADDRESS if valid.
+//  Where to answer SENDER: FROM_ADDRESS, where it says it is now, if
+//  valid; else the address our table has for it; else NULL.
+//  FROM_ADDRESS first because the table may hold a previous life's: a
+//  node restarted with its key on a new port sends its join push-pull
+//  from there, at incarnation 0, so we keep its old entry (a lower
+//  incarnation changes nothing) and, answering at the old address, it
+//  never learned the incarnation it must refute past: it rejoined only
+//  once we had reaped it (5 minutes, LAN profile).  Answered where it
+//  is, it hears its old self, refutes, and its signed alive fact at the
+//  higher incarnation moves its address everywhere (s_on_alive).
+//  memberlist answers at the packet's source too.  An answer is all
+//  FROM_ADDRESS ever gets: it never changes the table, so a replayed
+//  packet cannot move anyone.
 static const char *
 s_reply_address (tm_swim_t *self, const uint8_t *sender, const char *from_address)
 {
+    if (from_address && s_address_valid ((const uint8_t *) from_address, strlen (from_address)))
+        return from_address;
     uint32_t mi = s_find (self, sender);
     if (mi != S_NONE)
         return s_address_of (self, mi);
-    if (from_address && s_address_valid ((const uint8_t *) from_address, strlen (from_address)))
-        return from_address;
     return NULL;
 }
 

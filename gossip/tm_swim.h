@@ -30,8 +30,11 @@
          holds at most 4096 packets and drops beyond that;
       3. call tm_swim_tick at tm_swim_next_deadline () or soon after, and
          pass a `now` that never goes backwards (one monotonic clock);
-      4. pass as from_address an address at which the sender can be
-         reached, or NULL (it is used only to answer unknown senders);
+      4. pass as from_address the address at which the sender can be
+         reached now, or NULL: answers go there (to the sender's address
+         in the table only when it is NULL), so that a node restarted on
+         a new address hears its previous life and refutes it; it never
+         changes the table;
       5. not call back into the instance from the event callback, except
          the read-only functions (member, member_at, count, size, ...);
       6. give every node of a cluster the same sign/verify setting:

@@ -871,6 +871,293 @@ Test (swim, dead_node_rejoins_with_a_higher_incarnation)
     tm_simnet_destroy (&net);
 }
 
+
+//  Restarted with the same id (same data directory) but at a new address,
+//  as an agent with `--bind HOST:0` gets a new port: a new simulated
+//  node with NODE's id and name, "n<new index>:7946", joined through
+//  node 0.  NODE's process is stopped first if it still runs (it is not
+//  told: nobody has noticed yet).  Returns the new node's index.
+static size_t
+s_restart_elsewhere (tm_simnet_t *net, size_t node)
+{
+    uint8_t id [32];
+    memcpy (id, tm_simnet_id (net, node), 32);
+    char name [16];
+    snprintf (name, sizeof name, "n%zu", node);
+    if (tm_simnet_status (net, node) != TM_SIMNET_STOPPED)
+        tm_simnet_kill (net, node, false);
+    tm_swim_config_t config;
+    tm_swim_config_fast (&config);
+    int moved = tm_simnet_add (net, &config, id, name, NULL, 0);
+    cr_assert_geq (moved, 0);
+    cr_assert_neq (strcmp (tm_simnet_address (net, (size_t) moved),
+                           tm_simnet_address (net, node)), 0);
+    cr_assert_eq (tm_swim_incarnation (tm_simnet_swim (net, (size_t) moved)), 0);
+    cr_assert_eq (tm_simnet_join (net, (size_t) moved, 0), 0);
+    return (size_t) moved;
+}
+
+//  Every running node but NODE lists it alive at its current address
+static bool
+s_all_see_alive_at_its_address (tm_simnet_t *net, void *arg)
+{
+    size_t node = *(size_t *) arg;
+    if (!tm_simnet_all_see (net, node, TM_SWIM_ALIVE))
+        return false;
+    for (size_t i = 0; i < tm_simnet_size (net); i++) {
+        tm_swim_member_t member;
+        if (i != node && tm_simnet_status (net, i) == TM_SIMNET_RUNNING
+        && (!tm_swim_member (tm_simnet_swim (net, i), tm_simnet_id (net, node), &member)
+            || strcmp (member.address, tm_simnet_address (net, node)) != 0))
+            return false;
+    }
+    return true;
+}
+
+//  What every restart on a new address must end in, well before anyone
+//  reaps the old entry (fast profile: dead_reclaim 5 s): everyone lists
+//  the id alive at the new address, above the incarnation they knew,
+//  once (the id is the identity: no second entry, no conflict with its
+//  own old address, nothing reaped); the views converge.
+static void
+s_assert_rejoined_at_new_address (tm_simnet_t *net, size_t moved, uint64_t old_incarnation,
+                                  size_t members)
+{
+    const uint8_t *id = tm_simnet_id (net, moved);
+    double restarted = tm_simnet_now (net);
+    cr_assert (tm_simnet_run_until (net, restarted + 1, s_all_see_alive_at_its_address,
+                                    &moved, 0.01),
+               "not seen alive at its new address within 1 s");
+    cr_assert_gt (tm_swim_incarnation (tm_simnet_swim (net, moved)), old_incarnation,
+                  "it came back by refuting its previous life");
+    cr_assert (tm_simnet_run_until (net, tm_simnet_now (net) + 3, s_converged, NULL, 0.01));
+    for (size_t i = 0; i < tm_simnet_size (net); i++) {
+        if (tm_simnet_status (net, i) != TM_SIMNET_RUNNING)
+            continue;
+        tm_swim_t *swim = tm_simnet_swim (net, i);
+        cr_assert_eq (tm_swim_size (swim), members, "node %zu lists %zu members",
+                      i, tm_swim_size (swim));
+        tm_swim_member_t member;
+        cr_assert (tm_swim_member (swim, id, &member));
+        cr_assert_eq (member.incarnation, tm_swim_incarnation (tm_simnet_swim (net, moved)));
+    }
+    cr_assert_eq (s_events (TM_SWIM_EVENT_REAPED, id, SIZE_MAX), 0);
+    cr_assert_eq (s_events (TM_SWIM_EVENT_CONFLICT, NULL, SIZE_MAX), 0);
+    //  And it stays: nothing probes the old address any more
+    tm_simnet_run (net, tm_simnet_now (net) + 6);
+    cr_assert (s_all_see_alive_at_its_address (net, &moved));
+}
+
+Test (swim, restarted_on_a_new_address_after_being_declared_dead_rejoins)
+{
+    tm_simnet_t *net = s_cluster (6, 31, 0);
+    tm_simnet_kill (net, 3, false);
+    s_target_t dead = { 3, TM_SWIM_DEAD };
+    cr_assert (tm_simnet_run_until (net, tm_simnet_now (net) + 5, s_all_see, &dead, 0.01));
+    tm_swim_member_t member;
+    cr_assert (tm_swim_member (tm_simnet_swim (net, 0), tm_simnet_id (net, 3), &member));
+    uint64_t dead_incarnation = member.incarnation;
+    size_t moved = s_restart_elsewhere (net, 3);
+    s_assert_rejoined_at_new_address (net, moved, dead_incarnation, 6);
+    cr_assert_eq (s_events (TM_SWIM_EVENT_JOINED, tm_simnet_id (net, moved), SIZE_MAX),
+                  5 + 5, "joined once at the start, and once back from dead");
+    tm_simnet_destroy (&net);
+}
+
+Test (swim, restarted_on_a_new_address_after_leaving_rejoins)
+{
+    tm_simnet_t *net = s_cluster (6, 32, 0);
+    cr_assert_eq (tm_simnet_leave (net, 3, 0.5), 0);
+    s_target_t left = { 3, TM_SWIM_LEFT };
+    cr_assert (tm_simnet_run_until (net, tm_simnet_now (net) + 2, s_all_see, &left, 0.01));
+    tm_simnet_run (net, tm_simnet_now (net) + 0.6);
+    cr_assert_eq (tm_simnet_status (net, 3), TM_SIMNET_STOPPED);
+    uint64_t left_incarnation = tm_swim_incarnation (tm_simnet_swim (net, 3));
+    size_t moved = s_restart_elsewhere (net, 3);
+    s_assert_rejoined_at_new_address (net, moved, left_incarnation, 6);
+    cr_assert_eq (s_events (TM_SWIM_EVENT_DEAD, tm_simnet_id (net, moved), SIZE_MAX), 0);
+    tm_simnet_destroy (&net);
+}
+
+Test (swim, restarted_on_a_new_address_while_still_listed_alive_rejoins)
+{
+    tm_simnet_t *net = s_cluster (6, 33, 0);
+    //  Killed and restarted before anyone noticed
+    uint64_t incarnation = tm_swim_incarnation (tm_simnet_swim (net, 3));
+    size_t moved = s_restart_elsewhere (net, 3);
+    size_t dead_before = s_events (TM_SWIM_EVENT_DEAD, tm_simnet_id (net, moved), SIZE_MAX);
+    s_assert_rejoined_at_new_address (net, moved, incarnation, 6);
+    //  Its refutation came before any suspicion of the old address could
+    //  ripen
+    cr_assert_eq (s_events (TM_SWIM_EVENT_DEAD, tm_simnet_id (net, moved), SIZE_MAX),
+                  dead_before);
+    tm_simnet_destroy (&net);
+}
+
+static bool
+s_someone_suspects_3 (tm_simnet_t *net, void *arg)
+{
+    return tm_simnet_count_seeing (net, tm_simnet_id (net, 3), TM_SWIM_SUSPECT) > 0;
+}
+
+Test (swim, restarted_on_a_new_address_while_suspected_rejoins)
+{
+    tm_simnet_t *net = s_cluster (6, 34, 0);
+    tm_simnet_kill (net, 3, false);
+    cr_assert (tm_simnet_run_until (net, tm_simnet_now (net) + 2, s_someone_suspects_3,
+                                    NULL, 0.001));
+    cr_assert_eq (tm_simnet_count_seeing (net, tm_simnet_id (net, 3), TM_SWIM_DEAD), 0);
+    tm_swim_member_t member;
+    uint64_t incarnation = 0;
+    for (size_t i = 0; i < 6; i++)
+        if (i != 3 && tm_swim_member (tm_simnet_swim (net, i), tm_simnet_id (net, 3), &member)
+        &&  member.incarnation > incarnation)
+            incarnation = member.incarnation;
+    size_t moved = s_restart_elsewhere (net, 3);
+    s_assert_rejoined_at_new_address (net, moved, incarnation, 6);
+    tm_simnet_destroy (&net);
+}
+
+//  True if PACKET carries an ALIVE fact about ID at INCARNATION at ADDRESS
+static bool
+s_carries_alive (const tm_swim_packet_t *packet, const uint8_t *id, uint64_t incarnation,
+                 const char *address)
+{
+    uint8_t inc [8];
+    for (int i = 0; i < 8; i++)
+        inc [i] = (uint8_t) (incarnation >> (56 - 8 * i));
+    for (size_t i = 36; i + 2 + 32 + 8 + 1 <= packet->size; i++) {
+        const uint8_t *fact = packet->data + i;
+        if (fact [0] != 1 || memcmp (fact + 2, id, 32) != 0 || memcmp (fact + 34, inc, 8) != 0)
+            continue;
+        size_t name_len = fact [42];
+        size_t at = 43 + name_len;
+        if (i + at + 1 + strlen (address) <= packet->size
+        &&  fact [at] == strlen (address)
+        &&  memcmp (fact + at + 1, address, strlen (address)) == 0)
+            return true;
+    }
+    return false;
+}
+
+Test (swim, restarted_member_is_answered_where_it_is_and_moves_only_past_its_old_incarnation)
+{
+    cr_assert_geq (sodium_init (), 0);
+    s_keys_t me, b, t, d;
+    crypto_sign_keypair (me.pk, me.sk);
+    crypto_sign_keypair (b.pk, b.sk);
+    crypto_sign_keypair (t.pk, t.sk);
+    crypto_sign_keypair (d.pk, d.sk);
+    tm_swim_config_t config;
+    tm_swim_config_fast (&config);
+    config.random_seed = 5;
+    config.sign = s_sign;
+    config.verify = s_verify;
+    config.crypto_arg = &me;
+    tm_swim_t *swim = s_lone (me.pk, &config);
+    s_pkt_t *p = (s_pkt_t *) calloc (1, sizeof (s_pkt_t));
+    tm_swim_member_t member;
+    tm_swim_packet_t packet;
+
+    //  B lives at b:1, at incarnation 5; T at t:1
+    s_header (p, 5, b.pk);
+    s_alive (p, b.pk, 5, "b", "b:1", NULL, 0, b.sk);
+    s_alive (p, t.pk, 1, "t", "t:1", NULL, 0, t.sk);
+    cr_assert_eq (tm_swim_receive (swim, "b:1", p->buf, p->size, 1), 0);
+    cr_assert (tm_swim_member (swim, b.pk, &member));
+    cr_assert_str_eq (member.address, "b:1");
+    s_drain (swim);
+
+    //  B restarts with its key at b:2 (incarnation 0) and joins through us
+    s_push_pull_begin (p, b.pk, false);
+    p->buf [36] = 1;                        //  Joining
+    s_alive (p, b.pk, 0, "b", "b:2", NULL, 0, b.sk);
+    s_push_pull_end (p);
+    cr_assert_eq (tm_swim_receive (swim, "b:2", p->buf, p->size, 2), 0);
+    //  Its fact is below what we know: it moves nothing...
+    cr_assert (tm_swim_member (swim, b.pk, &member));
+    cr_assert_eq (member.incarnation, 5);
+    cr_assert_str_eq (member.address, "b:1");
+    cr_assert_eq (member.state, TM_SWIM_ALIVE);
+    //  ...but we answer where it is, with its previous life in our table
+    bool answered = false;
+    while (tm_swim_pop_outgoing (swim, &packet)) {
+        cr_assert_str_neq (packet.address, "b:1", "answered at the old address");
+        if (packet.data [3] == 7 && streq (packet.address, "b:2")) {
+            answered = true;
+            cr_assert (s_carries_alive (&packet, b.pk, 5, "b:1"),
+                       "the reply does not tell B what to refute");
+        }
+        free (packet.data);
+    }
+    cr_assert (answered, "no PUSH-PULL-REPLY to b:2");
+
+    //  Its PING and its PING-REQ are answered there too
+    s_header (p, 1, b.pk);
+    s_put_be (p, 77, 4);
+    s_put (p, me.pk, 32);
+    cr_assert_eq (tm_swim_receive (swim, "b:2", p->buf, p->size, 2.1), 0);
+    cr_assert (tm_swim_pop_outgoing (swim, &packet));
+    cr_assert_eq (packet.data [3], 3);
+    cr_assert_str_eq (packet.address, "b:2");
+    free (packet.data);
+    s_drain (swim);
+    s_header (p, 2, b.pk);
+    s_put_be (p, 78, 4);
+    s_put (p, t.pk, 32);
+    s_put_be (p, 3, 1);
+    s_put (p, "t:1", 3);
+    s_put_be (p, 1, 1);
+    cr_assert_eq (tm_swim_receive (swim, "b:2", p->buf, p->size, 2.2), 0);
+    int64_t seq = s_ping_seq (swim, "t:1");
+    cr_assert_geq (seq, 0, "no PING to t:1 for the PING-REQ");
+    s_header (p, 3, t.pk);
+    s_put_be (p, (uint64_t) seq, 4);
+    cr_assert_eq (tm_swim_receive (swim, "t:1", p->buf, p->size, 2.21), 0);
+    cr_assert (tm_swim_pop_outgoing (swim, &packet));
+    cr_assert_eq (packet.data [3], 3, "the relayed ACK");
+    cr_assert_str_eq (packet.address, "b:2");
+    free (packet.data);
+    s_drain (swim);
+
+    //  B refutes past its previous life: signed, higher, at b:2.  It moves.
+    s_header (p, 5, b.pk);
+    s_alive (p, b.pk, 6, "b", "b:2", NULL, 0, b.sk);
+    cr_assert_eq (tm_swim_receive (swim, "b:2", p->buf, p->size, 3), 0);
+    cr_assert (tm_swim_member (swim, b.pk, &member));
+    cr_assert_eq (member.incarnation, 6);
+    cr_assert_str_eq (member.address, "b:2");
+    cr_assert_eq (member.state, TM_SWIM_ALIVE);
+
+    //  Its previous life's fact, genuine but stale, replayed by a relay:
+    //  ignored.  A forged newer one: dropped.
+    s_header (p, 5, d.pk);
+    s_alive (p, b.pk, 5, "b", "b:1", NULL, 0, b.sk);
+    s_alive (p, b.pk, 9, "b", "b:1", NULL, 0, d.sk);
+    cr_assert_eq (tm_swim_receive (swim, "d:1", p->buf, p->size, 4), 0);
+    cr_assert (tm_swim_member (swim, b.pk, &member));
+    cr_assert_eq (member.incarnation, 6);
+    cr_assert_str_eq (member.address, "b:2");
+    tm_swim_stats_t stats;
+    tm_swim_stats (swim, &stats);
+    cr_assert_eq (stats.bad_signatures, 1);
+
+    //  Another identity claiming B's new address while B lives: both kept,
+    //  a conflict, as before
+    cr_assert_eq (stats.conflicts, 0);
+    s_header (p, 5, d.pk);
+    s_alive (p, d.pk, 1, "d", "b:2", NULL, 0, d.sk);
+    cr_assert_eq (tm_swim_receive (swim, "b:2", p->buf, p->size, 5), 0);
+    cr_assert (tm_swim_member (swim, d.pk, &member));
+    cr_assert_eq (member.state, TM_SWIM_ALIVE);
+    cr_assert (tm_swim_member (swim, b.pk, &member));
+    cr_assert_eq (member.state, TM_SWIM_ALIVE);
+    cr_assert_str_eq (member.address, "b:2");
+    tm_swim_stats (swim, &stats);
+    cr_assert_eq (stats.conflicts, 1);
+    free (p);
+    tm_swim_destroy (&swim);
+}
 Test (swim, new_identity_at_a_dead_members_address_and_name_replaces_it)
 {
     tm_simnet_t *net = s_cluster (6, 22, 0);
