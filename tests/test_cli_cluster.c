@@ -381,24 +381,45 @@ Test (cli_cluster, agent_restarted_without_token_rejoins_with_a_higher_incarnati
     free (token);
 }
 
-//  BUG (reported, not fixed here): an agent restarted on a new address
-//  while the others still list it (left or dead, until reaped: 5 s fast,
-//  300 s lan) never rejoins.  Its join push-pull reaches them, but they
-//  ignore its alive fact (incarnation 0, not above what they know) and
-//  answer at the address they have for it, the old one
-//  (gossip/tm_swim.c, s_reply_address prefers the known address to
-//  FROM_ADDRESS); it gives up after 10 attempts ("giving up joining
-//  through ...: no answer") and runs alone.  With --bind HOST:0 the port
-//  changes whenever another process took the old one meanwhile.
-Test (cli_cluster, agent_restarted_on_a_new_address_rejoins, .disabled = true)
+//  NAME's address as OBSERVER sees it (caller frees), or NULL if not listed.
+static char *
+s_address_seen (tmc_agent_t *observer, const char *name)
+{
+    json_t *members = tmc_members (observer);
+    json_t *member = members ? tmc_member (members, name) : NULL;
+    const char *address = member ? json_string_value (json_object_get (member, "address"))
+                                 : NULL;
+    char *copy = address ? strdup (address) : NULL;
+    json_decref (members);
+    return copy;
+}
+
+//  B1, stopped (LEAVING) or killed, comes back from its data directory
+//  on another port, as `--bind HOST:0` does when the old port was taken
+//  meanwhile.  The others still list it, left or dead, at the old
+//  address, and ignore its alive fact at incarnation 0; they must
+//  answer its join where it is (tm_swim.c, s_reply_address) so that it
+//  hears its previous life, refutes past it, and its signed alive fact
+//  moves its address.  Before that fix it rejoined only once they had
+//  reaped it (5 s fast, 300 s lan).
+static void
+s_restart_b1_on_a_new_port (bool leaving)
 {
     tmc_agent_t *agents [3];
     int port = tmc_free_port ();
     char *token = s_cluster_with_b1_on (agents, port);
     tmc_agent_t *b = agents [1];
-    cr_assert_eq (tmc_stop (b), 0);
     tmc_agent_t *others [] = { agents [0], agents [2] };
-    tmc_wait_all (others, 2, "b1", "left", 5);
+    if (leaving) {
+        cr_assert_eq (tmc_stop (b), 0);
+        tmc_wait_all (others, 2, "b1", "left", 5);
+    }
+    else {
+        tmc_kill (b);
+        tmc_wait_all (others, 2, "b1", "dead", 5);
+    }
+    long long old_incarnation = tmc_incarnation (agents [0], "b1");
+    cr_assert_geq (old_incarnation, 0, "a1 reaped b1 already");
     int other_port;
     do
         other_port = tmc_free_port ();
@@ -409,7 +430,27 @@ Test (cli_cluster, agent_restarted_on_a_new_address_rejoins, .disabled = true)
     tmc_wait_ready (b, 10);
     //  Well before the others reap it (5 s): they must hear it back
     tmc_wait_mesh (agents, 3, 3);
+    for (int i = 0; i < 2; i++) {
+        char *address = s_address_seen (others [i], "b1");
+        cr_assert_not_null (address);
+        cr_assert_str_eq (address, bind, "%s lists b1 at %s, not at %s",
+                          others [i]->name, address, bind);
+        free (address);
+        long long now = tmc_incarnation (others [i], "b1");
+        cr_assert_gt (now, old_incarnation, "%s sees b1 at incarnation %lld, below %lld",
+                      others [i]->name, now, old_incarnation);
+    }
     free (token);
+}
+
+Test (cli_cluster, agent_restarted_on_a_new_address_rejoins)
+{
+    s_restart_b1_on_a_new_port (true);
+}
+
+Test (cli_cluster, agent_killed_and_restarted_on_a_new_address_rejoins)
+{
+    s_restart_b1_on_a_new_port (false);
 }
 
 //  A crash right after joining: DATADIR/peers is written as soon as the
