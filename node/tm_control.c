@@ -137,12 +137,19 @@ tm_control_recv (zsock_t *server, zframe_t **routing_id)
         json_error_t error;
         request = json_loadb ((const char *) zframe_data (body), zframe_size (body),
                               0, &error);
-        if (request && !json_is_string (json_object_get (request, "cmd"))) {
+        const char *command = json_string_value (json_object_get (request, "cmd"));
+        const char *why = "malformed request";
+        if (command && zframe_size (body) > TM_CONTROL_REQUEST_MAX
+        &&  !streq (command, "run")) {
+            why = "request too large";
+            command = NULL;
+        }
+        if (request && !command) {
             json_decref (request);
             request = NULL;
         }
         if (!request) {
-            json_t *reply = tm_control_error ("malformed request");
+            json_t *reply = tm_control_error ("%s", why);
             tm_control_reply (server, &id, &reply);
         }
     }

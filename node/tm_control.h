@@ -7,9 +7,12 @@
         request:  {"cmd": "members"}             {"cmd": "token", "rotate": true}
         reply:    {"ok": true, ...}  or  {"ok": false, "error": "one line"}
 
-    Each message is one frame (after the ROUTER's routing id); requests
-    larger than TM_CONTROL_MAX are dropped.  The socket lives in the data
-    directory, so `--data` picks the agent, as it picks every other file.
+    Each message is one frame (after the ROUTER's routing id).  A "run"
+    request (tm_submit.h) carries a whole task list, so the socket takes
+    messages up to TM_CONTROL_MAX; every other request must fit in
+    TM_CONTROL_REQUEST_MAX, and tm_control_recv refuses a larger one.
+    The socket lives in the data directory, so `--data` picks the agent,
+    as it picks every other file.
 */
 #ifndef TM_CONTROL_H_INCLUDED
 #define TM_CONTROL_H_INCLUDED
@@ -17,7 +20,11 @@
 #include "tm_common.h"
 #include <jansson.h>
 
-#define TM_CONTROL_MAX (1024 * 1024)
+//  Largest message the control socket takes: a run of 100,000 tests
+//  encodes to some 50 MB.  Larger ones are dropped by ZeroMQ.
+#define TM_CONTROL_MAX          (64 * 1024 * 1024)
+//  Largest request other than "run": none needs more than a few bytes.
+#define TM_CONTROL_REQUEST_MAX  (1024 * 1024)
 
 //  The endpoint of the control socket for DATADIR (caller frees).
 char *tm_control_endpoint (const char *datadir);
@@ -38,8 +45,10 @@ json_t *tm_control_call (const char *datadir, json_t *request, double timeout,
 zsock_t *tm_control_bind (const char *datadir, char **err);
 
 //  Reads one request from the bound socket.  Returns the request with
-//  *routing_id set (caller destroys both), or NULL for a malformed one,
-//  which is dropped (and a reply sent saying why, when possible).
+//  *routing_id set (caller destroys both), or NULL for a malformed one
+//  (not a JSON object with a string "cmd", or over TM_CONTROL_REQUEST_MAX
+//  bytes and not a "run"), which is dropped (and a reply sent saying
+//  why, when possible).
 json_t *tm_control_recv (zsock_t *server, zframe_t **routing_id);
 
 //  Sends REPLY (taken: json_decref'ed) to ROUTING_ID (destroyed).

@@ -6,11 +6,15 @@
     2. s_discover: every target through tm_adapter into one task list,
        then --filter and --exclude.  --list stops here.
     3. The duration history gives each task its expected duration.
-    4. A scheduler actor (which starts the executor actor) is the
-       in-process node: a cluster of one.  We send it RUN.
-    5. s_event_loop: results arrive on the scheduler's pipe and go to the
+    4. Who runs it: when an agent answers on the data directory (and not
+       --local), a submit actor hands the run to that agent, which spreads
+       it over its cluster (tm_submit.h).  Otherwise a scheduler actor
+       (which starts the executor actor) is the in-process node: a
+       cluster of one, sent RUN.  Both speak the same pipe protocol.
+    5. s_event_loop: results arrive on the runner's pipe and go to the
        console reporter; SIGINT/SIGTERM arrive on a signalfd and become
-       CANCEL, so even an interrupted run reports every test once.
+       CANCEL, so even an interrupted run reports every test once.  A
+       submitted run may instead end with FAILED (the agent died).
     6. History is updated, reports are written, the exit code computed.
 
     Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread
@@ -20,10 +24,12 @@
 */
 #include "tm_run.h"
 #include "tm_adapter.h"
+#include "tm_control.h"
 #include "tm_history.h"
 #include "tm_proc.h"
 #include "tm_report.h"
 #include "tm_scheduler.h"
+#include "tm_submit.h"
 #include <getopt.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -41,6 +47,7 @@ typedef struct {
     bool strict_flaky;          //  --strict-flaky
     bool fail_fast;             //  --fail-fast
     bool list;                  //  --list
+    bool local;                 //  --local: run here even if an agent runs
     size_t output_limit;        //  --output-limit BYTES
     const char *progress;       //  --progress auto|live|lines
     char **filters;             //  --filter GLOB, repeatable
@@ -74,6 +81,8 @@ s_usage (FILE *out)
 "      --json FILE        write a JSON report (docs/json-report.md)\n"
 "      --output-limit N   bytes of each output stream kept per test (default 262144)\n"
 "      --progress MODE    auto, live or lines (default auto: live on a terminal)\n"
+"      --local            run on this machine even when an agent runs on the\n"
+"                         data directory (default: submit the run to it)\n"
 "      --data DIR         data directory (default $TESTMESH_HOME, else\n"
 "                         $XDG_DATA_HOME/testmesh)\n"
 "  -h, --help             this text\n"
@@ -107,6 +116,7 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
         { "strict-flaky",  no_argument,       0, 'S' },
         { "fail-fast",     no_argument,       0, 'F' },
         { "list",          no_argument,       0, 'l' },
+        { "local",         no_argument,       0, 'o' },
         { "filter",        required_argument, 0, 'f' },
         { "exclude",       required_argument, 0, 'x' },
         { "output-limit",  required_argument, 0, 'L' },
@@ -164,6 +174,7 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
             case 'S': options->strict_flaky = true; break;
             case 'F': options->fail_fast = true; break;
             case 'l': options->list = true; break;
+            case 'o': options->local = true; break;
             case 'f': tm_strv_push (&options->filters, optarg); break;
             case 'x': tm_strv_push (&options->excludes, optarg); break;
             case 'L':
@@ -351,14 +362,17 @@ typedef struct {
     bool keep_output;           //  A report wants every test's output
 } s_run_state_t;
 
-//  Feeds events from the scheduler to the console until FINISHED.
-//  Returns 0, or -1 if the scheduler went away.
+//  Feeds events from the runner (a scheduler or a submit actor: one
+//  pipe protocol) to the console until FINISHED.  Returns 0; -1 if the
+//  runner went away or a second signal came; -2 after FAILED, with its
+//  one-line reason in *reason (caller frees): the caller prints it once
+//  the console has ended its progress line.
 static int
-s_event_loop (zactor_t *scheduler, int signal_fd, tm_console_t *console,
-              s_run_state_t *state)
+s_event_loop (zactor_t *runner, int signal_fd, tm_console_t *console,
+              s_run_state_t *state, char **reason)
 {
     zmq_pollitem_t items [] = {
-        { zsock_resolve (scheduler), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (runner), 0, ZMQ_POLLIN, 0 },
         { NULL, signal_fd, ZMQ_POLLIN, 0 },
     };
     int signals = 0;
@@ -372,16 +386,16 @@ s_event_loop (zactor_t *scheduler, int signal_fd, tm_console_t *console,
                     fprintf (stderr, "\ntestmesh: interrupted, stopping the run "
                              "(again to quit at once)\n");
                     state->interrupted = true;
-                    zsock_send (scheduler, "s", "CANCEL");
+                    zsock_send (runner, "s", "CANCEL");
                 }
                 else
-                    return -1;  //  Destroying the scheduler kills everything
+                    return -1;  //  Destroying the runner kills everything
             }
         }
         if (items [0].revents & ZMQ_POLLIN) {
             char *command = NULL;
             void *pointer = NULL;
-            if (zsock_recv (scheduler, "sp", &command, &pointer) != 0 || !command)
+            if (zsock_recv (runner, "sp", &command, &pointer) != 0 || !command)
                 return -1;
             if (streq (command, "RESULT")) {
                 tm_result_t *result = (tm_result_t *) pointer;
@@ -406,6 +420,13 @@ s_event_loop (zactor_t *scheduler, int signal_fd, tm_console_t *console,
             if (streq (command, "FINISHED")) {
                 free (command);
                 return 0;
+            }
+            else
+            if (streq (command, "FAILED")) {
+                //  Only the submit actor sends it: the run is over
+                *reason = (char *) pointer;
+                free (command);
+                return -2;
             }
             free (command);
         }
@@ -448,7 +469,7 @@ tm_run_main (int argc, char **argv)
     int rc = TM_EXIT_ERROR;
     tm_history_t *history = NULL;
     char *datadir = NULL;
-    zactor_t *scheduler = NULL;
+    zactor_t *runner = NULL;    //  Scheduler, or submit actor
     tm_console_t *console = NULL;
     s_run_state_t state = { 0 };
     char *err = NULL;
@@ -486,6 +507,12 @@ tm_run_main (int argc, char **argv)
             task->expected = tm_history_expected (history, task->history_key);
     }
 
+    zsys_handler_set (NULL);    //  Signals are ours (see file banner)
+    zsys_init ();
+    //  Asked before the console draws anything: it takes up to a second
+    //  when a dead agent left its socket file behind
+    bool submit = !options.local && tm_control_agent_running (datadir);
+
     bool tty = isatty (STDOUT_FILENO) && getenv ("TERM") && !streq (getenv ("TERM"), "dumb");
     bool live = streq (options.progress, "live") || (streq (options.progress, "auto") && tty);
     bool color = tty && !(getenv ("NO_COLOR") && *getenv ("NO_COLOR"));
@@ -494,34 +521,49 @@ tm_run_main (int argc, char **argv)
     state.results = (tm_result_t **) calloc (total + 1, sizeof (tm_result_t *));
     assert (state.results);
 
-    zsys_handler_set (NULL);    //  Signals are ours (see file banner)
-    zsys_init ();
-    char hostname [256] = "local";
-    gethostname (hostname, sizeof hostname - 1);
-    tm_scheduler_config_t config = {
-        .slots = options.jobs,
-        .retries = options.retries,
-        .fail_fast = options.fail_fast,
-        .executor = {
-            .member = hostname,
-            .default_timeout = options.timeout,
-            .kill_grace = 2.0,
-            .cancel_grace = 0.05,
-            .output_limit = options.output_limit,
-        },
-    };
     double started = tm_now ();
-    scheduler = zactor_new (tm_scheduler_actor, &config);
-    zsock_send (scheduler, "sp", "RUN", state.tasks);
-    if (s_event_loop (scheduler, signal_fd, console, &state) != 0) {
-        fprintf (stderr, "testmesh: run aborted\n");
-        zactor_destroy (&scheduler);
+    if (submit) {
+        tm_submit_config_t config = {
+            .datadir = datadir,
+            .tasks = state.tasks,
+            .retries = options.retries,
+            .fail_fast = options.fail_fast,
+            .default_timeout = options.timeout,
+            .output_limit = options.output_limit,
+        };
+        runner = zactor_new (tm_submit_actor, &config);
+    }
+    else {
+        char hostname [256] = "local";
+        gethostname (hostname, sizeof hostname - 1);
+        tm_scheduler_config_t config = {
+            .slots = options.jobs,
+            .retries = options.retries,
+            .fail_fast = options.fail_fast,
+            .executor = {
+                .member = hostname,
+                .default_timeout = options.timeout,
+                .kill_grace = 2.0,
+                .cancel_grace = 0.05,
+                .output_limit = options.output_limit,
+            },
+        };
+        runner = zactor_new (tm_scheduler_actor, &config);
+        zsock_send (runner, "sp", "RUN", state.tasks);
+    }
+    char *reason = NULL;
+    int looped = s_event_loop (runner, signal_fd, console, &state, &reason);
+    if (looped != 0) {
+        tm_console_destroy (&console);
+        fprintf (stderr, "testmesh: %s\n", reason ? reason : "run aborted");
+        free (reason);
+        zactor_destroy (&runner);
         goto done;
     }
-    zactor_destroy (&scheduler);
+    zactor_destroy (&runner);
     double elapsed = tm_now () - started;
 
-    //  Every task has exactly one result (the scheduler's invariant)
+    //  Every task has exactly one result (the runner's invariant)
     assert (state.received == total);
     bool failed = false, flaky = false;
     for (size_t i = 0; i < total; i++) {
@@ -555,7 +597,7 @@ tm_run_main (int argc, char **argv)
 
 done:
     zstr_free (&err);
-    zactor_destroy (&scheduler);
+    zactor_destroy (&runner);
     tm_console_destroy (&console);
     if (state.results)
         for (size_t i = 0; i < tm_tasklist_size (state.tasks); i++)
