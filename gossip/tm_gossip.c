@@ -12,6 +12,9 @@
                       kind 1 certificate, 2 join-secret rotation,
                       3 revocation; each fact is signed by the cluster key
                       or (certificates) verified against it
+        WORK    (18)  member -> member: an opaque payload of the work
+                      protocol (node/tm_workpool.c), passed to the owner's
+                      work socket; the envelope's signer is its author
 
     Facts travel by flooding when they are made (a join, a rotation, a
     revocation) and by anti-entropy: every TM_FACTS_INTERVAL we send one
@@ -49,6 +52,8 @@
 
 #define TM_TYPE_SWIM          16        //  1..15 belong to tm_envelope
 #define TM_TYPE_FACTS         17
+#define TM_TYPE_WORK          18
+#define TM_META_INTERVAL      0.5       //  s between metadata updates (load)
 #define TM_FACT_CERT          1
 #define TM_FACT_ROTATION      2
 #define TM_FACT_REVOCATION    3
@@ -114,6 +119,13 @@ typedef struct {
     uint64_t joins_limited;     //  JOINs dropped by the rate limit
     uint64_t sender_mismatch;   //  Envelopes signed by another key than the connection's
     zsock_t *zap;               //  ZAP handler (REP), NULL if another owns it
+    zsock_t *work;              //  PAIR to the work pool, NULL without one
+    bool work_ready;            //  The work pool said HELLO: send it events
+    int free_slots;             //  Load gossiped in our metadata
+    int queue_length;           //  (set by the work pool's LOAD)
+    bool meta_dirty;            //  Load changed since the last metadata
+    double next_meta;           //  When the metadata may change again
+    uint64_t work_dropped;      //  Work messages for unknown or gone members
 } s_gossip_t;
 
 //  ---------------------------------------------------------------------
@@ -178,8 +190,8 @@ s_meta (s_gossip_t *self, size_t *size)
     json_t *meta = json_pack ("{s:s, s:i, s:i, s:i, s:o}",
                               "version", TM_VERSION,
                               "slots", self->slots,
-                              "free", self->slots,
-                              "queue", 0,
+                              "free", self->free_slots,
+                              "queue", self->queue_length,
                               "labels", labels);
     char *text = json_dumps (meta, JSON_COMPACT);
     json_decref (meta);
@@ -363,13 +375,36 @@ s_swim_verify (void *arg, const uint8_t id [TM_SWIM_ID_SIZE], const void *data,
     return tm_keys_verify (id, data, size, sig);
 }
 
+//  Tells the work pool about MEMBER: "MEMBER" id name state address meta.
+static void
+s_work_member (s_gossip_t *self, const tm_swim_member_t *member)
+{
+    if (!self->work || !self->work_ready)
+        return;
+    char hex [2 * TM_SWIM_ID_SIZE + 1];
+    s_hex (member->id, hex);
+    char *meta = strndup (member->meta ? (const char *) member->meta : "",
+                          member->meta_size);
+    zsock_send (self->work, "ssssss", "MEMBER", hex, member->name,
+                tm_swim_state_name (member->state), member->address, meta);
+    free (meta);
+}
+
 static void
 s_swim_event (void *arg, const tm_swim_event_t *event)
 {
+    s_gossip_t *self = (s_gossip_t *) arg;
     const tm_swim_member_t *member = &event->member;
+    if (event->type != TM_SWIM_EVENT_CONFLICT)
+        s_work_member (self, member);
     if (event->type == TM_SWIM_EVENT_CONFLICT)
         tm_warn ("gossip", "member '%s' (%s): another node claims its %s",
                  member->name, member->address, event->conflict);
+    else
+    if (event->type == TM_SWIM_EVENT_UPDATED)
+        //  Load in metadata changes every half second during runs
+        tm_debug ("gossip", "member '%s' (%s) %s", member->name, member->address,
+                  tm_swim_event_name (event->type));
     else
         tm_info ("gossip", "member '%s' (%s) %s", member->name, member->address,
                  tm_swim_event_name (event->type));
@@ -642,6 +677,8 @@ s_beacon_publish (s_gossip_t *self)
     self->next_beacon = tm_now () + TM_BEACON_REFRESH;
 }
 
+static void s_work_snapshot (s_gossip_t *self);
+
 //  Binds the CURVE server and starts SWIM.  Returns -1 with *err set.
 static int
 s_start_member (s_gossip_t *self, char **err)
@@ -667,6 +704,7 @@ s_start_member (s_gossip_t *self, char **err)
     self->state = STATE_MEMBER;
     self->next_facts = tm_now () + TM_FACTS_INTERVAL;
     s_beacon_publish (self);
+    s_work_snapshot (self);
     return 0;
 }
 
@@ -861,6 +899,16 @@ s_handle_server (s_gossip_t *self)
                          env.payload_size - 1 - length, tm_now ());
     }
     else
+    if (env.type == TM_TYPE_WORK && self->state == STATE_MEMBER && !env.introduction) {
+        if (self->work && self->work_ready) {
+            zframe_t *payload = zframe_new (env.payload, env.payload_size);
+            zsock_send (self->work, "ssf", "RECV", hex, payload);
+            zframe_destroy (&payload);
+        }
+        else
+            self->work_dropped++;
+    }
+    else
     if (env.type == TM_TYPE_FACTS && self->state == STATE_MEMBER && !env.introduction) {
         zchunk_t *fresh = zchunk_new (NULL, 256);
         s_facts_apply (self, env.payload, env.payload_size, fresh);
@@ -931,6 +979,105 @@ s_handle_beacon (s_gossip_t *self)
     }
     free (ip);
     zframe_destroy (&data);
+}
+
+//  ---------------------------------------------------------------------
+//  The work pool's socket (tm_gossip.h: "Work socket")
+
+static void
+s_parse_hex_id (const char *hex, uint8_t id [TM_SWIM_ID_SIZE], bool *ok)
+{
+    *ok = hex && strlen (hex) == 2 * TM_SWIM_ID_SIZE
+       && sodium_hex2bin (id, TM_SWIM_ID_SIZE, hex, strlen (hex), NULL, NULL, NULL) == 0;
+}
+
+//  Our id, the member table and SYNCED, once we are a member.
+static void
+s_work_snapshot (s_gossip_t *self)
+{
+    if (!self->work || !self->work_ready || !self->swim)
+        return;
+    char hex [2 * TM_SWIM_ID_SIZE + 1];
+    s_hex (tm_swim_id (self->swim), hex);
+    zsock_send (self->work, "ss", "SELF", hex);
+    for (size_t i = 0; i < tm_swim_size (self->swim); i++) {
+        tm_swim_member_t member;
+        if (tm_swim_member_at (self->swim, i, &member))
+            s_work_member (self, &member);
+    }
+    zsock_send (self->work, "s", "SYNCED");
+}
+
+static void
+s_handle_work (s_gossip_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->work);
+    if (!msg)
+        return;
+    char *command = zmsg_popstr (msg);
+    if (command && streq (command, "HELLO")) {
+        //  The snapshot first, then every change as it happens; a joiner
+        //  sends it once admitted (s_start_member)
+        self->work_ready = true;
+        s_work_snapshot (self);
+    }
+    else
+    if (command && streq (command, "SEND") && zmsg_size (msg) == 2) {
+        char *hex = zmsg_popstr (msg);
+        zframe_t *payload = zmsg_pop (msg);
+        uint8_t id [TM_SWIM_ID_SIZE];
+        bool ok;
+        s_parse_hex_id (hex, id, &ok);
+        tm_swim_member_t member;
+        if (ok && self->swim && memcmp (id, tm_swim_id (self->swim), TM_SWIM_ID_SIZE) == 0)
+            //  To ourselves: the same path as from a peer, without the wire
+            zsock_send (self->work, "ssf", "RECV", hex, payload);
+        else
+        if (ok && self->swim && tm_swim_member (self->swim, id, &member)
+        &&  member.state != TM_SWIM_DEAD && member.state != TM_SWIM_LEFT
+        &&  tm_keys_status (self->keys, id) != TM_KEYS_REVOKED) {
+            zframe_t *frame = tm_envelope_seal (self->envelope, TM_TYPE_WORK,
+                                                zframe_data (payload), zframe_size (payload));
+            if (frame)
+                s_send (self, member.address, &frame);
+            else
+                self->work_dropped++;
+        }
+        else
+            self->work_dropped++;
+        free (hex);
+        zframe_destroy (&payload);
+    }
+    else
+    if (command && streq (command, "LOAD") && zmsg_size (msg) == 2) {
+        char *free_slots = zmsg_popstr (msg), *queue = zmsg_popstr (msg);
+        int f = atoi (free_slots ? free_slots : "0"), q = atoi (queue ? queue : "0");
+        if (f != self->free_slots || q != self->queue_length) {
+            self->free_slots = f;
+            self->queue_length = q;
+            self->meta_dirty = true;
+        }
+        free (free_slots);
+        free (queue);
+    }
+    free (command);
+    zmsg_destroy (&msg);
+}
+
+//  Load in our metadata changes at most every TM_META_INTERVAL: each
+//  change is a signed alive fact that every member receives.
+static void
+s_meta_refresh (s_gossip_t *self, double now)
+{
+    if (!self->meta_dirty || !self->swim || self->state != STATE_MEMBER
+    ||  now < self->next_meta)
+        return;
+    size_t size;
+    char *meta = s_meta (self, &size);
+    tm_swim_set_meta (self->swim, meta, size, now);
+    free (meta);
+    self->meta_dirty = false;
+    self->next_meta = now + TM_META_INTERVAL;
 }
 
 //  ---------------------------------------------------------------------
@@ -1088,6 +1235,7 @@ s_stats_json (s_gossip_t *self)
     json_object_set_new (stats, "joins_limited", json_integer ((json_int_t) self->joins_limited));
     json_object_set_new (stats, "sender_mismatch",
                          json_integer ((json_int_t) self->sender_mismatch));
+    json_object_set_new (stats, "work_dropped", json_integer ((json_int_t) self->work_dropped));
     if (self->swim) {
         tm_swim_stats_t swim;
         tm_swim_stats (self->swim, &swim);
@@ -1183,6 +1331,14 @@ s_setup (s_gossip_t *self, char **err)
     }
     tm_envelope_set_max_payload (self->envelope, TM_SWIM_PUSH_PULL_MAX + 1024);
 
+    if (config->work_endpoint) {
+        self->work = zsock_new (ZMQ_PAIR);
+        zsock_set_sndhwm (self->work, 0);   //  Never drop work between threads
+        zsock_set_rcvhwm (self->work, 0);
+        if (zsock_bind (self->work, "%s", config->work_endpoint) != 0)
+            return tm_fail (err, "cannot bind the work socket %s", config->work_endpoint);
+    }
+    self->free_slots = config->slots;
     self->bind_host_port = strdup (config->bind);
     self->beacon_interval = config->beacon_interval > 0 ? config->beacon_interval : 1.0;
     if (config->advertise && *config->advertise)
@@ -1256,6 +1412,7 @@ s_destroy (s_gossip_t *self)
     zlistx_destroy (&self->facts);
     zsock_destroy (&self->server);
     zsock_destroy (&self->zap);
+    zsock_destroy (&self->work);
     tm_envelope_destroy (&self->envelope);
     tm_keys_destroy (&self->keys);
     free (self->advertise);
@@ -1272,6 +1429,8 @@ s_frame_destroy (void **item_p)
 {
     zframe_destroy ((zframe_t **) item_p);
 }
+
+#define S_FIXED_ITEMS 5         //  Poll items before the peers'
 
 void
 tm_gossip_actor (zsock_t *pipe, void *args)
@@ -1312,8 +1471,8 @@ tm_gossip_actor (zsock_t *pipe, void *args)
     s_peer_t **item_peers = NULL;
     size_t items_max = 0;
     while (!self.terminated) {
-        //  Pipe, server, beacon, ZAP, then a DEALER and a monitor per peer
-        size_t needed = 4 + 2 * zhashx_size (self.peers);
+        //  Pipe, server, beacon, ZAP, work, then a DEALER and a monitor per peer
+        size_t needed = S_FIXED_ITEMS + 2 * zhashx_size (self.peers);
         if (needed > items_max) {
             items_max = needed * 2;
             items = (zmq_pollitem_t *) realloc (items, items_max * sizeof (zmq_pollitem_t));
@@ -1329,6 +1488,8 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                                              -1, self.beacon ? ZMQ_POLLIN : 0, 0 };
         items [count++] = (zmq_pollitem_t) { self.zap ? zsock_resolve (self.zap) : NULL,
                                              -1, self.zap ? ZMQ_POLLIN : 0, 0 };
+        items [count++] = (zmq_pollitem_t) { self.work ? zsock_resolve (self.work) : NULL,
+                                             -1, self.work ? ZMQ_POLLIN : 0, 0 };
         for (s_peer_t *peer = (s_peer_t *) zhashx_first (self.peers); peer;
              peer = (s_peer_t *) zhashx_next (self.peers)) {
             //  Only WELCOME comes back on a DEALER: once a member, polling
@@ -1347,6 +1508,8 @@ tm_gossip_actor (zsock_t *pipe, void *args)
             next = self.next_join;
         if (self.leave_pending && self.leave_deadline < next)
             next = self.leave_deadline;
+        if (self.meta_dirty && self.next_meta < next)
+            next = self.next_meta;
         long timeout = next > now ? (long) ((next - now) * 1000) + 1 : 0;
         if (zmq_poll (items, (int) count, timeout) < 0) {
             if (zmq_errno () == EINTR)
@@ -1364,8 +1527,11 @@ tm_gossip_actor (zsock_t *pipe, void *args)
             s_handle_beacon (&self);
         if (self.zap && (items [3].revents & ZMQ_POLLIN))
             s_handle_zap (&self);
+        if (self.work && (items [4].revents & ZMQ_POLLIN))
+            for (int burst = 0; burst < 256 && (zsock_events (self.work) & ZMQ_POLLIN); burst++)
+                s_handle_work (&self);
         //  Peers may be added while we handle these: only use the snapshot
-        for (size_t i = 4; i < count; i++) {
+        for (size_t i = S_FIXED_ITEMS; i < count; i++) {
             if (!(items [i].revents & ZMQ_POLLIN))
                 continue;
             s_peer_t *peer = item_peers [i];
@@ -1395,9 +1561,10 @@ tm_gossip_actor (zsock_t *pipe, void *args)
             }
         }
         //  Peers doomed during this turn go now that no pointer is held
-        for (size_t i = 4; i < count; i += 2)
+        for (size_t i = S_FIXED_ITEMS; i < count; i += 2)
             if (item_peers [i]->doomed && zhashx_lookup (self.peers, item_peers [i]->address))
                 zhashx_delete (self.peers, item_peers [i]->address);
+        s_meta_refresh (&self, now);
         if (self.beacon && self.state == STATE_MEMBER && now >= self.next_beacon)
             s_beacon_publish (&self);
         if (self.state == STATE_JOINING && now >= self.join_deadline) {

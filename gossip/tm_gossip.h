@@ -36,6 +36,28 @@
 
     Unsolicited (actor -> owner), after which the actor has ended:
         "FAILED" s:reason      joining did not succeed within join_timeout
+
+    Work socket.  With config.work_endpoint set, the actor binds a PAIR
+    there for the agent's work pool (node/tm_workpool.c), which talks to
+    other members through it; every payload travels as a signed WORK
+    envelope, so its receiver knows its author for certain:
+        pool -> gossip
+            "HELLO"                     send the member table, then changes
+            "SEND" s:id f:payload       to the member of hex ID (ourselves
+                                        included: it comes straight back as
+                                        RECV); dropped and counted
+                                        (work_dropped) if ID is unknown,
+                                        dead, left or revoked
+            "LOAD" s:free s:queue       our free slots and queued tasks, for
+                                        our metadata (sent at most every
+                                        0.5 s: each change is a signed fact)
+        gossip -> pool
+            "MEMBER" s:id s:name s:state s:address s:meta
+                                        one per member after HELLO, then on
+                                        every change (state alive, suspect,
+                                        dead, left; meta is its JSON)
+            "SYNCED"                    the snapshot after HELLO is complete
+            "RECV" s:id f:payload       a WORK payload from member ID
 */
 #ifndef TM_GOSSIP_H_INCLUDED
 #define TM_GOSSIP_H_INCLUDED
@@ -58,6 +80,7 @@ typedef struct {
     double beacon_interval;     //  Seconds between beacons
     double join_timeout;        //  Seconds to find a member that admits us
     tm_swim_config_t swim;      //  Protocol timing (lan or fast profile)
+    const char *work_endpoint;  //  inproc endpoint for the work socket, or NULL
     char *error;                //  OUT: why start-up failed (caller frees)
     char *bound;                //  OUT: the advertised "host:port" (caller frees)
 } tm_gossip_config_t;

@@ -14,9 +14,12 @@
     see 'left' within a second), then exit 0.
 */
 #include "tm_agent.h"
+#include "tm_codec.h"
 #include "tm_control.h"
 #include "tm_gossip.h"
 #include "tm_keys.h"
+#include "tm_submit.h"
+#include "tm_workpool.h"
 #include <getopt.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -178,6 +181,7 @@ s_raise_fd_limit (void)
 
 //  Set when the gossip actor reported that joining failed (it has ended).
 static char *s_gossip_failed;
+static tm_workpool_stats_t s_work_stats;   //  The work pool's counters
 
 //  Calls the gossip actor; an unsolicited FAILED in place of the answer
 //  is kept for the main loop.
@@ -191,6 +195,169 @@ s_gossip_call (zactor_t *gossip, const char *command, const char *arg)
         zstr_free (&answer);
     }
     return answer;
+}
+
+//  ---------------------------------------------------------------------
+//  Runs submitted by CLIs (docs/cli.md, "Submitting to an agent"): the
+//  agent is the run's origin; its work pool spreads it over the cluster
+
+#define TM_AGENT_OUTPUT_LIMIT (256 * 1024)   //  Bytes kept per stream, as run's default
+#define S_CLIENT_SILENCE   TM_SUBMIT_CLI_SILENCE    //  s without a CLI heartbeat: cancel
+#define S_HEARTBEAT        (TM_SUBMIT_AGENT_HEARTBEAT / 2)  //  s between ours
+
+typedef struct {
+    char *key;                  //  The run's key in the work pool
+    zframe_t *routing_id;       //  The CLI's connection
+    tm_tasklist_t *tasks;       //  Owned; the pool borrows it
+    double heard;               //  Last message from the CLI
+    bool cancelled;             //  CANCEL sent to the pool
+} s_client_t;
+
+static void
+s_client_destroy (void **item_p)
+{
+    s_client_t *client = (s_client_t *) *item_p;
+    if (client) {
+        zframe_destroy (&client->routing_id);
+        tm_tasklist_destroy (&client->tasks);
+        free (client->key);
+        free (client);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_client_send (zsock_t *control, s_client_t *client, json_t *event)
+{
+    zframe_t *routing_id = zframe_dup (client->routing_id);
+    tm_control_reply (control, &routing_id, &event);
+}
+
+//  {"cmd":"run", ...}: decodes the tasks and starts the run.  Returns
+//  NULL, or the error to answer with.
+static json_t *
+s_run_submit (zsock_t *control, zactor_t *pool, zhashx_t *clients, json_t *request,
+              zframe_t **routing_id_p)
+{
+    static unsigned long s_runs;
+    json_t *tasks = json_object_get (request, "tasks");
+    json_t *retries = json_object_get (request, "retries");
+    json_t *timeout = json_object_get (request, "timeout");
+    if (!json_is_array (tasks) || json_array_size (tasks) == 0)
+        return tm_control_error ("a run needs a non-empty array of tasks");
+    if (retries && (!json_is_integer (retries) || json_integer_value (retries) < 0
+                    || json_integer_value (retries) > 100))
+        return tm_control_error ("retries must be a whole number from 0 to 100");
+    double default_timeout = json_is_number (timeout) ? json_number_value (timeout) : 0;
+    if (default_timeout < 0 || default_timeout > TM_TIMEOUT_MAX)
+        return tm_control_error ("timeout out of range");
+    tm_tasklist_t *list = tm_tasklist_new ();
+    size_t i;
+    json_t *item;
+    json_array_foreach (tasks, i, item) {
+        char *err = NULL;
+        tm_task_t *task = tm_codec_task_decode (item, &err);
+        if (!task) {
+            json_t *reply = tm_control_error ("task %zu: %s", i, err);
+            free (err);
+            tm_tasklist_destroy (&list);
+            return reply;
+        }
+        if (task->timeout <= 0)
+            task->timeout = default_timeout;
+        task->index = i;
+        tm_tasklist_append (list, &task);
+    }
+    s_client_t *client = (s_client_t *) zmalloc (sizeof (s_client_t));
+    client->key = tm_strdupf ("r%lu", ++s_runs);
+    client->routing_id = *routing_id_p;
+    *routing_id_p = NULL;
+    client->tasks = list;
+    client->heard = tm_now ();
+    zhashx_insert (clients, client->key, client);
+    s_client_send (control, client, json_pack ("{s:s, s:s}", "event", "accepted",
+                                               "run", client->key));
+    zsock_send (pool, "sspii", "RUN", client->key, client->tasks,
+                (int) (retries ? json_integer_value (retries) : 0),
+                json_is_true (json_object_get (request, "fail_fast")) ? 1 : 0);
+    tm_info ("agent", "run %s: %zu tests", client->key, tm_tasklist_size (client->tasks));
+    return NULL;
+}
+
+//  An event from the work pool, passed on to the run's CLI.
+static void
+s_pool_event (zsock_t *control, zactor_t *pool, zhashx_t *clients)
+{
+    zmsg_t *msg = zmsg_recv (pool);
+    if (!msg)
+        return;
+    char *command = zmsg_popstr (msg);
+    char *key = zmsg_popstr (msg);
+    s_client_t *client = key ? (s_client_t *) zhashx_lookup (clients, key) : NULL;
+    if (command && client && streq (command, "STARTED")) {
+        char *index = zmsg_popstr (msg), *member = zmsg_popstr (msg);
+        s_client_send (control, client, json_pack ("{s:s, s:i, s:s}", "event", "started",
+                       "index", index ? atoi (index) : 0, "member", member ? member : ""));
+        free (index);
+        free (member);
+    }
+    else
+    if (command && streq (command, "RESULT")) {
+        zframe_t *pointer = zmsg_pop (msg);
+        tm_result_t *result = NULL;
+        if (pointer && zframe_size (pointer) == sizeof result)
+            memcpy (&result, zframe_data (pointer), sizeof result);
+        if (client && result) {
+            json_t *encoded = tm_codec_result_encode (result);
+            if (encoded)
+                s_client_send (control, client, json_pack ("{s:s, s:o}", "event", "result",
+                                                           "result", encoded));
+        }
+        tm_result_destroy (&result);
+        zframe_destroy (&pointer);
+    }
+    else
+    if (command && client && streq (command, "FINISHED")) {
+        s_client_send (control, client, json_pack ("{s:s}", "event", "finished"));
+        tm_info ("agent", "run %s finished", key);
+        zhashx_delete (clients, key);
+    }
+    free (command);
+    free (key);
+    zmsg_destroy (&msg);
+}
+
+//  Heartbeats to every CLI; runs whose CLI went silent are cancelled.
+static void
+s_clients_tick (zsock_t *control, zactor_t *pool, zhashx_t *clients)
+{
+    double now = tm_now ();
+    for (s_client_t *client = (s_client_t *) zhashx_first (clients); client;
+         client = (s_client_t *) zhashx_next (clients)) {
+        if (!client->cancelled && now - client->heard > S_CLIENT_SILENCE) {
+            tm_warn ("agent", "run %s: its CLI went silent; cancelling", client->key);
+            zsock_send (pool, "ss", "CANCEL", client->key);
+            client->cancelled = true;
+        }
+        s_client_send (control, client, json_pack ("{s:s}", "event", "heartbeat"));
+    }
+}
+
+//  {"cmd":"heartbeat"|"cancel", "run": KEY} from a run's CLI.
+static json_t *
+s_run_command (zactor_t *pool, zhashx_t *clients, json_t *request, const char *command)
+{
+    const char *key = json_string_value (json_object_get (request, "run"));
+    s_client_t *client = key ? (s_client_t *) zhashx_lookup (clients, key) : NULL;
+    if (!client)
+        return streq (command, "heartbeat") ? NULL
+                                            : tm_control_error ("no such run '%s'", key ? key : "");
+    client->heard = tm_now ();
+    if (streq (command, "cancel") && !client->cancelled) {
+        zsock_send (pool, "ss", "CANCEL", client->key);
+        client->cancelled = true;
+    }
+    return NULL;
 }
 
 //  Answers one control request.
@@ -224,8 +391,24 @@ s_control (zactor_t *gossip, json_t *request)
         answer = s_gossip_call (gossip, "REMOVE", name);
     }
     else
-    if (streq (command, "stats"))
+    if (streq (command, "stats")) {
         answer = s_gossip_call (gossip, "STATS", NULL);
+        json_error_t error;
+        json_t *stats = answer ? json_loads (answer, 0, &error) : NULL;
+        if (json_is_object (stats)) {
+            tm_workpool_stats_t work;
+            tm_workpool_stats_read (&s_work_stats, &work);
+            json_object_set_new (stats, "work", json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                "steals", (json_int_t) work.steals, "stolen", (json_int_t) work.stolen,
+                "given", (json_int_t) work.given, "requeued", (json_int_t) work.requeued,
+                "duplicates", (json_int_t) work.duplicates,
+                "malformed", (json_int_t) work.malformed,
+                "tasks_run", (json_int_t) work.tasks_run));
+            free (answer);
+            answer = json_dumps (stats, JSON_COMPACT);
+        }
+        json_decref (stats);
+    }
     else
         return tm_control_error ("unknown command '%s'", command);
     if (!answer)
@@ -269,6 +452,8 @@ tm_agent_main (int argc, char **argv)
     char *err = NULL;
     zsock_t *control = NULL;
     zactor_t *gossip = NULL;
+    zactor_t *pool = NULL;
+    zhashx_t *clients = NULL;
     char hostname [256] = "node";
     char *datadir = tm_datadir_resolve (options.data, &err);
     if (!datadir)
@@ -286,6 +471,8 @@ tm_agent_main (int argc, char **argv)
         hostname [64] = 0;
         options.name = hostname;
     }
+    char work_endpoint [64];
+    snprintf (work_endpoint, sizeof work_endpoint, "inproc://testmesh-work-%d", (int) getpid ());
     tm_gossip_config_t config = {
         .datadir = datadir,
         .name = options.name,
@@ -298,6 +485,7 @@ tm_agent_main (int argc, char **argv)
         .beacon_port = options.beacon_port,
         .beacon_interval = streq (options.profile, "fast") ? 0.2 : 1.0,
         .join_timeout = options.join_timeout,
+        .work_endpoint = work_endpoint,
     };
     if (streq (options.profile, "fast"))
         tm_swim_config_fast (&config.swim);
@@ -322,14 +510,43 @@ tm_agent_main (int argc, char **argv)
     free (token);
     free (config.bound);
 
+    tm_workpool_config_t pool_config = {
+        .stats = &s_work_stats,
+        .work_endpoint = work_endpoint,
+        .slots = options.slots,
+        .executor = {
+            .member = options.name,
+            .default_timeout = 0,       //  Each task carries its run's
+            .kill_grace = 2.0,
+            .cancel_grace = 0.05,
+            .output_limit = TM_AGENT_OUTPUT_LIMIT,
+        },
+    };
+    pool = zactor_new (tm_workpool_actor, &pool_config);
+    clients = zhashx_new ();
+    zhashx_set_destructor (clients, s_client_destroy);
+
     zmq_pollitem_t items [] = {
         { zsock_resolve (control), 0, ZMQ_POLLIN, 0 },
         { NULL, signal_fd, ZMQ_POLLIN, 0 },
         { zsock_resolve (gossip), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (pool), 0, ZMQ_POLLIN, 0 },
     };
+    double next_heartbeat = tm_now () + S_HEARTBEAT;
     while (!s_gossip_failed) {
-        if (zmq_poll (items, 3, -1) < 0 && zmq_errno () != EINTR)
+        long wait = -1;         //  Idle without runs: no timer
+        if (zhashx_size (clients)) {
+            double left = next_heartbeat - tm_now ();
+            wait = left > 0 ? (long) (left * 1000) + 1 : 0;
+        }
+        if (zmq_poll (items, 4, wait) < 0 && zmq_errno () != EINTR)
             break;
+        if (items [3].revents & ZMQ_POLLIN)
+            s_pool_event (control, pool, clients);
+        if (tm_now () >= next_heartbeat) {
+            s_clients_tick (control, pool, clients);
+            next_heartbeat = tm_now () + S_HEARTBEAT;
+        }
         if (items [2].revents & ZMQ_POLLIN) {
             //  FAILED comes unasked; anything else is an answer that came
             //  after its call gave up waiting, and is dropped.  (Taking a
@@ -354,11 +571,20 @@ tm_agent_main (int argc, char **argv)
         if (items [0].revents & ZMQ_POLLIN) {
             zframe_t *routing_id = NULL;
             json_t *request = tm_control_recv (control, &routing_id);
-            if (request) {
-                json_t *reply = s_control (gossip, request);
+            const char *command = json_string_value (json_object_get (request, "cmd"));
+            json_t *reply = NULL;
+            if (command && streq (command, "run"))
+                reply = s_run_submit (control, pool, clients, request, &routing_id);
+            else
+            if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
+                reply = s_run_command (pool, clients, request, command);
+            else
+            if (request)
+                reply = s_control (gossip, request);
+            if (reply)
                 tm_control_reply (control, &routing_id, &reply);
-                json_decref (request);
-            }
+            zframe_destroy (&routing_id);
+            json_decref (request);
         }
     }
     if (s_gossip_failed) {
@@ -376,6 +602,9 @@ done:
         fprintf (stderr, "testmesh: %s\n", err);
         free (err);
     }
+    //  Runs we own end with us: their CLIs see us go silent
+    zhashx_destroy (&clients);
+    zactor_destroy (&pool);
     zactor_destroy (&gossip);
     if (control) {
         zsock_destroy (&control);

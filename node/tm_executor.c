@@ -301,6 +301,29 @@ s_handle_pipe (s_executor_t *self)
         }
     }
     else
+    if (streq (command, "KILL")) {
+        //  One task: stopped like a cancel if it runs, dropped if queued
+        assert (task);
+        for (s_queued_t *queued = (s_queued_t *) zlistx_first (self->queue); queued;
+             queued = (s_queued_t *) zlistx_next (self->queue))
+            if (queued->task == task) {
+                zlistx_detach_cur (self->queue);
+                tm_result_t *result = tm_result_new (task->id, task->index);
+                result->status = TM_STATUS_SKIPPED;
+                result->attempts = queued->attempt - 1;
+                result->member = strdup (self->config.member);
+                result->started = tm_wall_now ();
+                tm_result_set_message (result, "not run: cancelled");
+                zsock_send (self->pipe, "sp", "DONE", result);
+                free (queued);
+                break;
+            }
+        for (s_job_t *job = (s_job_t *) zlistx_first (self->jobs); job;
+             job = (s_job_t *) zlistx_next (self->jobs))
+            if (job->task == task && job->state == JOB_RUNNING)
+                s_stop (job, STOP_CANCEL, self->config.cancel_grace);
+    }
+    else
     if (streq (command, "CANCEL")) {
         s_queued_t *queued;
         while ((queued = (s_queued_t *) zlistx_detach (self->queue, NULL))) {

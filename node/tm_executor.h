@@ -16,6 +16,7 @@
                                         reports SKIPPED "cancelled") and
                                         drop what is queued (SKIPPED
                                         "not run: cancelled", 0 attempts)
+            "KILL"   p:task             as CANCEL, for that one task only
             "$TERM"                     kill everything, reap, exit
 
         executor -> scheduler

@@ -1,0 +1,1115 @@
+/*  tm_workpool.c - the agent's work pool: runs spread over the cluster.
+
+    A task's life, seen from its origin's ledger (s_entry_t):
+
+        QUEUED  --started from its holder----------------> RUNNING
+        QUEUED, RUNNING --result, lease current, final---> DONE
+        QUEUED, RUNNING --result, failed, retries left---> QUEUED (lease+1,
+                                                           attempt+1, same holder)
+        QUEUED, RUNNING --holder dead or left------------> QUEUED (lease+1,
+                                                           another holder)
+        QUEUED  --moved (the holder gave it to a thief)--> QUEUED (holder =
+                                                           thief, same lease)
+        QUEUED  --cancel---------------------------------> DONE (skipped)
+        RUNNING --cancel, no result within S_CANCEL_WAIT-> DONE (skipped)
+
+    Exactly one holder.  A task is handed out under a lease number, and
+    only the holder that has it under the current lease can end it: a
+    result under an older lease (a member declared dead that comes back,
+    a duplicate) is dropped and counted.  A holder passes a task on only
+    by giving it to a thief, and then tells the origin (moved); the thief
+    reports under the same lease, so whichever of the result and the
+    moved reaches the origin first, the task ends once.
+
+    Holders queue tasks per (origin, run) group and start them round
+    robin over the groups, so concurrent runs share every member.  A
+    holder whose queue is empty while it has free slots steals: it asks
+    the member whose gossiped queue is longest for half of its queue,
+    taken from the tail (the shortest tasks, as queues are longest
+    first), one request at a time.
+
+    Invariants (s_invariants_hold, cheap counts only):
+    1. For each run we own: done <= total, and done counts DONE entries.
+    2. queued == the tasks in all groups; zhashx_size (running) <= slots.
+*/
+#include "tm_workpool.h"
+#include "tm_codec.h"
+#include "tm_scheduler.h"
+#include <inttypes.h>
+#include <jansson.h>
+
+#define S_HEX             65        //  A member id in hex, with its NUL
+#define S_ASSIGN_BATCH    256       //  Tasks per assign message
+#define S_STEAL_WAIT      0.5       //  s a thief waits for an answer
+#define S_STEAL_BACKOFF   0.3       //  s before asking one that gave nothing
+#define S_CANCEL_WAIT     3.0       //  s the origin waits for killed tasks
+#define S_TICK            0.1       //  s between housekeeping rounds
+
+typedef struct {
+    char id [S_HEX];
+    char *name;
+    bool alive;                 //  Alive or suspect: may hold work
+    int slots;                  //  From its metadata
+    int queue;                  //  Queued tasks, from its metadata
+    double empty_until;         //  Gave us nothing: not asked before this
+    double placed;              //  Scratch: tasks placed per slot
+} s_member_t;
+
+typedef enum { ENTRY_QUEUED, ENTRY_RUNNING, ENTRY_DONE } s_entry_state_t;
+
+typedef struct {
+    s_entry_state_t state;
+    char holder [S_HEX];        //  Who holds it under the current lease
+    uint64_t lease;             //  Current lease; 0 before the first
+    int attempt;                //  1-based attempt under that lease
+    tm_result_t *first_failure; //  While retrying
+} s_entry_t;
+
+typedef struct {
+    char *key;                  //  The owner's name for it
+    tm_tasklist_t *tasks;       //  Borrowed from the owner
+    s_entry_t *entries;         //  By task index
+    size_t total;
+    size_t done;
+    int retries;
+    bool fail_fast;
+    bool cancelling;
+    char *cancel_reason;
+    double cancel_deadline;     //  Running tasks not back by then: skipped
+} s_run_t;
+
+//  A task we hold for an origin.
+typedef struct {
+    uint64_t local;             //  Our number for it (task->index here)
+    char origin [S_HEX];
+    char *run;
+    size_t index;               //  In the origin's run
+    uint64_t lease;
+    int attempt;
+    tm_task_t *task;            //  Decoded, owned
+} s_held_t;
+
+typedef struct {
+    char origin [S_HEX];
+    char *run;
+    zlistx_t *tasks;            //  s_held_t *, queued, in start order
+} s_group_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *work;              //  PAIR to the gossip actor
+    zactor_t *executor;
+    int slots;
+    char *name;                 //  Our member name (results carry it)
+    char self_id [S_HEX];       //  Empty until gossip said SELF
+    zhashx_t *members;          //  hex id -> s_member_t
+    zhashx_t *runs;             //  key -> s_run_t, the runs we own
+    zlistx_t *groups;           //  s_group_t, started round robin
+    size_t queued;              //  Tasks in all groups
+    zhashx_t *running;          //  "local" -> s_held_t, on the executor
+    uint64_t next_local;
+    uint64_t next_lease;
+    bool stealing;              //  A steal request is out
+    char steal_victim [S_HEX];
+    double steal_deadline;
+    int load_free;              //  The load we last told gossip
+    int load_queue;
+    tm_workpool_stats_t counts; //  Ours; published to *stats
+    tm_workpool_stats_t *stats; //  The owner's copy, or NULL
+    bool terminated;
+} s_pool_t;
+
+static void s_skip (s_pool_t *self, s_run_t *run, size_t index, const char *why);
+
+//  Counts one FIELD event, and publishes it for the owner's stats.
+#define S_COUNT(self, field, n) do {                                        \
+        (self)->counts.field += (n);                                        \
+        if ((self)->stats)                                                  \
+            __atomic_store_n (&(self)->stats->field, (self)->counts.field,  \
+                              __ATOMIC_RELAXED);                            \
+    } while (0)
+
+void
+tm_workpool_stats_read (const tm_workpool_stats_t *stats, tm_workpool_stats_t *out)
+{
+    out->steals = __atomic_load_n (&stats->steals, __ATOMIC_RELAXED);
+    out->stolen = __atomic_load_n (&stats->stolen, __ATOMIC_RELAXED);
+    out->given = __atomic_load_n (&stats->given, __ATOMIC_RELAXED);
+    out->requeued = __atomic_load_n (&stats->requeued, __ATOMIC_RELAXED);
+    out->duplicates = __atomic_load_n (&stats->duplicates, __ATOMIC_RELAXED);
+    out->malformed = __atomic_load_n (&stats->malformed, __ATOMIC_RELAXED);
+    out->tasks_run = __atomic_load_n (&stats->tasks_run, __ATOMIC_RELAXED);
+}
+
+//  ---------------------------------------------------------------------
+//  Helpers
+
+static void
+s_member_destroy (void **item_p)
+{
+    s_member_t *member = (s_member_t *) *item_p;
+    if (member) {
+        free (member->name);
+        free (member);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_held_destroy (s_held_t **held_p)
+{
+    s_held_t *held = *held_p;
+    if (held) {
+        tm_task_destroy (&held->task);
+        free (held->run);
+        free (held);
+        *held_p = NULL;
+    }
+}
+
+static void
+s_group_destroy (void **item_p)
+{
+    s_group_t *group = (s_group_t *) *item_p;
+    if (group) {
+        s_held_t *held;
+        while ((held = (s_held_t *) zlistx_detach (group->tasks, NULL)))
+            s_held_destroy (&held);
+        zlistx_destroy (&group->tasks);
+        free (group->run);
+        free (group);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_run_destroy (void **item_p)
+{
+    s_run_t *run = (s_run_t *) *item_p;
+    if (run) {
+        for (size_t i = 0; i < run->total; i++)
+            tm_result_destroy (&run->entries [i].first_failure);
+        free (run->entries);
+        free (run->cancel_reason);
+        free (run->key);
+        free (run);
+        *item_p = NULL;
+    }
+}
+
+//  Sends MSG (taken) to member ID through gossip.
+static void
+s_send (s_pool_t *self, const char *id, json_t **msg_p)
+{
+    char *text = json_dumps (*msg_p, JSON_COMPACT);
+    json_decref (*msg_p);
+    *msg_p = NULL;
+    if (!text)
+        return;
+    zframe_t *frame = zframe_new (text, strlen (text));
+    free (text);
+    zsock_send (self->work, "ssf", "SEND", id, frame);
+    zframe_destroy (&frame);
+}
+
+static bool
+s_invariants_hold (s_pool_t *self)
+{
+    size_t queued = 0;
+    for (s_group_t *group = (s_group_t *) zlistx_first (self->groups); group;
+         group = (s_group_t *) zlistx_next (self->groups))
+        queued += zlistx_size (group->tasks);
+    if (queued != self->queued || (int) zhashx_size (self->running) > self->slots)
+        return false;
+    for (s_run_t *run = (s_run_t *) zhashx_first (self->runs); run;
+         run = (s_run_t *) zhashx_next (self->runs))
+        if (run->done > run->total)
+            return false;
+    return true;
+}
+
+//  Tells gossip our load when it changed (gossip spaces the updates).
+static void
+s_load_update (s_pool_t *self)
+{
+    int free_slots = self->slots - (int) zhashx_size (self->running);
+    int queue = (int) self->queued;
+    if (free_slots == self->load_free && queue == self->load_queue)
+        return;
+    self->load_free = free_slots;
+    self->load_queue = queue;
+    char f [16], q [16];
+    snprintf (f, sizeof f, "%d", free_slots);
+    snprintf (q, sizeof q, "%d", queue);
+    zsock_send (self->work, "sss", "LOAD", f, q);
+}
+
+//  ---------------------------------------------------------------------
+//  Holder side
+
+static s_group_t *
+s_group_require (s_pool_t *self, const char *origin, const char *run)
+{
+    for (s_group_t *group = (s_group_t *) zlistx_first (self->groups); group;
+         group = (s_group_t *) zlistx_next (self->groups))
+        if (streq (group->origin, origin) && streq (group->run, run))
+            return group;
+    s_group_t *group = (s_group_t *) zmalloc (sizeof (s_group_t));
+    snprintf (group->origin, sizeof group->origin, "%s", origin);
+    group->run = strdup (run);
+    group->tasks = zlistx_new ();
+    zlistx_add_end (self->groups, group);
+    return group;
+}
+
+//  Queues a task decoded from JSON (an assign or a give).  Returns -1
+//  if it does not parse; the message is then counted as malformed.
+static int
+s_hold (s_pool_t *self, const char *origin, const char *run, json_t *item, bool front)
+{
+    json_t *index = json_object_get (item, "i");
+    json_t *lease = json_object_get (item, "l");
+    json_t *attempt = json_object_get (item, "a");
+    if (!json_is_integer (index) || json_integer_value (index) < 0
+    ||  !json_is_integer (lease) || json_integer_value (lease) < 1
+    ||  !json_is_integer (attempt) || json_integer_value (attempt) < 1
+    ||  json_integer_value (attempt) > 1000)
+        return -1;
+    char *err = NULL;
+    tm_task_t *task = tm_codec_task_decode (json_object_get (item, "task"), &err);
+    if (!task) {
+        tm_warn ("work", "dropped a task from %.8s: %s", origin, err);
+        free (err);
+        return -1;
+    }
+    s_held_t *held = (s_held_t *) zmalloc (sizeof (s_held_t));
+    held->local = ++self->next_local;
+    snprintf (held->origin, sizeof held->origin, "%s", origin);
+    held->run = strdup (run);
+    held->index = (size_t) json_integer_value (index);
+    held->lease = (uint64_t) json_integer_value (lease);
+    held->attempt = (int) json_integer_value (attempt);
+    held->task = task;
+    task->index = (size_t) held->local;
+    s_group_t *group = s_group_require (self, origin, run);
+    if (front)
+        zlistx_add_start (group->tasks, held);
+    else
+        zlistx_add_end (group->tasks, held);
+    self->queued++;
+    return 0;
+}
+
+//  Starts queued tasks while slots are free, one group after another.
+static void
+s_pump (s_pool_t *self)
+{
+    while ((int) zhashx_size (self->running) < self->slots && self->queued > 0) {
+        s_group_t *group = (s_group_t *) zlistx_first (self->groups);
+        assert (group);
+        s_held_t *held = (s_held_t *) zlistx_detach (group->tasks, NULL);
+        //  Round robin: this group goes to the back, or away if empty
+        zlistx_detach_cur (self->groups);
+        if (zlistx_size (group->tasks) > 0)
+            zlistx_add_end (self->groups, group);
+        else {
+            void *item = group;
+            s_group_destroy (&item);
+        }
+        if (!held)
+            continue;
+        self->queued--;
+        char key [24];
+        snprintf (key, sizeof key, "%" PRIu64, held->local);
+        zhashx_insert (self->running, key, held);
+        zsock_send (self->executor, "spi", "EXEC", held->task, held->attempt);
+        json_t *msg = json_pack ("{s:s, s:s, s:I, s:I}", "t", "started", "run", held->run,
+                                 "i", (json_int_t) held->index, "l", (json_int_t) held->lease);
+        s_send (self, held->origin, &msg);
+    }
+    s_load_update (self);
+    assert (s_invariants_hold (self));
+}
+
+//  Our executor finished an attempt: the result goes to the task's origin.
+static void
+s_on_done (s_pool_t *self, tm_result_t *result)
+{
+    char key [24];
+    snprintf (key, sizeof key, "%zu", result->index);
+    s_held_t *held = (s_held_t *) zhashx_lookup (self->running, key);
+    S_COUNT (self, tasks_run, 1);
+    if (!held) {
+        tm_result_destroy (&result);
+        return;
+    }
+    zhashx_delete (self->running, key);     //  Not owned by the hash
+    result->index = held->index;
+    json_t *encoded = tm_codec_result_encode (result);
+    json_t *msg = json_pack ("{s:s, s:s, s:I, s:I, s:o}", "t", "result", "run", held->run,
+                             "i", (json_int_t) held->index, "l", (json_int_t) held->lease,
+                             "result", encoded);
+    s_send (self, held->origin, &msg);
+    tm_result_destroy (&result);
+    s_held_destroy (&held);
+    s_pump (self);
+}
+
+//  Kills what runs and drops what is queued for ORIGIN (and RUN, if
+//  given): its origin cancelled the run, or died.
+static void
+s_drop (s_pool_t *self, const char *origin, const char *run)
+{
+    s_group_t *group = (s_group_t *) zlistx_first (self->groups);
+    while (group) {
+        s_group_t *next = (s_group_t *) zlistx_next (self->groups);
+        if (streq (group->origin, origin) && (!run || streq (group->run, run))) {
+            self->queued -= zlistx_size (group->tasks);
+            zlistx_find (self->groups, group);
+            zlistx_detach_cur (self->groups);
+            void *item = group;
+            s_group_destroy (&item);
+            //  The list's cursor moved: start again from the head
+            next = (s_group_t *) zlistx_first (self->groups);
+        }
+        group = next;
+    }
+    for (s_held_t *held = (s_held_t *) zhashx_first (self->running); held;
+         held = (s_held_t *) zhashx_next (self->running))
+        if (streq (held->origin, origin) && (!run || streq (held->run, run)))
+            zsock_send (self->executor, "sp", "KILL", held->task);
+    s_load_update (self);
+}
+
+//  A thief asks for half of our queue: from the tail of each group, the
+//  biggest groups first.  We tell each task's origin where it went.
+static void
+s_on_steal (s_pool_t *self, const char *thief, json_t *msg)
+{
+    (void) msg;
+    size_t give = self->queued / 2;
+    //  A single queued task goes too when we have no free slot for it
+    if (give == 0 && self->queued == 1 && (int) zhashx_size (self->running) >= self->slots)
+        give = 1;
+    json_t *tasks = json_array ();
+    json_t *moved = json_object ();         //  "origin run" -> [[i, l], ...]
+    while (give > 0) {
+        s_group_t *biggest = NULL;
+        for (s_group_t *group = (s_group_t *) zlistx_first (self->groups); group;
+             group = (s_group_t *) zlistx_next (self->groups))
+            if (!biggest || zlistx_size (group->tasks) > zlistx_size (biggest->tasks))
+                biggest = group;
+        if (!biggest || zlistx_size (biggest->tasks) == 0)
+            break;
+        zlistx_last (biggest->tasks);
+        s_held_t *held = (s_held_t *) zlistx_detach_cur (biggest->tasks);
+        self->queued--;
+        give--;
+        S_COUNT (self, given, 1);
+        held->task->index = held->index;
+        json_array_append_new (tasks, json_pack ("{s:s, s:s, s:I, s:I, s:i, s:o}",
+            "o", held->origin, "run", held->run, "i", (json_int_t) held->index,
+            "l", (json_int_t) held->lease, "a", held->attempt,
+            "task", tm_codec_task_encode (held->task)));
+        char *group_key = tm_strdupf ("%s %s", held->origin, held->run);
+        json_t *list = json_object_get (moved, group_key);
+        if (!list) {
+            list = json_array ();
+            json_object_set_new (moved, group_key, list);
+        }
+        json_array_append_new (list, json_pack ("[I, I]", (json_int_t) held->index,
+                                                (json_int_t) held->lease));
+        free (group_key);
+        s_held_destroy (&held);
+    }
+    //  Empty groups go
+    s_group_t *group = (s_group_t *) zlistx_first (self->groups);
+    while (group) {
+        if (zlistx_size (group->tasks) == 0) {
+            zlistx_detach_cur (self->groups);
+            void *item = group;
+            s_group_destroy (&item);
+            group = (s_group_t *) zlistx_first (self->groups);
+        }
+        else
+            group = (s_group_t *) zlistx_next (self->groups);
+    }
+    const char *group_key;
+    json_t *list;
+    json_object_foreach (moved, group_key, list) {
+        char origin [S_HEX];
+        snprintf (origin, sizeof origin, "%.*s", S_HEX - 1, group_key);
+        json_t *note = json_pack ("{s:s, s:s, s:s, s:O}", "t", "moved",
+                                  "run", group_key + S_HEX, "to", thief, "items", list);
+        s_send (self, origin, &note);
+    }
+    json_decref (moved);
+    json_t *reply = json_pack ("{s:s, s:o}", "t", "give", "tasks", tasks);
+    s_send (self, thief, &reply);
+    s_load_update (self);
+}
+
+static void
+s_on_give (s_pool_t *self, const char *from, json_t *msg)
+{
+    json_t *tasks = json_object_get (msg, "tasks");
+    if (self->stealing && streq (from, self->steal_victim))
+        self->stealing = false;
+    size_t i, got = 0;
+    json_t *item;
+    json_array_foreach (tasks, i, item) {
+        const char *origin = json_string_value (json_object_get (item, "o"));
+        const char *run = json_string_value (json_object_get (item, "run"));
+        if (!origin || strlen (origin) != S_HEX - 1 || !run
+        ||  s_hold (self, origin, run, item, false) != 0)
+            S_COUNT (self, malformed, 1);
+        else
+            got++;
+    }
+    S_COUNT (self, stolen, got);
+    if (got == 0) {
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, from);
+        if (member)
+            member->empty_until = tm_now () + S_STEAL_BACKOFF;
+    }
+    s_pump (self);
+}
+
+//  With free slots and nothing queued, ask the member with the longest
+//  gossiped queue for half of it.
+static void
+s_try_steal (s_pool_t *self, double now)
+{
+    if (self->stealing && now < self->steal_deadline)
+        return;
+    self->stealing = false;
+    if (self->queued > 0 || (int) zhashx_size (self->running) >= self->slots)
+        return;
+    s_member_t *victim = NULL;
+    for (s_member_t *member = (s_member_t *) zhashx_first (self->members); member;
+         member = (s_member_t *) zhashx_next (self->members))
+        if (member->alive && !streq (member->id, self->self_id) && member->queue > 0
+        &&  member->empty_until <= now && (!victim || member->queue > victim->queue))
+            victim = member;
+    if (!victim)
+        return;
+    self->stealing = true;
+    snprintf (self->steal_victim, sizeof self->steal_victim, "%s", victim->id);
+    self->steal_deadline = now + S_STEAL_WAIT;
+    S_COUNT (self, steals, 1);
+    json_t *msg = json_pack ("{s:s, s:i}", "t", "steal",
+                             "want", self->slots - (int) zhashx_size (self->running));
+    s_send (self, victim->id, &msg);
+}
+
+//  ---------------------------------------------------------------------
+//  Origin side
+
+//  Members that may be given work, with their slots.
+static size_t
+s_candidates (s_pool_t *self, s_member_t **out, size_t max)
+{
+    size_t count = 0;
+    for (s_member_t *member = (s_member_t *) zhashx_first (self->members); member;
+         member = (s_member_t *) zhashx_next (self->members))
+        if (member->alive && member->slots > 0 && count < max)
+            out [count++] = member;
+    return count;
+}
+
+//  Hands the tasks INDICES of RUN out under fresh leases, in proportion
+//  to the members' slots, keeping the given order within each member's
+//  share (so each queue stays longest first).  TO, if given, takes them
+//  all (a retry goes back to the member that ran it, at the front).
+static void
+s_place (s_pool_t *self, s_run_t *run, const size_t *indices, size_t count,
+         const char *to, bool front)
+{
+    size_t max = zhashx_size (self->members) + 1;
+    s_member_t **members = (s_member_t **) calloc (max, sizeof (s_member_t *));
+    json_t **batches = (json_t **) calloc (max, sizeof (json_t *));
+    assert (members && batches);
+    size_t n = 0;
+    if (to) {
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, to);
+        if (member && member->alive)
+            members [n++] = member;
+    }
+    if (n == 0)
+        n = s_candidates (self, members, max);
+    if (n == 0) {
+        //  Gossip has not told us about anyone yet, not even us: use us
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, self->self_id);
+        if (member)
+            members [n++] = member;
+    }
+    for (size_t m = 0; m < n; m++)
+        members [m]->placed = 0;
+    for (size_t k = 0; k < count; k++) {
+        s_entry_t *entry = &run->entries [indices [k]];
+        tm_task_t *task = tm_tasklist_get (run->tasks, indices [k]);
+        if (n == 0) {
+            //  Nobody at all: not even we are a member (we left)
+            entry->lease = ++self->next_lease;
+            entry->holder [0] = 0;
+            continue;
+        }
+        size_t best = 0;
+        for (size_t m = 1; m < n; m++)
+            if (members [m]->placed / members [m]->slots
+              < members [best]->placed / members [best]->slots)
+                best = m;
+        json_t *encoded = tm_codec_task_encode (task);
+        if (!encoded) {
+            s_skip (self, run, indices [k], "cannot send it to another member: its "
+                    "command, paths or environment are not valid UTF-8");
+            continue;
+        }
+        members [best]->placed += 1;
+        entry->state = ENTRY_QUEUED;
+        entry->lease = ++self->next_lease;
+        snprintf (entry->holder, sizeof entry->holder, "%s", members [best]->id);
+        if (!batches [best])
+            batches [best] = json_array ();
+        json_array_append_new (batches [best], json_pack ("{s:I, s:I, s:i, s:o}",
+            "i", (json_int_t) indices [k], "l", (json_int_t) entry->lease,
+            "a", entry->attempt, "task", encoded));
+        if (json_array_size (batches [best]) >= S_ASSIGN_BATCH) {
+            json_t *msg = json_pack ("{s:s, s:s, s:b, s:o}", "t", "assign", "run", run->key,
+                                     "front", front, "tasks", batches [best]);
+            batches [best] = NULL;
+            s_send (self, members [best]->id, &msg);
+        }
+    }
+    for (size_t m = 0; m < n; m++)
+        if (batches [m]) {
+            json_t *msg = json_pack ("{s:s, s:s, s:b, s:o}", "t", "assign", "run", run->key,
+                                     "front", front, "tasks", batches [m]);
+            s_send (self, members [m]->id, &msg);
+        }
+    free (batches);
+    free (members);
+}
+
+static void
+s_finish_if_done (s_pool_t *self, s_run_t *run)
+{
+    if (run->done < run->total)
+        return;
+    zsock_send (self->pipe, "ss", "FINISHED", run->key);
+    zhashx_delete (self->runs, run->key);
+}
+
+//  The final result of a task: to the owner, once.
+static void
+s_final (s_pool_t *self, s_run_t *run, s_entry_t *entry, tm_result_t *result)
+{
+    assert (entry->state != ENTRY_DONE);
+    entry->state = ENTRY_DONE;
+    tm_result_destroy (&entry->first_failure);
+    run->done++;
+    zsock_send (self->pipe, "ssp", "RESULT", run->key, result);
+}
+
+static void
+s_skip (s_pool_t *self, s_run_t *run, size_t index, const char *why)
+{
+    tm_task_t *task = tm_tasklist_get (run->tasks, index);
+    s_entry_t *entry = &run->entries [index];
+    tm_result_t *result;
+    if (entry->first_failure) {
+        //  A retry that never ran does not undo the failure before it
+        result = entry->first_failure;
+        entry->first_failure = NULL;
+    }
+    else {
+        result = tm_result_new (task->id, index);
+        result->status = TM_STATUS_SKIPPED;
+        result->attempts = entry->attempt - 1 > 0 ? entry->attempt - 1 : 0;
+        result->member = strdup (self->name);
+        result->started = tm_wall_now ();
+        tm_result_set_message (result, "%s", why);
+    }
+    s_final (self, run, entry, result);
+}
+
+static void
+s_cancel (s_pool_t *self, s_run_t *run, const char *reason)
+{
+    if (run->cancelling)
+        return;
+    run->cancelling = true;
+    run->cancel_reason = strdup (reason);
+    run->cancel_deadline = tm_now () + S_CANCEL_WAIT;
+    char *why = tm_strdupf ("not run: %s", reason);
+    for (size_t i = 0; i < run->total; i++)
+        if (run->entries [i].state == ENTRY_QUEUED)
+            s_skip (self, run, i, why);
+    free (why);
+    for (s_member_t *member = (s_member_t *) zhashx_first (self->members); member;
+         member = (s_member_t *) zhashx_next (self->members))
+        if (member->alive) {
+            json_t *msg = json_pack ("{s:s, s:s}", "t", "cancel", "run", run->key);
+            s_send (self, member->id, &msg);
+        }
+}
+
+static void
+s_run_start (s_pool_t *self, const char *key, tm_tasklist_t *tasks, int retries, bool fail_fast)
+{
+    s_run_t *run = (s_run_t *) zmalloc (sizeof (s_run_t));
+    run->key = strdup (key);
+    run->tasks = tasks;
+    run->total = tm_tasklist_size (tasks);
+    run->entries = (s_entry_t *) calloc (run->total + 1, sizeof (s_entry_t));
+    assert (run->entries);
+    run->retries = retries;
+    run->fail_fast = fail_fast;
+    if (zhashx_insert (self->runs, key, run) != 0) {
+        //  The owner reused a key: a programmer error on its side
+        void *item = run;
+        s_run_destroy (&item);
+        assert (false);
+        return;
+    }
+    //  Longest expected first; each member's share keeps that order
+    tm_task_t **order = (tm_task_t **) malloc ((run->total + 1) * sizeof (tm_task_t *));
+    size_t *indices = (size_t *) malloc ((run->total + 1) * sizeof (size_t));
+    assert (order && indices);
+    for (size_t i = 0; i < run->total; i++)
+        order [i] = tm_tasklist_get (tasks, i);
+    qsort (order, run->total, sizeof (tm_task_t *), tm_scheduler_compare_expected);
+    size_t count = 0;
+    for (size_t i = 0; i < run->total; i++) {
+        run->entries [order [i]->index].attempt = 1;
+        if (order [i]->skip_reason)
+            s_skip (self, run, order [i]->index, order [i]->skip_reason);
+        else
+            indices [count++] = order [i]->index;
+    }
+    free (order);
+    s_place (self, run, indices, count, NULL, false);
+    free (indices);
+    s_finish_if_done (self, run);
+}
+
+//  Looks up the run and entry a holder's message is about.  NULL if we
+//  do not own that run (finished, or never ours) or the index is bad.
+static s_entry_t *
+s_entry_of (s_pool_t *self, json_t *msg, s_run_t **run_p, size_t *index_p, uint64_t *lease_p)
+{
+    const char *key = json_string_value (json_object_get (msg, "run"));
+    json_t *index = json_object_get (msg, "i");
+    json_t *lease = json_object_get (msg, "l");
+    s_run_t *run = key ? (s_run_t *) zhashx_lookup (self->runs, key) : NULL;
+    if (!run || !json_is_integer (index) || !json_is_integer (lease)
+    ||  json_integer_value (index) < 0 || (size_t) json_integer_value (index) >= run->total)
+        return NULL;
+    *run_p = run;
+    *index_p = (size_t) json_integer_value (index);
+    *lease_p = (uint64_t) json_integer_value (lease);
+    return &run->entries [*index_p];
+}
+
+static void
+s_on_started (s_pool_t *self, const char *from, json_t *msg)
+{
+    s_run_t *run;
+    size_t index;
+    uint64_t lease;
+    s_entry_t *entry = s_entry_of (self, msg, &run, &index, &lease);
+    if (!entry || entry->lease != lease || entry->state != ENTRY_QUEUED || run->cancelling)
+        return;
+    entry->state = ENTRY_RUNNING;
+    snprintf (entry->holder, sizeof entry->holder, "%s", from);
+    s_member_t *member = (s_member_t *) zhashx_lookup (self->members, from);
+    zsock_send (self->pipe, "ssis", "STARTED", run->key, (int) index,
+                member && member->name ? member->name : from);
+}
+
+static void
+s_on_result (s_pool_t *self, const char *from, json_t *msg)
+{
+    s_run_t *run;
+    size_t index;
+    uint64_t lease;
+    s_entry_t *entry = s_entry_of (self, msg, &run, &index, &lease);
+    if (!entry || entry->state == ENTRY_DONE || entry->lease != lease) {
+        S_COUNT (self, duplicates, 1);
+        return;
+    }
+    char *err = NULL;
+    tm_result_t *result = tm_codec_result_decode (json_object_get (msg, "result"), &err);
+    tm_task_t *task = tm_tasklist_get (run->tasks, index);
+    if (!result || result->index != index || !streq (result->id, task->id)) {
+        tm_warn ("work", "dropped a result from %.8s: %s", from,
+                 err ? err : "it names another test");
+        free (err);
+        tm_result_destroy (&result);
+        S_COUNT (self, malformed, 1);
+        return;
+    }
+    bool failed = !tm_status_ok (result->status);
+    if (failed && !run->cancelling && entry->attempt <= run->retries) {
+        //  Retry on the member that ran it, at the front of its queue
+        if (!entry->first_failure)
+            entry->first_failure = result;
+        else
+            tm_result_destroy (&result);
+        entry->attempt++;
+        s_place (self, run, &index, 1, from, true);
+        return;
+    }
+    if (entry->first_failure && result->status == TM_STATUS_SKIPPED) {
+        //  A cancelled retry reports the failure before it
+        int tried = result->attempts;
+        tm_result_destroy (&result);
+        result = entry->first_failure;
+        entry->first_failure = NULL;
+        if (tried > result->attempts)
+            result->attempts = tried;
+        failed = true;
+    }
+    else
+    if (!failed && entry->first_failure && result->status == TM_STATUS_PASSED) {
+        result->status = TM_STATUS_FLAKY;
+        tm_result_set_message (result, "passed on attempt %d after: %s", entry->attempt,
+                               entry->first_failure->message ? entry->first_failure->message
+                               : tm_status_name (entry->first_failure->status));
+    }
+    char *id = failed && run->fail_fast && !run->cancelling ? strdup (result->id) : NULL;
+    s_final (self, run, entry, result);
+    if (id) {
+        char *reason = tm_strdupf ("--fail-fast after '%s' failed", id);
+        s_cancel (self, run, reason);
+        free (reason);
+        free (id);
+    }
+    s_finish_if_done (self, run);
+}
+
+static void
+s_on_moved (s_pool_t *self, const char *from, json_t *msg)
+{
+    const char *key = json_string_value (json_object_get (msg, "run"));
+    const char *to = json_string_value (json_object_get (msg, "to"));
+    s_run_t *run = key ? (s_run_t *) zhashx_lookup (self->runs, key) : NULL;
+    if (!run || !to || strlen (to) != S_HEX - 1)
+        return;
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get (msg, "items"), i, item) {
+        json_int_t index = json_integer_value (json_array_get (item, 0));
+        json_int_t lease = json_integer_value (json_array_get (item, 1));
+        if (index < 0 || (size_t) index >= run->total)
+            continue;
+        s_entry_t *entry = &run->entries [index];
+        //  Only its holder under this lease can pass it on
+        if (entry->state == ENTRY_QUEUED && entry->lease == (uint64_t) lease
+        &&  streq (entry->holder, from))
+            snprintf (entry->holder, sizeof entry->holder, "%s", to);
+    }
+}
+
+//  Member ID is gone (dead or left): its tasks go elsewhere under new
+//  leases; the tasks it gave us are dropped.
+static void
+s_member_gone (s_pool_t *self, const char *id)
+{
+    for (s_run_t *run = (s_run_t *) zhashx_first (self->runs); run;
+         run = (s_run_t *) zhashx_next (self->runs)) {
+        size_t *indices = (size_t *) malloc ((run->total + 1) * sizeof (size_t));
+        assert (indices);
+        size_t count = 0;
+        for (size_t i = 0; i < run->total; i++) {
+            s_entry_t *entry = &run->entries [i];
+            if (entry->state != ENTRY_DONE && streq (entry->holder, id))
+                indices [count++] = i;
+        }
+        if (count > 0 && !run->cancelling) {
+            tm_info ("work", "re-queueing %zu task(s) of run %s held by a member that is gone",
+                     count, run->key);
+            S_COUNT (self, requeued, count);
+            s_place (self, run, indices, count, NULL, true);
+        }
+        else
+            for (size_t k = 0; k < count; k++)
+                s_skip (self, run, indices [k], "not run: cancelled");
+        free (indices);
+    }
+    s_drop (self, id, NULL);
+    if (self->stealing && streq (self->steal_victim, id))
+        self->stealing = false;
+    //  zhashx_first/next above: finishing inside the loop would unsettle it
+    zlistx_t *finished = zlistx_new ();
+    for (s_run_t *run = (s_run_t *) zhashx_first (self->runs); run;
+         run = (s_run_t *) zhashx_next (self->runs))
+        if (run->done == run->total)
+            zlistx_add_end (finished, run);
+    for (s_run_t *run = (s_run_t *) zlistx_first (finished); run;
+         run = (s_run_t *) zlistx_next (finished))
+        s_finish_if_done (self, run);
+    zlistx_destroy (&finished);
+}
+
+//  Cancelled runs whose killed tasks did not come back in time.
+static void
+s_cancel_expire (s_pool_t *self, double now)
+{
+    zlistx_t *finished = zlistx_new ();
+    for (s_run_t *run = (s_run_t *) zhashx_first (self->runs); run;
+         run = (s_run_t *) zhashx_next (self->runs)) {
+        if (!run->cancelling || now < run->cancel_deadline)
+            continue;
+        for (size_t i = 0; i < run->total; i++)
+            if (run->entries [i].state != ENTRY_DONE)
+                s_skip (self, run, i, "cancelled; its member did not answer");
+        zlistx_add_end (finished, run);
+    }
+    for (s_run_t *run = (s_run_t *) zlistx_first (finished); run;
+         run = (s_run_t *) zlistx_next (finished))
+        s_finish_if_done (self, run);
+    zlistx_destroy (&finished);
+}
+
+//  ---------------------------------------------------------------------
+//  Messages from gossip
+
+static void
+s_on_member (s_pool_t *self, zmsg_t *msg)
+{
+    char *id = zmsg_popstr (msg), *name = zmsg_popstr (msg), *state = zmsg_popstr (msg);
+    char *address = zmsg_popstr (msg), *meta = zmsg_popstr (msg);
+    if (id && strlen (id) == S_HEX - 1 && name && state) {
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
+        if (!member) {
+            member = (s_member_t *) zmalloc (sizeof (s_member_t));
+            snprintf (member->id, sizeof member->id, "%s", id);
+            zhashx_insert (self->members, id, member);
+        }
+        free (member->name);
+        member->name = strdup (name);
+        bool was_alive = member->alive;
+        member->alive = streq (state, "alive") || streq (state, "suspect");
+        json_error_t error;
+        json_t *json = meta && *meta ? json_loads (meta, 0, &error) : NULL;
+        json_t *slots = json_object_get (json, "slots");
+        json_t *queue = json_object_get (json, "queue");
+        member->slots = json_is_integer (slots) ? (int) json_integer_value (slots) : 0;
+        if (member->slots < 0 || member->slots > 4096)
+            member->slots = 0;
+        member->queue = json_is_integer (queue) ? (int) json_integer_value (queue) : 0;
+        json_decref (json);
+        if (was_alive && !member->alive && !streq (id, self->self_id))
+            s_member_gone (self, id);
+    }
+    free (id);
+    free (name);
+    free (state);
+    free (address);
+    free (meta);
+}
+
+static void
+s_on_recv (s_pool_t *self, const char *from, zframe_t *payload)
+{
+    json_error_t error;
+    json_t *msg = json_loadb ((const char *) zframe_data (payload), zframe_size (payload),
+                              0, &error);
+    const char *type = json_string_value (json_object_get (msg, "t"));
+    if (!msg || !type || strlen (from) != S_HEX - 1) {
+        S_COUNT (self, malformed, 1);
+        json_decref (msg);
+        return;
+    }
+    if (streq (type, "assign")) {
+        const char *run = json_string_value (json_object_get (msg, "run"));
+        bool front = json_is_true (json_object_get (msg, "front"));
+        json_t *tasks = json_object_get (msg, "tasks");
+        size_t i;
+        json_t *item;
+        if (!run || !json_is_array (tasks))
+            S_COUNT (self, malformed, 1);
+        else
+        if (front) {
+            //  In reverse, so that the batch keeps its order at the head
+            for (i = json_array_size (tasks); i-- > 0; )
+                if (s_hold (self, from, run, json_array_get (tasks, i), true) != 0)
+                    S_COUNT (self, malformed, 1);
+        }
+        else
+            json_array_foreach (tasks, i, item)
+                if (s_hold (self, from, run, item, false) != 0)
+                    S_COUNT (self, malformed, 1);
+        s_pump (self);
+    }
+    else
+    if (streq (type, "result"))
+        s_on_result (self, from, msg);
+    else
+    if (streq (type, "started"))
+        s_on_started (self, from, msg);
+    else
+    if (streq (type, "moved"))
+        s_on_moved (self, from, msg);
+    else
+    if (streq (type, "steal"))
+        s_on_steal (self, from, msg);
+    else
+    if (streq (type, "give"))
+        s_on_give (self, from, msg);
+    else
+    if (streq (type, "cancel")) {
+        const char *run = json_string_value (json_object_get (msg, "run"));
+        if (run)
+            s_drop (self, from, run);   //  Only its origin can cancel a run
+        s_pump (self);
+    }
+    else
+        S_COUNT (self, malformed, 1);
+    json_decref (msg);
+}
+
+static void
+s_handle_work (s_pool_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->work);
+    if (!msg)
+        return;
+    char *command = zmsg_popstr (msg);
+    if (command && streq (command, "MEMBER"))
+        s_on_member (self, msg);
+    else
+    if (command && streq (command, "RECV")) {
+        char *from = zmsg_popstr (msg);
+        zframe_t *payload = zmsg_pop (msg);
+        if (from && payload)
+            s_on_recv (self, from, payload);
+        free (from);
+        zframe_destroy (&payload);
+    }
+    else
+    if (command && streq (command, "SELF")) {
+        char *id = zmsg_popstr (msg);
+        if (id)
+            snprintf (self->self_id, sizeof self->self_id, "%s", id);
+        free (id);
+    }
+    free (command);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_handle_pipe (s_pool_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (msg);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "RUN")) {
+        char *key = zmsg_popstr (msg);
+        zframe_t *pointer = zmsg_pop (msg);
+        char *retries = zmsg_popstr (msg), *fail_fast = zmsg_popstr (msg);
+        assert (key && pointer && zframe_size (pointer) == sizeof (void *));
+        tm_tasklist_t *tasks;
+        memcpy (&tasks, zframe_data (pointer), sizeof tasks);
+        s_run_start (self, key, tasks, retries ? atoi (retries) : 0,
+                     fail_fast && atoi (fail_fast) != 0);
+        free (key);
+        free (retries);
+        free (fail_fast);
+        zframe_destroy (&pointer);
+    }
+    else
+    if (streq (command, "CANCEL")) {
+        char *key = zmsg_popstr (msg);
+        s_run_t *run = key ? (s_run_t *) zhashx_lookup (self->runs, key) : NULL;
+        if (run) {
+            s_cancel (self, run, "the run was cancelled");
+            s_finish_if_done (self, run);
+        }
+        free (key);
+    }
+    free (command);
+    zmsg_destroy (&msg);
+}
+
+void
+tm_workpool_actor (zsock_t *pipe, void *args)
+{
+    tm_workpool_config_t *config = (tm_workpool_config_t *) args;
+    s_pool_t self = { 0 };
+    self.pipe = pipe;
+    self.slots = config->slots > 0 ? config->slots : 1;
+    self.stats = config->stats;
+    self.name = strdup (config->executor.member);
+    self.members = zhashx_new ();
+    zhashx_set_destructor (self.members, s_member_destroy);
+    self.runs = zhashx_new ();
+    zhashx_set_destructor (self.runs, s_run_destroy);
+    self.groups = zlistx_new ();
+    self.running = zhashx_new ();
+    self.load_free = -1;
+    self.load_queue = -1;
+    tm_executor_config_t executor = config->executor;
+    executor.slots = self.slots;
+    self.executor = zactor_new (tm_executor_actor, &executor);
+    self.work = zsock_new (ZMQ_PAIR);
+    zsock_set_sndhwm (self.work, 0);
+    zsock_set_rcvhwm (self.work, 0);
+    int rc = zsock_connect (self.work, "%s", config->work_endpoint);
+    assert (rc == 0);
+    zsock_send (self.work, "s", "HELLO");
+    zsock_signal (pipe, 0);
+
+    zpoller_t *poller = zpoller_new (pipe, self.work, self.executor, NULL);
+    double next_tick = tm_now () + S_TICK;
+    while (!self.terminated) {
+        int timeout = (int) ((next_tick - tm_now ()) * 1000) + 1;
+        void *which = zpoller_wait (poller, timeout > 0 ? timeout : 0);
+        if (which == pipe)
+            s_handle_pipe (&self);
+        else
+        if (which == self.work)
+            s_handle_work (&self);
+        else
+        if (which == self.executor) {
+            char *command = NULL;
+            tm_result_t *result = NULL;
+            if (zsock_recv (self.executor, "sp", &command, &result) == 0
+            &&  command && streq (command, "DONE") && result)
+                s_on_done (&self, result);
+            free (command);
+        }
+        else
+        if (zpoller_terminated (poller))
+            break;
+        double now = tm_now ();
+        if (now >= next_tick) {
+            s_try_steal (&self, now);
+            s_cancel_expire (&self, now);
+            next_tick = now + S_TICK;
+        }
+    }
+    zpoller_destroy (&poller);
+    zactor_destroy (&self.executor);    //  Kills and reaps what still runs
+    for (s_held_t *held = (s_held_t *) zhashx_first (self.running); held;
+         held = (s_held_t *) zhashx_next (self.running))
+        s_held_destroy (&held);
+    zhashx_destroy (&self.running);
+    s_group_t *group;
+    while ((group = (s_group_t *) zlistx_detach (self.groups, NULL))) {
+        void *item = group;
+        s_group_destroy (&item);
+    }
+    zlistx_destroy (&self.groups);
+    zhashx_destroy (&self.runs);
+    zhashx_destroy (&self.members);
+    zsock_destroy (&self.work);
+    free (self.name);
+}

@@ -1,0 +1,73 @@
+/*  tm_workpool.h - the agent's work pool: runs spread over the cluster.
+
+    One work pool per agent.  It plays two roles at once, as every member
+    does (no node is special):
+
+      origin   for the runs its owner submits: it keeps the ledger of
+               where each task is, spreads the tasks over the members'
+               queues in proportion to their slots, applies retries and
+               --fail-fast, re-queues the tasks of a member that dies,
+               and hands each task's one final result to its owner;
+      holder   for the tasks any origin gave it: it queues them, runs
+               them on its executor, reports each result to the task's
+               origin, and steals half of a busy member's queue when its
+               own runs dry.
+
+    It talks to other members only through the gossip actor's work
+    socket (tm_gossip.h), so every message is a signed envelope and its
+    author is known.  The protocol and the task state machine are in
+    docs/scheduling.md.
+
+    Pipe protocol (frames as for zsock_send):
+
+        owner -> pool
+            "RUN" s:key p:tasklist i:retries i:fail_fast
+                                        start a run the owner names KEY
+                                        (unique among its runs); the
+                                        tasklist is borrowed until FINISHED
+            "CANCEL" s:key              stop that run: nothing new starts,
+                                        running tasks are killed, the rest
+                                        SKIPPED
+            "$TERM"
+
+        pool -> owner
+            "STARTED" s:key i:index s:member     a task started on MEMBER
+            "RESULT" s:key p:result              its final result (owner owns it)
+            "FINISHED" s:key                     every task had its RESULT
+
+    Invariant: every task of a run gets exactly one RESULT before
+    FINISHED, whatever members die, steal or answer twice.
+*/
+#ifndef TM_WORKPOOL_H_INCLUDED
+#define TM_WORKPOOL_H_INCLUDED
+
+#include "tm_executor.h"
+
+//  Counters the pool keeps up to date for `testmesh stats`.  The owner
+//  reads them with tm_workpool_stats_read while the pool runs (each is
+//  written atomically; together they are not a snapshot).
+typedef struct {
+    uint64_t steals;            //  Steal requests we sent
+    uint64_t stolen;            //  Tasks we received by stealing
+    uint64_t given;             //  Tasks we gave to thieves
+    uint64_t requeued;          //  Tasks we re-queued as origin (member gone)
+    uint64_t duplicates;        //  Results dropped: stale lease or already done
+    uint64_t malformed;         //  Work messages or tasks that did not parse
+    uint64_t tasks_run;         //  Attempts our executor finished
+} tm_workpool_stats_t;
+
+//  Copies the counters at STATS (written by the pool) into OUT.
+void tm_workpool_stats_read (const tm_workpool_stats_t *stats, tm_workpool_stats_t *out);
+
+typedef struct {
+    tm_workpool_stats_t *stats; //  Counters to keep, or NULL; must outlive the actor
+    const char *work_endpoint;  //  The gossip actor's work socket
+    int slots;                  //  Tasks run here at once
+    tm_executor_config_t executor;  //  For our executor (member = our name)
+} tm_workpool_config_t;
+
+//  The actor function: zactor_new (tm_workpool_actor, &config).  The
+//  config is copied before the actor signals ready.
+void tm_workpool_actor (zsock_t *pipe, void *args);
+
+#endif

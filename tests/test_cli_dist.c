@@ -1,0 +1,473 @@
+/*  test_cli_dist.c - integration: `testmesh run` spread over real agents.
+
+    Every agent is build/testmesh agent on loopback with the fast profile
+    (tm_cluster.h).  The CLI is build/testmesh run --data AGENT_DIR, which
+    submits to that agent (docs/scheduling.md).  Suites are INI manifests
+    of shell commands written by the test.  Conditions are polled with a
+    deadline; nothing sleeps a fixed time to let something happen.
+*/
+#include "tm_cluster.h"
+#include <dirent.h>
+#include <jansson.h>
+#include <signal.h>
+
+TestSuite (cli_dist, .fini = tmc_cleanup, .timeout = 120);
+
+//  DIR/NAME in a new string.
+static char *
+s_join (const char *dir, const char *name)
+{
+    size_t size = strlen (dir) + strlen (name) + 2;
+    char *path = (char *) malloc (size);
+    cr_assert_not_null (path);
+    snprintf (path, size, "%s/%s", dir, name);
+    return path;
+}
+
+//  Starts COUNT agents a1..aN with SLOTS slots each, all seeing all alive.
+static void
+s_cluster (tmc_agent_t **agents, int count, const char *slots)
+{
+    static const char *names [] = { "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8" };
+    cr_assert (count <= 8);
+    agents [0] = tmc_start (names [0], NULL, "--slots", slots, NULL);
+    char *token = tmc_token (agents [0], 10);
+    for (int i = 1; i < count; i++)
+        agents [i] = tmc_start (names [i], token, "--slots", slots, NULL);
+    tmc_wait_mesh (agents, count, 30);
+    free (token);
+}
+
+//  Writes a manifest of COUNT tests "tI" to DIR/NAME; test I runs the
+//  shell command COMMAND (I) returns.  Returns its path (caller frees).
+static char *
+s_manifest (const char *dir, const char *name, int count, const char *(*command) (int))
+{
+    char *path = s_join (dir, name);
+    FILE *file = fopen (path, "w");
+    cr_assert_not_null (file);
+    fprintf (file, "[defaults]\nshell = true\ntimeout = 60\n\n");
+    for (int i = 0; i < count; i++)
+        fprintf (file, "[test \"t%d\"]\ncommand = %s\n\n", i, command (i));
+    fclose (file);
+    return path;
+}
+
+//  A CLI started in the background, its output in files.
+typedef struct {
+    pid_t pid;
+    char out [256];
+    char err [256];
+    int status;
+} s_cli_t;
+
+static void
+s_cli_start (s_cli_t *cli, const char *dir, char *const argv [])
+{
+    snprintf (cli->out, sizeof cli->out, "%s/cli.out", dir);
+    snprintf (cli->err, sizeof cli->err, "%s/cli.err", dir);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen (&actions, 1, cli->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen (&actions, 2, cli->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int rc = posix_spawn (&cli->pid, argv [0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    cr_assert_eq (rc, 0, "cannot spawn %s", argv [0]);
+    cli->status = -1;
+}
+
+//  Waits up to TIMEOUT s for the CLI to exit; returns its exit code (or
+//  128 + signal).  Fails the test, killing it, at the deadline.
+static int
+s_cli_wait (s_cli_t *cli, double timeout)
+{
+    double end = tmu_now () + timeout;
+    int wstatus;
+    while (waitpid (cli->pid, &wstatus, WNOHANG) != cli->pid) {
+        if (tmu_now () > end) {
+            kill (cli->pid, SIGKILL);
+            waitpid (cli->pid, NULL, 0);
+            char *err = tmu_slurp (cli->err);
+            cr_assert_fail ("the CLI did not exit within %.0f s; stderr:\n%s", timeout, err);
+        }
+        usleep (10000);
+    }
+    cli->status = WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 128 + WTERMSIG (wstatus);
+    return cli->status;
+}
+
+//  True if process PID descends from ANCESTOR.
+static bool
+s_descends (pid_t pid, pid_t ancestor)
+{
+    for (int depth = 0; pid > 1 && depth < 64; depth++) {
+        if (pid == ancestor)
+            return true;
+        char path [64], line [1024];
+        snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            return false;
+        size_t size = fread (line, 1, sizeof line - 1, file);
+        fclose (file);
+        line [size] = 0;
+        char *close_paren = strrchr (line, ')');
+        int parent = 0;
+        if (!close_paren || sscanf (close_paren + 2, "%*c %d", &parent) != 1)
+            return false;
+        pid = parent;
+    }
+    return false;
+}
+
+//  Kills every process whose command line contains MARKER (the orphans a
+//  SIGKILLed agent leaves: see docs/scheduling.md, "Limits today").
+static void s_kill_marked (const char *marker);
+
+//  Processes whose command line contains MARKER (descending from UNDER,
+//  if UNDER > 0).
+static int
+s_processes_under (const char *marker, pid_t under)
+{
+    int count = 0;
+    DIR *proc = opendir ("/proc");
+    cr_assert_not_null (proc);
+    struct dirent *entry;
+    while ((entry = readdir (proc))) {
+        if (entry->d_name [0] < '0' || entry->d_name [0] > '9')
+            continue;
+        char path [300], line [4096];
+        snprintf (path, sizeof path, "/proc/%s/cmdline", entry->d_name);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            continue;
+        size_t size = fread (line, 1, sizeof line - 1, file);
+        fclose (file);
+        for (size_t i = 0; i < size; i++)
+            if (line [i] == 0)
+                line [i] = ' ';
+        line [size] = 0;
+        if (strstr (line, marker) && (under <= 0 || s_descends (atoi (entry->d_name), under)))
+            count++;
+    }
+    closedir (proc);
+    return count;
+}
+
+static int
+s_processes_with (const char *marker)
+{
+    return s_processes_under (marker, 0);
+}
+
+static void
+s_kill_marked (const char *marker)
+{
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc))) {
+        char path [300], line [4096];
+        snprintf (path, sizeof path, "/proc/%s/cmdline", entry->d_name);
+        FILE *file = entry->d_name [0] >= '0' && entry->d_name [0] <= '9'
+                   ? fopen (path, "r") : NULL;
+        if (!file)
+            continue;
+        size_t size = fread (line, 1, sizeof line - 1, file);
+        fclose (file);
+        for (size_t i = 0; i < size; i++)
+            if (line [i] == 0)
+                line [i] = ' ';
+        line [size] = 0;
+        if (strstr (line, marker))
+            kill (atoi (entry->d_name), SIGKILL);
+    }
+    if (proc)
+        closedir (proc);
+}
+
+//  Waits until the processes with MARKER number at least WANT (AT_LEAST)
+//  or exactly WANT; fails after TIMEOUT s.
+static void
+s_wait_processes (const char *marker, int want, bool at_least, double timeout)
+{
+    double end = tmu_now () + timeout;
+    while (1) {
+        int count = s_processes_with (marker);
+        if (at_least ? count >= want : count == want)
+            return;
+        cr_assert (tmu_now () < end, "after %.0f s, %d processes with '%s' (want %s%d)",
+                   timeout, count, marker, at_least ? ">= " : "", want);
+        usleep (20000);
+    }
+}
+
+//  The report's tests by id: id -> status; fails on a duplicate id.
+static json_t *
+s_statuses (const char *report_path, json_t **members)
+{
+    json_error_t error;
+    json_t *report = json_load_file (report_path, 0, &error);
+    cr_assert_not_null (report, "%s: %s", report_path, error.text);
+    json_t *statuses = json_object ();
+    if (members)
+        *members = json_object ();
+    size_t i;
+    json_t *test;
+    json_array_foreach (json_object_get (report, "tests"), i, test) {
+        const char *id = json_string_value (json_object_get (test, "id"));
+        cr_assert_not_null (id);
+        cr_assert_null (json_object_get (statuses, id), "'%s' reported twice", id);
+        json_object_set (statuses, id, json_object_get (test, "status"));
+        const char *member = json_string_value (json_object_get (test, "member"));
+        if (members && member)
+            json_object_set_new (*members, member, json_true ());
+    }
+    json_decref (report);
+    return statuses;
+}
+
+static const char *
+s_mixed (int i)
+{
+    //  Failures and a crash among passes, with known outcomes
+    if (i % 10 == 7)
+        return "echo failing >&2; exit 1";
+    if (i % 50 == 13)
+        return "kill -SEGV $$";
+    return "true";
+}
+
+Test (cli_dist, three_hundred_tests_over_five_agents_match_the_local_run)
+{
+    tmc_agent_t *agents [5];
+    s_cluster (agents, 5, "2");
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 300, s_mixed);
+    char *dist_json = s_join (dir, "dist.json");
+    char *local_json = s_join (dir, "local.json");
+    char *local_data = s_join (dir, "local-data");
+
+    tmu_run_t dist = tmu_testmesh (90, "run", "--data", agents [2]->dir, "--progress", "lines",
+                                   "--json", dist_json, manifest);
+    cr_assert_eq (dist.status, 1, "distributed run: exit %d\n%s", dist.status, dist.err);
+    tmu_run_t local = tmu_testmesh (90, "run", "--local", "--data", local_data, "-j", "2",
+                                    "--progress", "lines", "--json", local_json, manifest);
+    cr_assert_eq (local.status, 1, "local run: exit %d\n%s", local.status, local.err);
+
+    json_t *members = NULL;
+    json_t *got = s_statuses (dist_json, &members);
+    json_t *want = s_statuses (local_json, NULL);
+    cr_assert_eq (json_object_size (got), 300);
+    cr_assert (json_equal (got, want), "the distributed run's outcomes differ from the local run's");
+    cr_assert_str_eq (json_string_value (json_object_get (got, "t7")), "failed");
+    cr_assert_str_eq (json_string_value (json_object_get (got, "t13")), "crashed");
+    //  Five members with two slots each: the work was spread
+    cr_assert_geq (json_object_size (members), 3, "only %zu member(s) ran tests",
+                   json_object_size (members));
+    json_decref (got);
+    json_decref (want);
+    json_decref (members);
+    tmu_run_free (&dist);
+    tmu_run_free (&local);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+    free (dist_json);
+    free (local_json);
+    free (local_data);
+}
+
+static const char *
+s_sleep_short (int i)
+{
+    (void) i;
+    return "sleep 0.2";
+}
+
+Test (cli_dist, sigkilled_agent_mid_run_leaves_exactly_one_result_per_test)
+{
+    tmc_agent_t *agents [4];
+    s_cluster (agents, 4, "2");
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 80, s_sleep_short);
+    char *report = s_join (dir, "report.json");
+    s_cli_t cli;
+    s_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", "--json", report,
+                 manifest, NULL });
+    //  Once the victim has run tests (so it holds more), kill it
+    tmc_wait_counter (agents [3], "work.tasks_run", 2, 30);
+    tmc_kill (agents [3]);
+    int status = s_cli_wait (&cli, 60);
+    char *err = tmu_slurp (cli.err);
+    cr_assert_eq (status, 0, "exit %d\n%s", status, err);
+    json_t *statuses = s_statuses (report, NULL);
+    cr_assert_eq (json_object_size (statuses), 80);
+    const char *id;
+    json_t *value;
+    json_object_foreach (statuses, id, value)
+        cr_assert_str_eq (json_string_value (value), "passed", "%s: %s", id,
+                          json_string_value (value));
+    json_t *stats = tmc_stats (agents [0]);
+    cr_assert_gt (tmc_counter (stats, "work.requeued"), 0,
+                  "the origin re-queued nothing from the killed agent");
+    json_decref (stats);
+    json_decref (statuses);
+    free (err);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+    free (report);
+}
+
+static const char *
+s_skewed (int i)
+{
+    //  Placement gives every third test to the same member: all the long ones
+    return i % 3 == 0 ? "sleep 0.4" : "true";
+}
+
+Test (cli_dist, skewed_suite_is_balanced_by_stealing)
+{
+    tmc_agent_t *agents [3];
+    s_cluster (agents, 3, "1");
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 30, s_skewed);
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  manifest);
+    cr_assert_eq (run.status, 0, "exit %d\n%s", run.status, run.err);
+    long long stolen = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *stats = tmc_stats (agents [i]);
+        stolen += tmc_counter (stats, "work.stolen");
+        json_decref (stats);
+    }
+    cr_assert_gt (stolen, 0, "no member stole any task");
+    tmu_run_free (&run);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+}
+
+//  A command no other test runs, to find its processes by.
+static char s_marker [64];
+
+static const char *
+s_sleep_marked (int i)
+{
+    (void) i;
+    return s_marker;
+}
+
+//  Starts a run of long marked tests on 2 agents and waits until they run.
+static void
+s_long_run (tmc_agent_t **agents, char **dir, s_cli_t *cli)
+{
+    s_cluster (agents, 2, "2");
+    snprintf (s_marker, sizeof s_marker, "sleep 3%d.%06d", getpid () % 10, getpid ());
+    *dir = tmu_scratch ();
+    char *manifest = s_manifest (*dir, "suite.ini", 6, s_sleep_marked);
+    s_cli_start (cli, *dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", manifest, NULL });
+    free (manifest);
+    s_wait_processes (s_marker + 6, 4, true, 30);
+}
+
+Test (cli_dist, interrupted_cli_cancels_the_run_everywhere)
+{
+    tmc_agent_t *agents [2];
+    char *dir;
+    s_cli_t cli;
+    s_long_run (agents, &dir, &cli);
+    kill (cli.pid, SIGINT);
+    int status = s_cli_wait (&cli, 20);
+    cr_assert_eq (status, 2, "an interrupted run exits 2, not %d", status);
+    s_wait_processes (s_marker + 6, 0, false, 10);
+    char *out = tmu_slurp (cli.out);
+    cr_assert (strstr (out, "skipped") || strstr (out, "cancel"), "%s", out);
+    free (out);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
+Test (cli_dist, vanished_cli_gets_its_run_cancelled)
+{
+    tmc_agent_t *agents [2];
+    char *dir;
+    s_cli_t cli;
+    s_long_run (agents, &dir, &cli);
+    kill (cli.pid, SIGKILL);
+    s_cli_wait (&cli, 10);
+    //  Three seconds of silence, then the agent cancels the run
+    s_wait_processes (s_marker + 6, 0, false, 15);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
+Test (cli_dist, dead_origin_makes_the_cli_exit_2)
+{
+    tmc_agent_t *agents [2];
+    char *dir;
+    s_cli_t cli;
+    s_long_run (agents, &dir, &cli);
+    tmc_kill (agents [0]);
+    int status = s_cli_wait (&cli, 20);
+    char *err = tmu_slurp (cli.err);
+    cr_assert_eq (status, 2, "exit %d\n%s", status, err);
+    cr_assert (strstr (err, "stopped answering"), "%s", err);
+    //  And the surviving member kills the dead origin's tasks.  (The
+    //  killed agent's own children outlive it: no cgroups yet.)
+    double end = tmu_now () + 15;
+    int left;
+    while ((left = s_processes_under (s_marker + 6, agents [1]->pid)) > 0) {
+        if (tmu_now () > end) {
+            s_kill_marked (s_marker + 6);
+            cr_assert_fail ("a2 still runs %d processes of the dead origin's run", left);
+        }
+        usleep (20000);
+    }
+    s_kill_marked (s_marker + 6);
+    free (err);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
+static const char *
+s_quick (int i)
+{
+    (void) i;
+    return "sleep 0.05";
+}
+
+Test (cli_dist, two_concurrent_runs_from_different_members_both_finish)
+{
+    tmc_agent_t *agents [3];
+    s_cluster (agents, 3, "2");
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 40, s_quick);
+    char *dir_b = tmu_scratch ();
+    s_cli_t one, two;
+    char *report_one = s_join (dir, "one.json");
+    char *report_two = s_join (dir_b, "two.json");
+    s_cli_start (&one, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", "--json", report_one,
+                 manifest, NULL });
+    s_cli_start (&two, dir_b, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [1]->dir, "--progress", "lines", "--json", report_two,
+                 manifest, NULL });
+    cr_assert_eq (s_cli_wait (&one, 60), 0);
+    cr_assert_eq (s_cli_wait (&two, 60), 0);
+    json_t *a = s_statuses (report_one, NULL), *b = s_statuses (report_two, NULL);
+    cr_assert_eq (json_object_size (a), 40);
+    cr_assert_eq (json_object_size (b), 40);
+    json_decref (a);
+    json_decref (b);
+    tmu_rmrf (dir);
+    tmu_rmrf (dir_b);
+    free (dir);
+    free (dir_b);
+    free (manifest);
+    free (report_one);
+    free (report_two);
+}
