@@ -126,6 +126,9 @@ typedef struct {
     bool meta_dirty;            //  Load changed since the last metadata
     double next_meta;           //  When the metadata may change again
     uint64_t work_dropped;      //  Work messages for unknown or gone members
+    char boot [17];             //  Random per process, in our metadata: a
+                                //  member restarted before anyone saw it
+                                //  dead is a new process holding nothing
 } s_gossip_t;
 
 //  ---------------------------------------------------------------------
@@ -187,8 +190,9 @@ s_meta (s_gossip_t *self, size_t *size)
         json_object_set_new (labels, key, json_string (eq + 1));
         free (key);
     }
-    json_t *meta = json_pack ("{s:s, s:i, s:i, s:i, s:o}",
+    json_t *meta = json_pack ("{s:s, s:s, s:i, s:i, s:i, s:o}",
                               "version", TM_VERSION,
+                              "boot", self->boot,
                               "slots", self->slots,
                               "free", self->free_slots,
                               "queue", self->queue_length,
@@ -201,8 +205,8 @@ s_meta (s_gossip_t *self, size_t *size)
         tm_warn ("gossip", "labels do not fit in %d bytes of metadata; dropped",
                  TM_SWIM_META_MAX);
         free (text);
-        text = tm_strdupf ("{\"version\":\"%s\",\"slots\":%d}", TM_VERSION,
-                           self->slots);
+        text = tm_strdupf ("{\"version\":\"%s\",\"boot\":\"%s\",\"slots\":%d}",
+                           TM_VERSION, self->boot, self->slots);
         *size = strlen (text);
     }
     return text;
@@ -1443,6 +1447,9 @@ tm_gossip_actor (zsock_t *pipe, void *args)
     self.swim_config = self.config->swim;
     self.slots = self.config->slots;
     self.labels = tm_strv_dup (self.config->labels);
+    uint8_t boot [8];
+    randombytes_buf (boot, sizeof boot);
+    sodium_bin2hex (self.boot, sizeof self.boot, boot, sizeof boot);
     self.peers = zhashx_new ();
     zhashx_set_destructor (self.peers, s_peer_destroy);
     self.join_rate = zhashx_new ();

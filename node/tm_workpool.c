@@ -51,6 +51,7 @@ typedef struct {
     bool alive;                 //  Alive or suspect: may hold work
     int slots;                  //  From its metadata
     int queue;                  //  Queued tasks, from its metadata
+    char boot [17];             //  Its process's boot id, from its metadata
     double empty_until;         //  Gave us nothing: not asked before this
     double placed;              //  Scratch: tasks placed per slot
 } s_member_t;
@@ -895,6 +896,16 @@ s_on_member (s_pool_t *self, zmsg_t *msg)
         json_t *json = meta && *meta ? json_loads (meta, 0, &error) : NULL;
         json_t *slots = json_object_get (json, "slots");
         json_t *queue = json_object_get (json, "queue");
+        const char *boot = json_string_value (json_object_get (json, "boot"));
+        if (boot && *member->boot && !streq (boot, member->boot) && was_alive
+        &&  !streq (id, self->self_id)) {
+            //  Restarted faster than anyone could see it dead: the new
+            //  process holds nothing the old one held
+            tm_info ("work", "member '%s' restarted", name);
+            s_member_gone (self, id);
+        }
+        if (boot)
+            snprintf (member->boot, sizeof member->boot, "%s", boot);
         member->slots = json_is_integer (slots) ? (int) json_integer_value (slots) : 0;
         if (member->slots < 0 || member->slots > 4096)
             member->slots = 0;

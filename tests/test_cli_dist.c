@@ -471,3 +471,58 @@ Test (cli_dist, two_concurrent_runs_from_different_members_both_finish)
     free (report_one);
     free (report_two);
 }
+
+Test (cli_dist, agent_restarted_mid_run_before_seen_dead_still_gives_every_result)
+{
+    //  a3 keeps its port across the restart, so that it can be back,
+    //  alive at a higher incarnation, before the origin declares it dead:
+    //  then only its new boot id in the metadata tells the origin that
+    //  what it held is gone (tools/bench/dist_runs.sh lost tests that way)
+    char port [32];
+    snprintf (port, sizeof port, "127.0.0.1:%d", tmc_free_port ());
+    tmc_agent_t *agents [3];
+    //  (The lan profile: a restart takes less than its detection time.)
+    agents [0] = tmc_start ("a1", NULL, "--slots", "2", "--profile", "lan", NULL);
+    char *token = tmc_token (agents [0], 10);
+    agents [1] = tmc_start ("a2", token, "--slots", "2", "--profile", "lan", NULL);
+    agents [2] = tmc_start ("a3", token, "--slots", "2", "--bind", port, "--profile", "lan",
+                            NULL);
+    tmc_wait_mesh (agents, 3, 30);
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 60, s_sleep_short);
+    char *report = s_join (dir, "report.json");
+    s_cli_t cli;
+    s_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", "--json", report,
+                 manifest, NULL });
+    tmc_wait_counter (agents [2], "work.tasks_run", 2, 30);
+    //  The origin is frozen while a3 dies and comes back, so that it
+    //  mostly learns of it as a new incarnation with a new boot id rather
+    //  than as dead (a2 may still declare a3 dead first and gossip it:
+    //  timing decides which path runs; either must give every result)
+    long long before = tmc_incarnation (agents [1], "a3");
+    tmc_pause (agents [0]);
+    tmc_kill (agents [2]);
+    tmc_restart (agents [2], NULL, "--slots", "2", "--bind", port, "--profile", "lan", NULL);
+    double end = tmu_now () + 20;
+    while (tmc_incarnation (agents [1], "a3") <= before) {
+        cr_assert (tmu_now () < end, "a3 did not come back");
+        usleep (TMC_POLL_US);
+    }
+    tmc_resume (agents [0]);
+    int status = s_cli_wait (&cli, 60);
+    char *err = tmu_slurp (cli.err);
+    cr_assert_eq (status, 0, "exit %d\n%s", status, err);
+    json_t *statuses = s_statuses (report, NULL);
+    cr_assert_eq (json_object_size (statuses), 60);
+    json_t *stats = tmc_stats (agents [0]);
+    cr_assert_gt (tmc_counter (stats, "work.requeued"), 0, "nothing was re-queued");
+    json_decref (stats);
+    json_decref (statuses);
+    free (err);
+    free (token);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+    free (report);
+}
