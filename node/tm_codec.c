@@ -101,7 +101,9 @@ tm_codec_task_encode (const tm_task_t *task)
     failed |= json_object_set_new (json, "skip_code", json_integer (task->skip_code));
     failed |= json_object_set_new (json, "inputs", s_strv (task->inputs));
     failed |= json_object_set_new (json, "labels", s_strv (task->labels));
+    failed |= json_object_set_new (json, "requires", s_strv (task->requires));
     failed |= json_object_set_new (json, "skip_reason", s_string_or_null (task->skip_reason));
+    failed |= json_object_set_new (json, "unrunnable", s_string_or_null (task->unrunnable));
     failed |= json_object_set_new (json, "history_key", s_string_or_null (task->history_key));
     failed |= json_object_set_new (json, "expected", json_real (task->expected));
     failed |= json_object_set_new (json, "index", s_count (task->index));
@@ -369,7 +371,10 @@ tm_codec_task_decode (json_t *json, char **err)
     ||  s_get_int (json, "skip_code", false, -1, 255, &task->skip_code, what, err) != 0
     ||  s_get_strv (json, "inputs", false, false, false, &task->inputs, what, err) != 0
     ||  s_get_strv (json, "labels", false, false, false, &task->labels, what, err) != 0
+    ||  s_get_strv (json, "requires", false, false, true, &task->requires, what, err) != 0
     ||  s_get_string (json, "skip_reason", false, true, false, &task->skip_reason,
+                      what, err) != 0
+    ||  s_get_string (json, "unrunnable", false, true, false, &task->unrunnable,
                       what, err) != 0
     ||  s_get_string (json, "history_key", false, true, false, &task->history_key,
                       what, err) != 0

@@ -11,7 +11,8 @@
         {"id": S, "target": S, "kind": "criterion"|"gtest"|"ctest"|"manifest"|"auto",
          "argv": [S, ...], "cwd": S|null, "env": ["K=V", ...], "timeout": SECS,
          "will_fail": B, "skip_code": -1..255, "inputs": [S, ...],
-         "labels": [S, ...], "skip_reason": S|null, "history_key": S|null,
+         "labels": [S, ...], "requires": ["K=V", ...], "skip_reason": S|null,
+         "unrunnable": S|null, "history_key": S|null,
          "expected": SECS (negative: unknown), "index": N}
 
     Result object (every field of tm_result_t):

@@ -1,5 +1,6 @@
 /*  tm_common.c - logging, clocks and small string helpers shared by all modules. */
 #include "tm_common.h"
+#include <sys/utsname.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>
@@ -263,3 +264,36 @@ tm_strv_dup (char *const *array)
     return copy;
 }
 
+
+char **
+tm_labels_local (void)
+{
+    char **labels = NULL;
+    struct utsname uts;
+    if (uname (&uts) == 0) {
+        char word [80];
+        snprintf (word, sizeof word, "os=%s", uts.sysname);
+        for (char *c = word; *c; c++)
+            *c = (char) tolower ((unsigned char) *c);
+        tm_strv_push (&labels, word);
+        snprintf (word, sizeof word, "arch=%s", uts.machine);
+        tm_strv_push (&labels, word);
+    }
+    return labels;
+}
+
+bool
+tm_labels_satisfy (char *const *labels, char *const *requires, const char **missing)
+{
+    for (char *const *need = requires; need && *need; need++) {
+        bool found = false;
+        for (char *const *have = labels; have && *have && !found; have++)
+            found = streq (*have, *need);
+        if (!found) {
+            if (missing)
+                *missing = *need;
+            return false;
+        }
+    }
+    return true;
+}

@@ -78,6 +78,12 @@ bool tm_glob_match (const char *pattern, const char *name);
 //  appends a copy of STR to *ARRAY_P (which may be NULL).  _free frees
 //  the array and its strings.  _size counts its entries.
 void tm_strv_push (char ***array_p, const char *str);
+//  This machine's built-in labels, "os=linux" and "arch=x86_64" (from
+//  uname, os lowercased), NULL-terminated; caller frees (tm_strv_free).
+char **tm_labels_local (void);
+//  True if every "k=v" of REQUIRES is among LABELS ("k=v" words).  On
+//  false, *MISSING (if given) points at the first one missing.
+bool tm_labels_satisfy (char *const *labels, char *const *requires, const char **missing);
 void tm_strv_free (char ***array_p);
 size_t tm_strv_size (char *const *array);
 char **tm_strv_dup (char *const *array);

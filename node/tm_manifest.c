@@ -34,7 +34,7 @@
        typo, and silently hashing nothing would poison the result cache.
     6. env and requires are words of NAME=VALUE (quotes allowed); env of
        [defaults] comes first, the test's after it (later wins).
-       requires is kept in the task's labels as "k=v" for now.
+       requires are "k=v" labels a member must have (tm_task_t.requires).
     7. Setting a key twice in one section, a second [defaults] and a
        second test of the same name are errors, not overrides.
     8. Test names may not contain ']' (inih ends the header at the first
@@ -86,7 +86,8 @@ typedef struct {
     char *cwd;                  //  Absolute working directory, or NULL
     char **env;                 //  "K=V" words, or NULL
     char **inputs;              //  Absolute input paths, or NULL
-    char **labels;              //  requires then labels words, or NULL
+    char **labels;              //  labels words, or NULL
+    char **requires;            //  requires words (k=v), or NULL
     double timeout;             //  Seconds, 0 = unset
     bool shell;                 //  Run command with /bin/sh -c
 } s_section_t;
@@ -122,6 +123,7 @@ s_section_destroy (s_section_t **self_p)
     tm_strv_free (&self->env);
     tm_strv_free (&self->inputs);
     tm_strv_free (&self->labels);
+    tm_strv_free (&self->requires);
     free (self);
     *self_p = NULL;
 }
@@ -477,7 +479,7 @@ s_handler (void *user, const char *section, const char *name, const char *value)
                                 "bad shell value '%s' (expected true or false)", value);
             break;
         case S_KEY_REQUIRES:
-            if (s_pairs (self, "requires", value, false, &current->labels))
+            if (s_pairs (self, "requires", value, false, &current->requires))
                 return 0;
             break;
         case S_KEY_LABELS: {
@@ -573,6 +575,7 @@ s_build_task (s_manifest_t *self, s_section_t *test, const char *target, bool pr
                   : defaults ? defaults->timeout : 0;
     task->inputs = tm_strv_dup (test->inputs);
     task->labels = tm_strv_dup (test->labels);
+    task->requires = tm_strv_dup (test->requires);
     return task;
 }
 

@@ -52,6 +52,7 @@ typedef struct {
     const char *progress;       //  --progress auto|live|lines
     char **filters;             //  --filter GLOB, repeatable
     char **excludes;            //  --exclude GLOB, repeatable
+    char **requires;            //  --require K=V, repeatable
     char **targets;             //  Positional arguments
 } tm_run_options_t;
 
@@ -72,6 +73,7 @@ s_usage (FILE *out)
 "      --kind KIND        criterion, gtest, ctest or manifest (default: detect)\n"
 "      --filter GLOB      run only tests whose id matches (repeatable)\n"
 "      --exclude GLOB     skip tests whose id matches (repeatable)\n"
+"      --require K=V      run tests only on members labelled K=V (repeatable)\n"
 "      --list             print the test ids and exit\n"
 "      --timeout SECS     per-test timeout (default 1500; 0 = none)\n"
 "      --retries N        retry a failing test up to N times (default 0)\n"
@@ -119,6 +121,7 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
         { "local",         no_argument,       0, 'o' },
         { "filter",        required_argument, 0, 'f' },
         { "exclude",       required_argument, 0, 'x' },
+        { "require",       required_argument, 0, 'R' },
         { "output-limit",  required_argument, 0, 'L' },
         { "progress",      required_argument, 0, 'P' },
         { "help",          no_argument,       0, 'h' },
@@ -177,6 +180,15 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
             case 'o': options->local = true; break;
             case 'f': tm_strv_push (&options->filters, optarg); break;
             case 'x': tm_strv_push (&options->excludes, optarg); break;
+            case 'R': {
+                const char *eq = strchr (optarg, '=');
+                if (!eq || eq == optarg || strchr (optarg, ' ')) {
+                    fprintf (stderr, "testmesh: --require wants KEY=VALUE, not '%s'\n", optarg);
+                    return -1;
+                }
+                tm_strv_push (&options->requires, optarg);
+                break;
+            }
             case 'L':
                 number = s_parse_number (optarg);
                 if (number < 1024 || number > 1e9 || number != (size_t) number) {
@@ -439,6 +451,7 @@ s_options_free (tm_run_options_t *options)
 {
     tm_strv_free (&options->filters);
     tm_strv_free (&options->excludes);
+    tm_strv_free (&options->requires);
     tm_strv_free (&options->targets);
 }
 
@@ -512,6 +525,21 @@ tm_run_main (int argc, char **argv)
     //  Asked before the console draws anything: it takes up to a second
     //  when a dead agent left its socket file behind
     bool submit = !options.local && tm_control_agent_running (datadir);
+    //  --require adds to each test's own requires.  Here, a test this
+    //  machine's labels do not satisfy fails with the reason; an agent
+    //  places by its members' labels instead (docs/scheduling.md)
+    char **local_labels = submit ? NULL : tm_labels_local ();
+    for (size_t i = 0; i < total; i++) {
+        tm_task_t *task = tm_tasklist_get (state.tasks, i);
+        for (char **need = options.requires; need && *need; need++)
+            tm_strv_push (&task->requires, *need);
+        const char *missing = NULL;
+        if (!submit && !tm_labels_satisfy (local_labels, task->requires, &missing))
+            task->unrunnable = tm_strdupf ("cannot run here: this machine has no label %s "
+                                           "(it has os and arch only; agents add --label)",
+                                           missing);
+    }
+    tm_strv_free (&local_labels);
 
     bool tty = isatty (STDOUT_FILENO) && getenv ("TERM") && !streq (getenv ("TERM"), "dumb");
     bool live = streq (options.progress, "live") || (streq (options.progress, "auto") && tty);

@@ -7,6 +7,7 @@
                                   +--s_on_done (final)--> DONE
         QUEUED --s_cancel------> DONE (skipped, never started)
         QUEUED --s_dispatch (task has skip_reason)--> DONE (skipped)
+        QUEUED --s_dispatch (task is unrunnable)---> DONE (failed)
 
     Invariants, checked by s_invariants_hold:
     1. Each task is in exactly one state.
@@ -115,7 +116,9 @@ static void
 s_skip (s_scheduler_t *self, tm_task_t *task, const char *why)
 {
     tm_result_t *result = tm_result_new (task->id, task->index);
-    result->status = TM_STATUS_SKIPPED;
+    //  Skipped, unless it cannot run at all: that is a failure to see
+    result->status = task->unrunnable && !task->skip_reason && !self->cancelling
+                   ? TM_STATUS_FAILED : TM_STATUS_SKIPPED;
     result->attempts = 0;
     result->member = strdup (self->local.name);
     result->started = tm_wall_now ();
@@ -150,8 +153,8 @@ s_dispatch (s_scheduler_t *self)
         size_t index = self->queue [self->queue_head++];
         tm_task_t *task = tm_tasklist_get (self->tasks, index);
         s_slot_t *slot = &self->slots [index];
-        if (task->skip_reason) {
-            s_skip (self, task, task->skip_reason);
+        if (task->skip_reason || task->unrunnable) {
+            s_skip (self, task, task->skip_reason ? task->skip_reason : task->unrunnable);
             continue;
         }
         slot->state = TASK_RUNNING;

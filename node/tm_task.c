@@ -60,7 +60,9 @@ tm_task_destroy (tm_task_t **self_p)
     tm_strv_free (&self->env);
     tm_strv_free (&self->inputs);
     tm_strv_free (&self->labels);
+    tm_strv_free (&self->requires);
     free (self->skip_reason);
+    free (self->unrunnable);
     free (self->history_key);
     free (self);
     *self_p = NULL;

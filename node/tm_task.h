@@ -38,7 +38,11 @@ typedef struct {
     int skip_code;              //  Exit status that means skipped, -1 none
     char **inputs;              //  NULL-terminated declared input paths (globbed)
     char **labels;              //  NULL-terminated labels (ctest LABELS)
+    char **requires;            //  NULL-terminated "k=v" a member must have
+                                //  among its labels to run it (--require)
     char *skip_reason;          //  Non-NULL: do not run, report skipped with this
+    char *unrunnable;           //  Non-NULL: no member can run it (its
+                                //  requires): report FAILED with this
     char *history_key;          //  Stable key for the duration history
     double expected;            //  Expected seconds from history, < 0 unknown
     size_t index;               //  Position in the run's task list

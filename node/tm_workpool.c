@@ -52,6 +52,7 @@ typedef struct {
     int slots;                  //  From its metadata
     int queue;                  //  Queued tasks, from its metadata
     char boot [17];             //  Its process's boot id, from its metadata
+    char **labels;              //  Its labels as "k=v", from its metadata
     double empty_until;         //  Gave us nothing: not asked before this
     double placed;              //  Scratch: tasks placed per slot
 } s_member_t;
@@ -121,6 +122,7 @@ typedef struct {
 } s_pool_t;
 
 static void s_skip (s_pool_t *self, s_run_t *run, size_t index, const char *why);
+static void s_fail (s_pool_t *self, s_run_t *run, size_t index, const char *why);
 
 //  Counts one FIELD event, and publishes it for the owner's stats.
 #define S_COUNT(self, field, n) do {                                        \
@@ -151,6 +153,7 @@ s_member_destroy (void **item_p)
     s_member_t *member = (s_member_t *) *item_p;
     if (member) {
         free (member->name);
+        tm_strv_free (&member->labels);
         free (member);
         *item_p = NULL;
     }
@@ -394,16 +397,27 @@ s_on_steal (s_pool_t *self, const char *thief, json_t *msg)
         give = 1;
     json_t *tasks = json_array ();
     json_t *moved = json_object ();         //  "origin run" -> [[i, l], ...]
+    //  Only tasks the thief can run (its labels satisfy their requires)
+    s_member_t *robber = (s_member_t *) zhashx_lookup (self->members, thief);
+    char **labels = robber ? robber->labels : NULL;
+    zlistx_t *exhausted = zlistx_new ();    //  Groups with nothing for it
     while (give > 0) {
         s_group_t *biggest = NULL;
         for (s_group_t *group = (s_group_t *) zlistx_first (self->groups); group;
              group = (s_group_t *) zlistx_next (self->groups))
-            if (!biggest || zlistx_size (group->tasks) > zlistx_size (biggest->tasks))
+            if ((!biggest || zlistx_size (group->tasks) > zlistx_size (biggest->tasks))
+            &&  !zlistx_find (exhausted, group))
                 biggest = group;
         if (!biggest || zlistx_size (biggest->tasks) == 0)
             break;
-        zlistx_last (biggest->tasks);
-        s_held_t *held = (s_held_t *) zlistx_detach_cur (biggest->tasks);
+        s_held_t *held = (s_held_t *) zlistx_last (biggest->tasks);
+        while (held && !tm_labels_satisfy (labels, held->task->requires, NULL))
+            held = (s_held_t *) zlistx_prev (biggest->tasks);
+        if (!held) {
+            zlistx_add_end (exhausted, biggest);
+            continue;
+        }
+        zlistx_detach_cur (biggest->tasks);
         self->queued--;
         give--;
         S_COUNT (self, given, 1);
@@ -423,6 +437,7 @@ s_on_steal (s_pool_t *self, const char *thief, json_t *msg)
         free (group_key);
         s_held_destroy (&held);
     }
+    zlistx_destroy (&exhausted);
     //  Empty groups go
     s_group_t *group = (s_group_t *) zlistx_first (self->groups);
     while (group) {
@@ -555,11 +570,22 @@ s_place (s_pool_t *self, s_run_t *run, const size_t *indices, size_t count,
             entry->holder [0] = 0;
             continue;
         }
-        size_t best = 0;
-        for (size_t m = 1; m < n; m++)
-            if (members [m]->placed / members [m]->slots
-              < members [best]->placed / members [best]->slots)
+        //  The least loaded member, per slot, whose labels satisfy it
+        size_t best = n;
+        for (size_t m = 0; m < n; m++)
+            if (tm_labels_satisfy (members [m]->labels, task->requires, NULL)
+            &&  (best == n || members [m]->placed / members [m]->slots
+                            < members [best]->placed / members [best]->slots))
                 best = m;
+        if (best == n) {
+            const char *missing = "?";
+            tm_labels_satisfy (NULL, task->requires, &missing);
+            char *why = tm_strdupf ("cannot run: no alive member has the label %s "
+                                    "(testmesh members --json shows their labels)", missing);
+            s_fail (self, run, indices [k], why);
+            free (why);
+            continue;
+        }
         json_t *encoded = tm_codec_task_encode (task);
         if (!encoded) {
             s_skip (self, run, indices [k], "cannot send it to another member: its "
@@ -634,6 +660,20 @@ s_skip (s_pool_t *self, s_run_t *run, size_t index, const char *why)
     s_final (self, run, entry, result);
 }
 
+//  A task that cannot run anywhere: FAILED with WHY, never run.
+static void
+s_fail (s_pool_t *self, s_run_t *run, size_t index, const char *why)
+{
+    tm_task_t *task = tm_tasklist_get (run->tasks, index);
+    tm_result_t *result = tm_result_new (task->id, index);
+    result->status = TM_STATUS_FAILED;
+    result->attempts = 0;
+    result->member = strdup (self->name);
+    result->started = tm_wall_now ();
+    tm_result_set_message (result, "%s", why);
+    s_final (self, run, &run->entries [index], result);
+}
+
 static void
 s_cancel (s_pool_t *self, s_run_t *run, const char *reason)
 {
@@ -685,6 +725,9 @@ s_run_start (s_pool_t *self, const char *key, tm_tasklist_t *tasks, int retries,
         run->entries [order [i]->index].attempt = 1;
         if (order [i]->skip_reason)
             s_skip (self, run, order [i]->index, order [i]->skip_reason);
+        else
+        if (order [i]->unrunnable)
+            s_fail (self, run, order [i]->index, order [i]->unrunnable);
         else
             indices [count++] = order [i]->index;
     }
@@ -906,6 +949,15 @@ s_on_member (s_pool_t *self, zmsg_t *msg)
         }
         if (boot)
             snprintf (member->boot, sizeof member->boot, "%s", boot);
+        tm_strv_free (&member->labels);
+        const char *key;
+        json_t *value;
+        json_object_foreach (json_object_get (json, "labels"), key, value)
+            if (json_is_string (value)) {
+                char *word = tm_strdupf ("%s=%s", key, json_string_value (value));
+                tm_strv_push (&member->labels, word);
+                free (word);
+            }
         member->slots = json_is_integer (slots) ? (int) json_integer_value (slots) : 0;
         if (member->slots < 0 || member->slots > 4096)
             member->slots = 0;

@@ -526,3 +526,68 @@ Test (cli_dist, agent_restarted_mid_run_before_seen_dead_still_gives_every_resul
     free (manifest);
     free (report);
 }
+
+Test (cli_dist, requires_place_tests_on_members_with_the_labels)
+{
+    tmc_agent_t *agents [3];
+    agents [0] = tmc_start ("a1", NULL, "--slots", "2", NULL);
+    char *token = tmc_token (agents [0], 10);
+    agents [1] = tmc_start ("a2", token, "--slots", "2", "--label", "gpu=yes", NULL);
+    agents [2] = tmc_start ("a3", token, "--slots", "2", NULL);
+    tmc_wait_mesh (agents, 3, 30);
+    char *dir = tmu_scratch ();
+    char *manifest = s_join (dir, "suite.ini");
+    FILE *file = fopen (manifest, "w");
+    cr_assert_not_null (file);
+    for (int i = 0; i < 12; i++)
+        fprintf (file, "[test \"gpu%d\"]\ncommand = true\nrequires = gpu=yes\n\n"
+                       "[test \"any%d\"]\ncommand = true\n\n", i, i);
+    fprintf (file, "[test \"nowhere\"]\ncommand = true\nrequires = gpu=no\n");
+    fclose (file);
+    char *report = s_join (dir, "report.json");
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  "--require", "os=linux", "--json", report, manifest);
+    cr_assert_eq (run.status, 1, "exit %d\n%s\n%s", run.status, run.out, run.err);
+    json_t *doc = json_load_file (report, 0, NULL);
+    cr_assert_not_null (doc);
+    size_t i;
+    json_t *test;
+    int gpu = 0, any = 0;
+    json_array_foreach (json_object_get (doc, "tests"), i, test) {
+        const char *id = json_string_value (json_object_get (test, "id"));
+        const char *status = json_string_value (json_object_get (test, "status"));
+        const char *member = json_string_value (json_object_get (test, "member"));
+        if (strncmp (id, "gpu", 3) == 0) {
+            cr_assert_str_eq (member, "a2", "%s ran on %s, which has no gpu=yes", id, member);
+            cr_assert_str_eq (status, "passed");
+            gpu++;
+        }
+        else
+        if (strncmp (id, "any", 3) == 0) {
+            cr_assert_str_eq (status, "passed");
+            any++;
+        }
+        else {
+            cr_assert_str_eq (status, "failed");
+            const char *message = json_string_value (json_object_get (test, "message"));
+            cr_assert (message && strstr (message, "gpu=no"), "%s", message);
+        }
+    }
+    cr_assert_eq (gpu, 12);
+    cr_assert_eq (any, 12);
+    json_decref (doc);
+    //  In-process, the machine's own labels decide
+    char *local_data = s_join (dir, "local-data");
+    tmu_run_t local = tmu_testmesh (60, "run", "--local", "--data", local_data, "--progress",
+                                    "lines", "--require", "os=plan9", manifest);
+    cr_assert_eq (local.status, 1);
+    cr_assert (strstr (local.out, "os=plan9"), "%s", local.out);
+    tmu_run_free (&local);
+    tmu_run_free (&run);
+    free (local_data);
+    free (token);
+    free (report);
+    free (manifest);
+    tmu_rmrf (dir);
+    free (dir);
+}

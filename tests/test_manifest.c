@@ -183,7 +183,7 @@ Test (manifest, fixture_inputs_are_globbed_to_sorted_absolute_paths)
     tm_tasklist_destroy (&tasks);
 }
 
-Test (manifest, fixture_labels_and_requires_land_in_labels)
+Test (manifest, fixture_labels_and_requires_are_kept_apart)
 {
     const char *path = tmu_path ("fixtures/manifest.ini");
     tm_tasklist_t *tasks = tm_tasklist_new ();
@@ -192,9 +192,11 @@ Test (manifest, fixture_labels_and_requires_land_in_labels)
     cr_assert_eq (tm_strv_size (sort->labels), 2);
     cr_assert_str_eq (sort->labels [0], "fast");
     cr_assert_str_eq (sort->labels [1], "shell");
+    cr_assert_eq (tm_strv_size (sort->requires), 0);
     tm_task_t *cwd = s_find (tasks, "shell/cwd");
-    cr_assert_eq (tm_strv_size (cwd->labels), 1);
-    cr_assert_str_eq (cwd->labels [0], "os=linux");
+    cr_assert_eq (tm_strv_size (cwd->labels), 0);
+    cr_assert_eq (tm_strv_size (cwd->requires), 1);
+    cr_assert_str_eq (cwd->requires [0], "os=linux");
     tm_tasklist_destroy (&tasks);
 }
 
