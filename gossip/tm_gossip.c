@@ -762,8 +762,22 @@ s_handle_zap (s_gossip_t *self)
     char *mechanism = zmsg_popstr (request);
     zframe_t *key = zmsg_pop (request);
     char z85 [TM_KEYS_Z85_SIZE] = "";
-    bool ok = mechanism && streq (mechanism, "CURVE") && key && zframe_size (key) == 32
-           && !tm_keys_curve_revoked (self->keys, zframe_data (key));
+    bool ok = mechanism && streq (mechanism, "CURVE") && key && zframe_size (key) == 32;
+    if (ok && domain && streq (domain, TM_GOSSIP_CLIENT_DOMAIN)) {
+        //  The agent's client port: only keys derived from a join
+        //  secret that still admits (tm_keys_client_curve)
+        const uint8_t *secrets [8];
+        size_t count = tm_keys_join_secrets (self->keys, s_now_ms (), secrets, 8);
+        char offered [TM_KEYS_Z85_SIZE], allowed [TM_KEYS_Z85_SIZE];
+        zmq_z85_encode (offered, zframe_data (key), 32);
+        ok = false;
+        for (size_t i = 0; i < count && !ok; i++) {
+            tm_keys_client_curve (secrets [i], allowed, NULL);
+            ok = streq (offered, allowed);
+        }
+    }
+    else
+        ok = ok && !tm_keys_curve_revoked (self->keys, zframe_data (key));
     if (ok)
         zmq_z85_encode (z85, zframe_data (key), 32);
     else
@@ -1281,6 +1295,12 @@ s_handle_pipe (s_gossip_t *self)
     else
     if (streq (command, "STATS"))
         answer = s_stats_json (self);
+    else
+    if (streq (command, "SERVERKEY"))
+        //  For the agent's client port (a CurveZMQ server like ours)
+        answer = self->state == STATE_MEMBER && tm_keys_cluster_curve_secret (self->keys)
+               ? tm_strdupf ("{\"secret\":\"%s\"}", tm_keys_cluster_curve_secret (self->keys))
+               : strdup ("{\"error\":\"not a member yet\"}");
     else
     if (streq (command, "STATUS"))
         answer = tm_strdupf ("{\"state\":\"%s\",\"address\":\"%s\"}",

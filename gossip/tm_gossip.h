@@ -30,6 +30,9 @@
                                older ones admit for grace_ms more
         "REMOVE" s:name        {"removed": name} or {"error": ...}
         "STATS"                {counters}
+        "SERVERKEY"            {"secret": z85} the cluster's CurveZMQ server
+                               secret key, once a member (for the agent's
+                               client port), or {"error": ...}
         "STATUS"               {"state": "joining"|"member"|"left", ...}
         "LEAVE"                "LEFT" once peers were told (<= 1 s)
         "$TERM"                (no answer) stop at once
@@ -66,6 +69,10 @@
 #include "tm_swim.h"
 
 #define TM_GOSSIP_DEFAULT_PORT 9950     //  TCP peer port and UDP beacon port
+//  ZAP domain of an agent's client port (remote `testmesh run --node`):
+//  the gossip actor's ZAP handler admits there only the CurveZMQ keys
+//  derived from a join secret that still admits (tm_keys_client_curve)
+#define TM_GOSSIP_CLIENT_DOMAIN "testmesh-client"
 
 typedef struct {
     const char *datadir;        //  Data directory (keys, peers)

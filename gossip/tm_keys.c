@@ -1069,6 +1069,24 @@ tm_keys_curve_of (const uint8_t node_pk [TM_KEYS_PUBLIC_BYTES], char z85 [TM_KEY
     return 0;
 }
 
+void
+tm_keys_client_curve (const uint8_t join_secret [TM_KEYS_PUBLIC_BYTES],
+                      char public_z85 [TM_KEYS_Z85_SIZE], char secret_z85 [TM_KEYS_Z85_SIZE])
+{
+    static const char context [] = "testmesh client key v1";
+    uint8_t seed [crypto_box_SEEDBYTES];
+    uint8_t pk [crypto_box_PUBLICKEYBYTES], sk [crypto_box_SECRETKEYBYTES];
+    crypto_generichash (seed, sizeof seed, (const uint8_t *) context, sizeof context - 1,
+                        join_secret, TM_KEYS_PUBLIC_BYTES);
+    crypto_box_seed_keypair (pk, sk, seed);
+    if (public_z85)
+        zmq_z85_encode (public_z85, pk, sizeof pk);
+    if (secret_z85)
+        zmq_z85_encode (secret_z85, sk, sizeof sk);
+    sodium_memzero (seed, sizeof seed);
+    sodium_memzero (sk, sizeof sk);
+}
+
 //  ---------------------------------------------------------------------
 //  Cluster
 

@@ -116,6 +116,16 @@ bool tm_keys_verify (const uint8_t node_pk [TM_KEYS_PUBLIC_BYTES],
 int tm_keys_curve_of (const uint8_t node_pk [TM_KEYS_PUBLIC_BYTES],
                       char z85 [TM_KEYS_Z85_SIZE]);
 
+//  The CurveZMQ client keypair of a CLI that is not a member, derived
+//  from a join secret: seed = BLAKE2b-256 (key JOIN_SECRET, message
+//  "testmesh client key v1"), then crypto_box_seed_keypair.  Whoever
+//  holds the token can submit runs to an agent's client port; the agent
+//  accepts the keys derived from its join secrets that still admit.
+//  PUBLIC_Z85 and SECRET_Z85 get the keys in z85 (either may be NULL).
+void tm_keys_client_curve (const uint8_t join_secret [TM_KEYS_PUBLIC_BYTES],
+                           char public_z85 [TM_KEYS_Z85_SIZE],
+                           char secret_z85 [TM_KEYS_Z85_SIZE]);
+
 //  ---------------------------------------------------------------------
 //  The cluster
 

@@ -21,6 +21,7 @@
 #include "tm_submit.h"
 #include "tm_workpool.h"
 #include <getopt.h>
+#include <sodium.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -38,6 +39,7 @@ typedef struct {
     int beacon_port;            //  --beacon-port
     const char *profile;        //  --profile lan|fast
     double join_timeout;        //  --join-timeout SECS
+    const char *client_bind;    //  --client-bind HOST:PORT, or NULL
 } s_agent_options_t;
 
 static void
@@ -59,6 +61,8 @@ s_agent_usage (FILE *out)
 "      --beacon-port N      UDP port of the beacon (default 9950)\n"
 "      --profile P          gossip timing: lan (default) or fast (tests)\n"
 "      --join-timeout SECS  give up joining after SECS (default 60)\n"
+"      --client-bind HOST:PORT  also accept runs from machines that are not\n"
+"                           members (testmesh run --node, with the token)\n"
 "      --data DIR           data directory (default $TESTMESH_HOME, else\n"
 "                           $XDG_DATA_HOME/testmesh)\n"
 "  -h, --help               this text\n");
@@ -80,6 +84,7 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
         { "beacon-port", required_argument, 0, 'p' },
         { "profile",     required_argument, 0, 'P' },
         { "join-timeout", required_argument, 0, 'T' },
+        { "client-bind", required_argument, 0, 'C' },
         { "help",        no_argument,       0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -98,6 +103,7 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
         long number;
         switch (opt) {
             case 'd': options->data = optarg; break;
+            case 'C': options->client_bind = optarg; break;
             case 'J': options->join = optarg; break;
             case 'b': options->bind = optarg; break;
             case 'a': options->advertise = optarg; break;
@@ -207,6 +213,7 @@ s_gossip_call (zactor_t *gossip, const char *command, const char *arg)
 
 typedef struct {
     char *key;                  //  The run's key in the work pool
+    zsock_t *socket;            //  Where the CLI is: control or client port
     zframe_t *routing_id;       //  The CLI's connection
     tm_tasklist_t *tasks;       //  Owned; the pool borrows it
     double heard;               //  Last message from the CLI
@@ -227,10 +234,10 @@ s_client_destroy (void **item_p)
 }
 
 static void
-s_client_send (zsock_t *control, s_client_t *client, json_t *event)
+s_client_send (s_client_t *client, json_t *event)
 {
     zframe_t *routing_id = zframe_dup (client->routing_id);
-    tm_control_reply (control, &routing_id, &event);
+    tm_control_reply (client->socket, &routing_id, &event);
 }
 
 //  {"cmd":"run", ...}: decodes the tasks and starts the run.  Returns
@@ -270,12 +277,13 @@ s_run_submit (zsock_t *control, zactor_t *pool, zhashx_t *clients, json_t *reque
     }
     s_client_t *client = (s_client_t *) zmalloc (sizeof (s_client_t));
     client->key = tm_strdupf ("r%lu", ++s_runs);
+    client->socket = control;
     client->routing_id = *routing_id_p;
     *routing_id_p = NULL;
     client->tasks = list;
     client->heard = tm_now ();
     zhashx_insert (clients, client->key, client);
-    s_client_send (control, client, json_pack ("{s:s, s:s}", "event", "accepted",
+    s_client_send (client, json_pack ("{s:s, s:s}", "event", "accepted",
                                                "run", client->key));
     zsock_send (pool, "sspii", "RUN", client->key, client->tasks,
                 (int) (retries ? json_integer_value (retries) : 0),
@@ -286,7 +294,7 @@ s_run_submit (zsock_t *control, zactor_t *pool, zhashx_t *clients, json_t *reque
 
 //  An event from the work pool, passed on to the run's CLI.
 static void
-s_pool_event (zsock_t *control, zactor_t *pool, zhashx_t *clients)
+s_pool_event (zactor_t *pool, zhashx_t *clients)
 {
     zmsg_t *msg = zmsg_recv (pool);
     if (!msg)
@@ -296,7 +304,7 @@ s_pool_event (zsock_t *control, zactor_t *pool, zhashx_t *clients)
     s_client_t *client = key ? (s_client_t *) zhashx_lookup (clients, key) : NULL;
     if (command && client && streq (command, "STARTED")) {
         char *index = zmsg_popstr (msg), *member = zmsg_popstr (msg);
-        s_client_send (control, client, json_pack ("{s:s, s:i, s:s}", "event", "started",
+        s_client_send (client, json_pack ("{s:s, s:i, s:s}", "event", "started",
                        "index", index ? atoi (index) : 0, "member", member ? member : ""));
         free (index);
         free (member);
@@ -310,7 +318,7 @@ s_pool_event (zsock_t *control, zactor_t *pool, zhashx_t *clients)
         if (client && result) {
             json_t *encoded = tm_codec_result_encode (result);
             if (encoded)
-                s_client_send (control, client, json_pack ("{s:s, s:o}", "event", "result",
+                s_client_send (client, json_pack ("{s:s, s:o}", "event", "result",
                                                            "result", encoded));
         }
         tm_result_destroy (&result);
@@ -318,7 +326,7 @@ s_pool_event (zsock_t *control, zactor_t *pool, zhashx_t *clients)
     }
     else
     if (command && client && streq (command, "FINISHED")) {
-        s_client_send (control, client, json_pack ("{s:s}", "event", "finished"));
+        s_client_send (client, json_pack ("{s:s}", "event", "finished"));
         tm_info ("agent", "run %s finished", key);
         zhashx_delete (clients, key);
     }
@@ -329,7 +337,7 @@ s_pool_event (zsock_t *control, zactor_t *pool, zhashx_t *clients)
 
 //  Heartbeats to every CLI; runs whose CLI went silent are cancelled.
 static void
-s_clients_tick (zsock_t *control, zactor_t *pool, zhashx_t *clients)
+s_clients_tick (zactor_t *pool, zhashx_t *clients)
 {
     double now = tm_now ();
     for (s_client_t *client = (s_client_t *) zhashx_first (clients); client;
@@ -339,16 +347,20 @@ s_clients_tick (zsock_t *control, zactor_t *pool, zhashx_t *clients)
             zsock_send (pool, "ss", "CANCEL", client->key);
             client->cancelled = true;
         }
-        s_client_send (control, client, json_pack ("{s:s}", "event", "heartbeat"));
+        s_client_send (client, json_pack ("{s:s}", "event", "heartbeat"));
     }
 }
 
 //  {"cmd":"heartbeat"|"cancel", "run": KEY} from a run's CLI.
 static json_t *
-s_run_command (zactor_t *pool, zhashx_t *clients, json_t *request, const char *command)
+s_run_command (zactor_t *pool, zhashx_t *clients, json_t *request, const char *command,
+               zsock_t *socket, zframe_t *routing_id)
 {
     const char *key = json_string_value (json_object_get (request, "run"));
     s_client_t *client = key ? (s_client_t *) zhashx_lookup (clients, key) : NULL;
+    //  Only the connection that submitted a run may drive it
+    if (client && (client->socket != socket || !zframe_eq (client->routing_id, routing_id)))
+        client = NULL;
     if (!client)
         return streq (command, "heartbeat") ? NULL
                                             : tm_control_error ("no such run '%s'", key ? key : "");
@@ -358,6 +370,42 @@ s_run_command (zactor_t *pool, zhashx_t *clients, json_t *request, const char *c
         client->cancelled = true;
     }
     return NULL;
+}
+
+//  Binds the client port (--client-bind) once we are a member: it is a
+//  CurveZMQ server with the cluster's key, like the peer port, whose ZAP
+//  domain admits only keys derived from the token (tm_keys_client_curve).
+//  Returns the socket, or NULL (not a member yet, or it cannot bind:
+//  *fatal then says why).
+static zsock_t *
+s_client_port (zactor_t *gossip, const char *bind, char **fatal)
+{
+    char *answer = tm_gossip_call (gossip, "SERVERKEY", NULL, 1);
+    json_error_t error;
+    json_t *json = answer ? json_loads (answer, 0, &error) : NULL;
+    if (answer)
+        sodium_memzero (answer, strlen (answer));
+    free (answer);
+    const char *secret = json_string_value (json_object_get (json, "secret"));
+    if (!secret) {
+        json_decref (json);
+        return NULL;
+    }
+    zsock_t *port = zsock_new (ZMQ_ROUTER);
+    zsock_set_zap_domain (port, TM_GOSSIP_CLIENT_DOMAIN);
+    zsock_set_curve_server (port, 1);
+    zsock_set_curve_secretkey (port, secret);
+    int64_t max = TM_CONTROL_MAX;
+    zmq_setsockopt (zsock_resolve (port), ZMQ_MAXMSGSIZE, &max, sizeof max);
+    zsock_set_linger (port, 0);
+    json_decref (json);
+    if (zsock_bind (port, "tcp://%s", bind) < 0) {
+        *fatal = tm_strdupf ("cannot bind --client-bind %s: %s", bind, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&port);
+        return NULL;
+    }
+    tm_info ("agent", "accepting runs from non-members on %s (testmesh run --node)", bind);
+    return port;
 }
 
 //  Answers one control request.
@@ -454,6 +502,7 @@ tm_agent_main (int argc, char **argv)
     zactor_t *gossip = NULL;
     zactor_t *pool = NULL;
     zhashx_t *clients = NULL;
+    zsock_t *client_port = NULL;
     char hostname [256] = "node";
     char *datadir = tm_datadir_resolve (options.data, &err);
     if (!datadir)
@@ -531,20 +580,30 @@ tm_agent_main (int argc, char **argv)
         { NULL, signal_fd, ZMQ_POLLIN, 0 },
         { zsock_resolve (gossip), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (pool), 0, ZMQ_POLLIN, 0 },
+        { NULL, -1, 0, 0 },     //  The client port, once bound
     };
     double next_heartbeat = tm_now () + S_HEARTBEAT;
     while (!s_gossip_failed) {
+        if (options.client_bind && !client_port) {
+            client_port = s_client_port (gossip, options.client_bind, &err);
+            if (err)
+                break;
+            if (client_port)
+                items [4] = (zmq_pollitem_t) { zsock_resolve (client_port), 0, ZMQ_POLLIN, 0 };
+        }
         long wait = -1;         //  Idle without runs: no timer
         if (zhashx_size (clients)) {
             double left = next_heartbeat - tm_now ();
             wait = left > 0 ? (long) (left * 1000) + 1 : 0;
         }
-        if (zmq_poll (items, 4, wait) < 0 && zmq_errno () != EINTR)
+        if (options.client_bind && !client_port)
+            wait = 500;         //  Not a member yet: ask again soon
+        if (zmq_poll (items, 5, wait) < 0 && zmq_errno () != EINTR)
             break;
         if (items [3].revents & ZMQ_POLLIN)
-            s_pool_event (control, pool, clients);
+            s_pool_event (pool, clients);
         if (tm_now () >= next_heartbeat) {
-            s_clients_tick (control, pool, clients);
+            s_clients_tick (pool, clients);
             next_heartbeat = tm_now () + S_HEARTBEAT;
         }
         if (items [2].revents & ZMQ_POLLIN) {
@@ -577,7 +636,7 @@ tm_agent_main (int argc, char **argv)
                 reply = s_run_submit (control, pool, clients, request, &routing_id);
             else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
-                reply = s_run_command (pool, clients, request, command);
+                reply = s_run_command (pool, clients, request, command, control, routing_id);
             else
             if (request)
                 reply = s_control (gossip, request);
@@ -586,7 +645,33 @@ tm_agent_main (int argc, char **argv)
             zframe_destroy (&routing_id);
             json_decref (request);
         }
+        if (client_port && (items [4].revents & ZMQ_POLLIN)) {
+            //  Non-members may submit and drive runs, nothing else
+            zframe_t *routing_id = NULL;
+            json_t *request = tm_control_recv (client_port, &routing_id);
+            const char *command = json_string_value (json_object_get (request, "cmd"));
+            json_t *reply = NULL;
+            if (command && streq (command, "run"))
+                reply = s_run_submit (client_port, pool, clients, request, &routing_id);
+            else
+            if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
+                reply = s_run_command (pool, clients, request, command, client_port,
+                                       routing_id);
+            else
+            if (command && streq (command, "ping"))
+                reply = json_pack ("{s:b}", "ok", 1);
+            else
+            if (request)
+                reply = tm_control_error ("only run, heartbeat and cancel come from "
+                                          "non-members");
+            if (reply)
+                tm_control_reply (client_port, &routing_id, &reply);
+            zframe_destroy (&routing_id);
+            json_decref (request);
+        }
     }
+    if (err)
+        goto done;
     if (s_gossip_failed) {
         err = s_gossip_failed;
         s_gossip_failed = NULL;
@@ -604,6 +689,7 @@ done:
     }
     //  Runs we own end with us: their CLIs see us go silent
     zhashx_destroy (&clients);
+    zsock_destroy (&client_port);
     zactor_destroy (&pool);
     zactor_destroy (&gossip);
     if (control) {

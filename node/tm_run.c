@@ -29,8 +29,11 @@
 #include "tm_proc.h"
 #include "tm_report.h"
 #include "tm_scheduler.h"
+#include "tm_keys.h"
+#include "tm_token.h"
 #include "tm_submit.h"
 #include <getopt.h>
+#include <sodium.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -53,6 +56,8 @@ typedef struct {
     char **filters;             //  --filter GLOB, repeatable
     char **excludes;            //  --exclude GLOB, repeatable
     char **requires;            //  --require K=V, repeatable
+    const char *node;           //  --node HOST:PORT: a member's client port
+    const char *token;          //  --token, else $TESTMESH_TOKEN (with --node)
     char **targets;             //  Positional arguments
 } tm_run_options_t;
 
@@ -83,6 +88,10 @@ s_usage (FILE *out)
 "      --json FILE        write a JSON report (docs/json-report.md)\n"
 "      --output-limit N   bytes of each output stream kept per test (default 262144)\n"
 "      --progress MODE    auto, live or lines (default auto: live on a terminal)\n"
+"      --node HOST:PORT   submit to the agent whose --client-bind is there,\n"
+"                         from a machine that is not a member (needs the token)\n"
+"      --token TOKEN      the cluster's join token for --node (default\n"
+"                         $TESTMESH_TOKEN)\n"
 "      --local            run on this machine even when an agent runs on the\n"
 "                         data directory (default: submit the run to it)\n"
 "      --data DIR         data directory (default $TESTMESH_HOME, else\n"
@@ -122,6 +131,8 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
         { "filter",        required_argument, 0, 'f' },
         { "exclude",       required_argument, 0, 'x' },
         { "require",       required_argument, 0, 'R' },
+        { "node",          required_argument, 0, 'N' },
+        { "token",         required_argument, 0, 'T' },
         { "output-limit",  required_argument, 0, 'L' },
         { "progress",      required_argument, 0, 'P' },
         { "help",          no_argument,       0, 'h' },
@@ -180,6 +191,8 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
             case 'o': options->local = true; break;
             case 'f': tm_strv_push (&options->filters, optarg); break;
             case 'x': tm_strv_push (&options->excludes, optarg); break;
+            case 'N': options->node = optarg; break;
+            case 'T': options->token = optarg; break;
             case 'R': {
                 const char *eq = strchr (optarg, '=');
                 if (!eq || eq == optarg || strchr (optarg, ' ')) {
@@ -524,7 +537,34 @@ tm_run_main (int argc, char **argv)
     zsys_init ();
     //  Asked before the console draws anything: it takes up to a second
     //  when a dead agent left its socket file behind
-    bool submit = !options.local && tm_control_agent_running (datadir);
+    //  --node: the keys come from the token; checked before anything runs
+    char server_key [TM_KEYS_Z85_SIZE], client_public [TM_KEYS_Z85_SIZE];
+    char client_secret [TM_KEYS_Z85_SIZE];
+    if (options.node) {
+        const char *text = options.token ? options.token : getenv ("TESTMESH_TOKEN");
+        tm_token_t token;
+        if (options.local) {
+            fprintf (stderr, "testmesh: --node and --local do not go together\n");
+            goto done;
+        }
+        if (!text || !*text) {
+            fprintf (stderr, "testmesh: --node needs the cluster's token (--token, or "
+                     "TESTMESH_TOKEN)\n");
+            goto done;
+        }
+        if (tm_token_parse (text, &token, &err) != 0) {
+            fprintf (stderr, "testmesh: --token: %s\n", err);
+            goto done;
+        }
+        int rc_key = tm_keys_curve_of (token.cluster_pk, server_key);
+        tm_keys_client_curve (token.join_secret, client_public, client_secret);
+        tm_token_wipe (&token);
+        if (rc_key != 0) {
+            fprintf (stderr, "testmesh: --token: its cluster key is not valid\n");
+            goto done;
+        }
+    }
+    bool submit = options.node || (!options.local && tm_control_agent_running (datadir));
     //  --require adds to each test's own requires.  Here, a test this
     //  machine's labels do not satisfy fails with the reason; an agent
     //  places by its members' labels instead (docs/scheduling.md)
@@ -553,6 +593,10 @@ tm_run_main (int argc, char **argv)
     if (submit) {
         tm_submit_config_t config = {
             .datadir = datadir,
+            .node = options.node,
+            .server_key = options.node ? server_key : NULL,
+            .client_public = options.node ? client_public : NULL,
+            .client_secret = options.node ? client_secret : NULL,
             .tasks = state.tasks,
             .retries = options.retries,
             .fail_fast = options.fail_fast,
@@ -624,6 +668,7 @@ tm_run_main (int argc, char **argv)
         rc = TM_EXIT_ERROR;
 
 done:
+    sodium_memzero (client_secret, sizeof client_secret);
     zstr_free (&err);
     zactor_destroy (&runner);
     tm_console_destroy (&console);

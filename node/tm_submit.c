@@ -24,6 +24,7 @@
 #include "tm_submit.h"
 #include "tm_codec.h"
 #include "tm_control.h"
+#include <sodium.h>
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -214,16 +215,24 @@ s_start (s_submit_t *self)
     }
     char *err = NULL;
     char *path = tm_strdupf ("%s/control.sock", self->config.datadir);
-    bool exists = access (path, F_OK) == 0;
+    bool exists = self->config.node || access (path, F_OK) == 0;
     free (path);
     if (!exists) {
         s_fail (self, true, "no agent running (data directory %s); start one with "
                 "'testmesh agent', or use --local", self->config.datadir);
         return;
     }
-    char *endpoint = tm_control_endpoint (self->config.datadir);
+    char *endpoint = self->config.node ? tm_strdupf ("tcp://%s", self->config.node)
+                                       : tm_control_endpoint (self->config.datadir);
     self->agent = zsock_new (ZMQ_DEALER);
     assert (self->agent);
+    if (self->config.node) {
+        //  CurveZMQ: we know the cluster by the token's key, and it
+        //  knows us by the client key the token's secret gives
+        zsock_set_curve_serverkey (self->agent, self->config.server_key);
+        zsock_set_curve_publickey (self->agent, self->config.client_public);
+        zsock_set_curve_secretkey (self->agent, self->config.client_secret);
+    }
     //  A cancel sent just before we end gets a moment to leave
     zsock_set_linger (self->agent, 500);
     //  The largest message the agent may send is a result with both
@@ -446,6 +455,11 @@ s_handle_timers (s_submit_t *self)
         return;
     double now = tm_now ();
     if (now - self->heard >= self->patience) {
+        if (self->state == SUBMIT_WAITING && self->config.node)
+            s_fail (self, false, "the agent at %s did not answer the run request within "
+                    "%.0f s (a wrong or rotated token, or no agent started with "
+                    "--client-bind there)", self->config.node, self->patience);
+        else
         if (self->state == SUBMIT_WAITING)
             s_fail (self, false, "the agent (data directory %s) did not answer the "
                     "run request within %.0f s", self->config.datadir, self->patience);
@@ -481,6 +495,12 @@ tm_submit_actor (zsock_t *pipe, void *args)
     self.config = *(tm_submit_config_t *) args;
     assert (self.config.datadir && self.config.tasks);
     self.config.datadir = strdup (self.config.datadir);
+    self.config.node = self.config.node ? strdup (self.config.node) : NULL;
+    self.config.server_key = self.config.server_key ? strdup (self.config.server_key) : NULL;
+    self.config.client_public = self.config.client_public ? strdup (self.config.client_public)
+                                                          : NULL;
+    self.config.client_secret = self.config.client_secret ? strdup (self.config.client_secret)
+                                                          : NULL;
     self.total = tm_tasklist_size (self.config.tasks);
     self.done = (bool *) calloc (self.total + 1, sizeof (bool));
     assert (self.done);
@@ -505,4 +525,10 @@ tm_submit_actor (zsock_t *pipe, void *args)
     free (self.done);
     free (self.run_id);
     free ((char *) self.config.datadir);
+    free ((char *) self.config.node);
+    free ((char *) self.config.server_key);
+    free ((char *) self.config.client_public);
+    if (self.config.client_secret)
+        sodium_memzero ((char *) self.config.client_secret, strlen (self.config.client_secret));
+    free ((char *) self.config.client_secret);
 }

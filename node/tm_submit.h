@@ -98,6 +98,13 @@
 
 typedef struct {
     const char *datadir;        //  Data directory of the agent (copied)
+    const char *node;           //  Or "HOST:PORT" of a member's client port
+                                //  (--node), with the three keys below (z85;
+                                //  copied): the cluster's server key and our
+                                //  client keys, derived from the token
+    const char *server_key;
+    const char *client_public;
+    const char *client_secret;
     tm_tasklist_t *tasks;       //  The run, borrowed: must outlive FINISHED
                                 //  or FAILED; each task's index is its position
     int retries;                //  Extra attempts for a failing test

@@ -591,3 +591,55 @@ Test (cli_dist, requires_place_tests_on_members_with_the_labels)
     tmu_rmrf (dir);
     free (dir);
 }
+
+Test (cli_dist, non_member_submits_with_the_token_and_a_rotated_one_is_refused)
+{
+    char client [32];
+    snprintf (client, sizeof client, "127.0.0.1:%d", tmc_free_port ());
+    tmc_agent_t *agents [2];
+    agents [0] = tmc_start ("a1", NULL, "--slots", "2", "--client-bind", client, NULL);
+    char *token = tmc_token (agents [0], 10);
+    agents [1] = tmc_start ("a2", token, "--slots", "2", NULL);
+    tmc_wait_mesh (agents, 2, 30);
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 20, s_quick);
+    char *report = s_join (dir, "report.json");
+    //  A data directory with no agent: this machine is not a member
+    char *data = s_join (dir, "outsider");
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", data, "--node", client, "--token", token,
+                                  "--progress", "lines", "--json", report, manifest);
+    cr_assert_eq (run.status, 0, "exit %d\n%s", run.status, run.err);
+    json_t *members = NULL;
+    json_t *statuses = s_statuses (report, &members);
+    cr_assert_eq (json_object_size (statuses), 20);
+    cr_assert_eq (json_object_size (members), 2, "the run was not spread over both members");
+    json_decref (statuses);
+    json_decref (members);
+    tmu_run_free (&run);
+    //  After a rotation with a short grace, the old token no longer opens
+    //  the client port: CurveZMQ refuses the key it derives
+    tmu_run_t rotate = tmu_testmesh (15, "token", "--data", agents [0]->dir, "--rotate",
+                                     "--grace", "0.001");
+    cr_assert_eq (rotate.status, 0, "%s", rotate.err);
+    char *fresh = strndup (rotate.out, strcspn (rotate.out, "\r\n"));
+    tmu_run_free (&rotate);
+    run = tmu_testmesh (60, "run", "--data", data, "--node", client, "--token", token,
+                        "--progress", "lines", manifest);
+    cr_assert_eq (run.status, 2, "the old token still submits: exit %d", run.status);
+    cr_assert (strstr (run.err, "did not answer"), "%s", run.err);
+    json_t *stats = tmc_stats (agents [0]);
+    cr_assert_gt (tmc_counter (stats, "zap_refused"), 0);
+    json_decref (stats);
+    tmu_run_free (&run);
+    run = tmu_testmesh (60, "run", "--data", data, "--node", client, "--token", fresh,
+                        "--progress", "lines", manifest);
+    cr_assert_eq (run.status, 0, "the new token: exit %d\n%s", run.status, run.err);
+    tmu_run_free (&run);
+    free (fresh);
+    free (token);
+    free (data);
+    free (report);
+    free (manifest);
+    tmu_rmrf (dir);
+    free (dir);
+}
