@@ -643,3 +643,32 @@ Test (cli_dist, non_member_submits_with_the_token_and_a_rotated_one_is_refused)
     tmu_rmrf (dir);
     free (dir);
 }
+
+static const char *
+s_one_fails (int i)
+{
+    //  t0 fails after a moment; the others would run for half a minute
+    return i == 0 ? "sleep 0.3; exit 1" : s_marker;
+}
+
+Test (cli_dist, fail_fast_stops_the_run_on_every_member)
+{
+    tmc_agent_t *agents [3];
+    s_cluster (agents, 3, "2");
+    snprintf (s_marker, sizeof s_marker, "sleep 3%d.%06d", getpid () % 10, getpid ());
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 12, s_one_fails);
+    double start = tmu_now ();
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  "--fail-fast", manifest);
+    double took = tmu_now () - start;
+    cr_assert_eq (run.status, 1, "exit %d\n%s", run.status, run.err);
+    cr_assert (strstr (run.out, "fail-fast"), "%s", run.out);
+    //  Well before the half minute the other tests would take
+    cr_assert_lt (took, 15, "the run took %.1f s", took);
+    s_wait_processes (s_marker + 6, 0, false, 10);
+    tmu_run_free (&run);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+}
