@@ -16,7 +16,10 @@
     test did not get to say pass or fail); skipped, and a task with no
     result -> skipped; flaky -> a pass, with a "testmesh: flaky" line at
     the top of system-out.  Properties inside a testcase are not in
-    the schema (some readers reject them), system-out is read by all.
+    the schema (some readers reject them), system-out is read by all:
+    so a test that ran on another member than this host (a run spread
+    over a cluster) starts its system-out with "testmesh: ran on member
+    NAME".
 
     Text is escaped, never put in CDATA (test output may hold "]]>");
     bytes XML 1.0 cannot carry become U+FFFD (tm_text_xml_write).
@@ -100,8 +103,11 @@ s_write_tail (FILE *out, const char *label, const char *data, size_t size,
     tm_text_xml_write (out, tail, size - skipped, false);
 }
 
+//  HOSTNAME is the testsuite's: a test that ran on another member (a run
+//  spread over a cluster) says where in its system-out.
 static void
-s_write_testcase (FILE *out, const tm_task_t *task, const tm_result_t *result)
+s_write_testcase (FILE *out, const tm_task_t *task, const tm_result_t *result,
+                  const char *hostname)
 {
     char *classname, *name;
     tm_text_split_id (task->id, task->target, task->kind, &classname, &name);
@@ -122,7 +128,8 @@ s_write_testcase (FILE *out, const tm_task_t *task, const tm_result_t *result)
     bool flaky = result->status == TM_STATUS_FLAKY;
     bool has_out = result->out && result->out_size > 0;
     bool has_err = result->err && result->err_size > 0;
-    bool has_note = flaky || result->leftovers > 0;
+    bool elsewhere = result->member && !streq (result->member, hostname);
+    bool has_note = flaky || result->leftovers > 0 || elsewhere;
     bool has_verdict = result->status == TM_STATUS_FAILED
                     || result->status == TM_STATUS_TIMEOUT
                     || result->status == TM_STATUS_CRASHED
@@ -151,6 +158,11 @@ s_write_testcase (FILE *out, const tm_task_t *task, const tm_result_t *result)
     }
     if (has_out || has_note) {
         fputs ("      <system-out>", out);
+        if (elsewhere) {
+            fputs ("testmesh: ran on member ", out);
+            tm_text_xml_puts (out, result->member, false);
+            fputs ("\n", out);
+        }
         if (flaky)
             fprintf (out, "testmesh: flaky: failed, then passed on attempt %d\n",
                      result->attempts);
@@ -245,7 +257,7 @@ tm_report_junit (const char *path, tm_tasklist_t *tasks,
         for (size_t i = 0; i < size; i++)
             if (suite_of [i] == s)
                 s_write_testcase (out, tm_tasklist_get (tasks, i),
-                                  s_result (results, count, i));
+                                  s_result (results, count, i), hostname);
         fputs ("  </testsuite>\n", out);
     }
     fputs ("</testsuites>\n", out);

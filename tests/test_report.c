@@ -26,7 +26,10 @@ s_result (const char *id, size_t index, tm_status_t status, double duration,
     result->status = status;
     result->duration = duration;
     result->started = 1700000000.0 + index;
-    result->member = strdup ("local");
+    //  Run here, as in a local run (junit names other members)
+    char host [256] = "localhost";
+    gethostname (host, sizeof host - 1);
+    result->member = strdup (host);
     result->exit_code = status == TM_STATUS_FAILED? 1: 0;
     if (out) {
         result->out_size = strlen (out);
@@ -552,7 +555,9 @@ Test (json, report_round_trips_with_statuses_and_counts)
     cr_assert_str_eq (json_string_value (json_object_get (failed, "message")), "exit status 1");
     cr_assert_str_eq (json_string_value (json_object_get (failed, "stderr")),
                       "div.c:12: assertion failed\n");
-    cr_assert_str_eq (json_string_value (json_object_get (failed, "member")), "local");
+    char host [256] = "localhost";
+    gethostname (host, sizeof host - 1);
+    cr_assert_str_eq (json_string_value (json_object_get (failed, "member")), host);
     cr_assert_float_eq (json_real_value (json_object_get (failed, "duration")), 0.5, 1e-9);
     cr_assert_eq (json_integer_value (json_object_get (json_array_get (tests, 2),
                                                        "attempts")), 2);
@@ -669,13 +674,19 @@ Test (console, summary_names_the_member_only_when_several_ran_tests)
     s_capture_open (&capture);
     tm_console_t *console = tm_console_new (capture.out, false, false, run.count, 4);
     tm_console_summary (console, run.results, run.count, 1);
-    cr_assert_null (strstr (s_capture_text (&capture), " on local"));
+    char host [256] = "localhost";
+    gethostname (host, sizeof host - 1);
+    char *here = tm_strdupf (" on %s\n", host);
+    cr_assert_null (strstr (s_capture_text (&capture), here));
     free (run.results [4]->member);
     run.results [4]->member = strdup ("node-b");
     tm_console_summary (console, run.results, run.count, 1);
     const char *text = s_capture_text (&capture);
     cr_assert (strstr (text, "--- CRASH Mem.Segv  (killed by SIGSEGV)  on node-b\n"), "%s", text);
-    cr_assert (strstr (text, "--- FAIL math/div  (exit status 1)  on local\n"), "%s", text);
+    char *line = tm_strdupf ("--- FAIL math/div  (exit status 1) %s", here);
+    cr_assert (strstr (text, line), "%s", text);
+    free (line);
+    free (here);
     tm_console_destroy (&console);
     s_capture_close (&capture);
     s_run_destroy (&run);
@@ -1052,4 +1063,25 @@ Test (text, console_reason_and_json_name_a_realtime_signal_alike)
     s_run_destroy (&run);
     tmu_rmrf (dir);
     free (dir);
+}
+
+Test (junit, a_test_run_on_another_member_says_so)
+{
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    tm_task_t *task = tm_task_new ("remote/one", "unit", TM_KIND_MANIFEST);
+    tm_tasklist_append (tasks, &task);
+    tm_result_t *results [1] = { s_result ("remote/one", 0, TM_STATUS_PASSED, 0.1, NULL, NULL) };
+    free (results [0]->member);
+    results [0]->member = strdup ("build-7");
+    char *path = tm_strdupf ("/tmp/testmesh-junit-member-%d.xml", (int) getpid ());
+    char *err = NULL;
+    cr_assert_eq (tm_report_junit (path, tasks, results, 1, 0.5, &err), 0, "%s", err);
+    char *xml = tmu_slurp (path);
+    cr_assert (strstr (xml, "<system-out>testmesh: ran on member build-7\n</system-out>"), "%s",
+               xml);
+    free (xml);
+    unlink (path);
+    free (path);
+    tm_result_destroy (&results [0]);
+    tm_tasklist_destroy (&tasks);
 }
