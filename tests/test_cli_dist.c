@@ -518,6 +518,17 @@ Test (cli_dist, agent_restarted_mid_run_before_seen_dead_still_gives_every_resul
     json_t *stats = tmc_stats (agents [0]);
     cr_assert_gt (tmc_counter (stats, "work.requeued"), 0, "nothing was re-queued");
     json_decref (stats);
+    //  And the restarted member takes work again
+    json_t *counts = tmc_stats (agents [2]);
+    long long ran = tmc_counter (counts, "work.tasks_run");
+    json_decref (counts);
+    tmu_run_t again = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress",
+                                    "lines", manifest);
+    cr_assert_eq (again.status, 0, "%s", again.err);
+    tmu_run_free (&again);
+    json_t *after = tmc_stats (agents [2]);
+    cr_assert_gt (tmc_counter (after, "work.tasks_run"), ran, "the restarted a3 ran nothing");
+    json_decref (after);
     json_decref (statuses);
     free (err);
     free (token);
