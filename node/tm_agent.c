@@ -687,10 +687,11 @@ done:
         fprintf (stderr, "testmesh: %s\n", err);
         free (err);
     }
-    //  Runs we own end with us: their CLIs see us go silent
+    //  Runs we own end with us: their CLIs see us go silent.  The pool
+    //  goes first: it borrows the clients' task lists until it ends
+    zactor_destroy (&pool);
     zhashx_destroy (&clients);
     zsock_destroy (&client_port);
-    zactor_destroy (&pool);
     zactor_destroy (&gossip);
     if (control) {
         zsock_destroy (&control);
