@@ -461,13 +461,22 @@ s_drop (s_pool_t *self, const char *origin, const char *run)
 
 //  A thief asks for half of our queue: from the tail of each group, the
 //  biggest groups first.  We tell each task's origin where it went.
+//  Only a thief we see alive gets anything: gossip drops what we send
+//  to any other, and a give it dropped would take its tasks with it (the
+//  origin, told they moved, would wait for them for ever).  A steal can
+//  come from a member we see dead: sent just before it died, or sent by
+//  a restarted member to the address it last knew for another, which a
+//  restarted agent may have taken over (seen in tools/bench/dist_runs.sh).
 static void
 s_on_steal (s_pool_t *self, const char *thief, json_t *msg)
 {
     (void) msg;
-    size_t give = self->queued / 2;
+    s_member_t *member = (s_member_t *) zhashx_lookup (self->members, thief);
+    bool alive = member && member->alive;
+    size_t give = alive ? self->queued / 2 : 0;
     //  A single queued task goes too when we have no free slot for it
-    if (give == 0 && self->queued == 1 && (int) zhashx_size (self->running) >= self->slots)
+    if (alive && give == 0 && self->queued == 1
+    &&  (int) zhashx_size (self->running) >= self->slots)
         give = 1;
     json_t *tasks = json_array ();
     json_t *moved = json_object ();         //  "origin run" -> [[i, l], ...]
