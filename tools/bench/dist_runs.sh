@@ -7,7 +7,8 @@
 #
 #   tools/bench/dist_runs.sh [--agents N] [--slots S] [--tests C]
 #                            [--reps R] [--fault-agents N] [--fault-tests C]
-#                            [--fault-kills K] [--dispatch-agents N]
+#                            [--fault-kills K] [--fault-stall S]
+#                            [--dispatch-agents N]
 #                            [--dispatch-slots S] [--dispatch-tests C]
 #                            [--dispatch-runs R] [--scale-agents N]
 #                            [--scale-tests C] [--scale-durations SPEC]
@@ -21,6 +22,8 @@
 #   --fault-agents N  agents of the fault run (default 10)
 #   --fault-tests C   tests of the fault run (default 10000)
 #   --fault-kills K   agents SIGKILLed (and restarted) during it (default 3)
+#   --fault-stall S   give up on the fault run after S s without a new
+#                     result (default 60)
 #   --dispatch-agents N  agents of the dispatch part (default 10)
 #   --dispatch-slots S   slots per agent there (default 4)
 #   --dispatch-tests LIST  sizes of the dispatch runs, each at most the
@@ -56,7 +59,9 @@
 # under way K agents (not the origin) are SIGKILLed one after another and
 # restarted on their data directories.  Every test must have exactly one
 # result, and it must match the ground truth: lost, duplicated and wrong
-# are counted.
+# are counted.  A run that gives no new result for --fault-stall s (a
+# task the cluster lost) is interrupted and reported STALLED; the tests
+# it never finished then count as wrong (skipped).
 #
 # Dispatch: N agents x S slots on loopback; for each size C, one warm-up
 # run, then R runs of C `sleep 0.1` tests, C at most the cluster's free
@@ -93,7 +98,7 @@
 set -u
 me=dist_runs.sh
 agents=20 slots=4 tests=400 reps=3
-fault_agents=10 fault_tests=10000 fault_kills=3
+fault_agents=10 fault_tests=10000 fault_kills=3 fault_stall=60
 dispatch_agents=10 dispatch_slots=4 dispatch_tests="" dispatch_runs=20
 scale_agents=120 scale_tests=2000 scale_durations=uniform:0:0.2 form_timeout=600
 only=steal,faults,dispatch,scale keep=0 scratch=/tmp/testmesh-dist-
@@ -118,6 +123,7 @@ while [ $# -gt 0 ]; do
         --reps) is_count "$val" || usage_error "--reps wants a count"; reps=$val ;;
         --fault-agents) is_count "$val" && [ "$val" -ge 2 ] || usage_error "--fault-agents wants 2 or more"; fault_agents=$val ;;
         --fault-tests) is_count "$val" || usage_error "--fault-tests wants a count"; fault_tests=$val ;;
+        --fault-stall) is_count "$val" || usage_error "--fault-stall wants seconds"; fault_stall=$val ;;
         --fault-kills) case $val in ''|*[!0-9]*) usage_error "--fault-kills wants a count" ;; esac; fault_kills=$val ;;
         --dispatch-agents) is_count "$val" && [ "$val" -ge 2 ] || usage_error "--dispatch-agents wants 2 or more"; dispatch_agents=$val ;;
         --dispatch-slots) is_count "$val" || usage_error "--dispatch-slots wants a count"; dispatch_slots=$val ;;
@@ -359,7 +365,7 @@ faults_part () {
     cluster "$d/c" "$fault_agents" 2
     "$testmesh" run --data "$d/c/1" --progress lines --json "$d/report.json" "$d/suite.ini" \
         > "$d/run.out" 2>&1 &
-    local cli=$! t0 victims k v
+    local cli=$! t0 victims v
     pids="$pids $cli"
     t0=$(now)
     # Kill K distinct agents (never the origin) while the run lasts
@@ -368,23 +374,45 @@ faults_part () {
         sleep 1
         kill -0 "$cli" 2>/dev/null || { say "faults: the run ended before all kills"; break; }
         kill -KILL "$(cat "$d/c/$v.pid")" 2>/dev/null
+        wait "$(cat "$d/c/$v.pid")" 2>/dev/null     # (no "Killed" line from bash)
         say "faults: killed a$v at +$(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }') s"
         start_agent "$d/c/$v" "a$v" 2
         echo "$last_pid" > "$d/c/$v.pid"
+    done
+    # A task the cluster lost would make the run wait for ever: after
+    # --fault-stall s without a new result, interrupt the CLI (it cancels
+    # the run and reports what never finished as skipped: counted wrong)
+    local results=-1 last_change stalled="" a
+    last_change=$(date +%s)
+    while kill -0 "$cli" 2>/dev/null; do
+        if [ "$(grep -c ' gen/' "$d/run.out")" -ne "$results" ]; then
+            results=$(grep -c ' gen/' "$d/run.out")
+            last_change=$(date +%s)
+        elif [ $(( $(date +%s) - last_change )) -ge "$fault_stall" ]; then
+            stalled="$results results, then none for $fault_stall s"
+            say "faults: stalled ($stalled); saving every agent's stats as c/N.stats, interrupting the run"
+            for a in $(seq 1 "$fault_agents"); do
+                "$testmesh" stats --data "$d/c/$a" > "$d/c/$a.stats" 2>&1
+            done
+            kill -INT "$cli" 2>/dev/null
+            sleep 10
+            kill -KILL "$cli" 2>/dev/null
+            break
+        fi
+        sleep 1
     done
     wait "$cli"
     local rc=$?
     local wall
     wall=$(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
     verdict "$d/truth" "$d/report.json" > "$d/verdict"
-    local requeued=0 a
-    for a in 1; do
-        requeued=$("$testmesh" stats --data "$d/c/1" 2>/dev/null | python3 -c 'import json,sys; print (json.load (sys.stdin)["work"]["requeued"])' 2>/dev/null || echo "?")
-    done
+    local requeued
+    requeued=$("$testmesh" stats --data "$d/c/1" 2>/dev/null | python3 -c 'import json,sys; print (json.load (sys.stdin)["work"]["requeued"])' 2>/dev/null || echo "?")
     stop_all
     echo
     echo "correctness under faults: $fault_tests tests on $fault_agents agents x 2 slots, $fault_kills SIGKILLed and restarted"
-    if read -r total lost dup wrong members < "$d/verdict" && [ -n "${members:-}" ]; then
+    [ -z "$stalled" ] || printf '  %-34s %s\n' "STALLED" "$stalled"
+    if read -r total lost dup wrong members < "$d/verdict" && is_count "${members:-x}"; then
         printf '  %-34s %s (exit %s, %s s)\n' "results" "$total of $fault_tests" "$rc" "$wall"
         printf '  %-34s %s / %s / %s (target 0 / 0 / 0)\n' "lost / duplicated / wrong" "$lost" "$dup" "$wrong"
         printf '  %-34s %s\n' "members that ran tests" "$members"
@@ -503,7 +531,7 @@ scale_part () {
     echo
     echo "scale: $scale_tests tests ($scale_durations s, 10 % failing) on $n agents x 1 slot"
     printf '  %-38s %s s\n' "cluster formed in" "$formed"
-    if read -r total lost dup wrong members < "$d/verdict" && [ -n "${members:-}" ]; then
+    if read -r total lost dup wrong members < "$d/verdict" && is_count "${members:-x}"; then
         printf '  %-38s %s of %s (exit %s: 1 = some failed, as they should)\n' "results" "$total" "$scale_tests" "$rc"
         printf '  %-38s %s / %s / %s (target 0 / 0 / 0)\n' "lost / duplicated / wrong" "$lost" "$dup" "$wrong"
         printf '  %-38s %s\n' "members that ran tests" "$members"
@@ -516,7 +544,7 @@ scale_part () {
     printf '  %-38s %s s\n' "all $n agents' CPU during the run" "$(awk -v a="$all0" -v b="$all1" 'BEGIN { printf "%.2f", b - a }')"
     # (time -o writes "Command exited with non-zero status 1" first)
     printf '  %-38s %s s user + sys\n' "the CLI's CPU" "$(tail -n 1 "$d/cli.time" | awk '{ printf "%.2f", $1 + $2 }')"
-    if read -r total lost dup wrong members < "$d/local.verdict" && [ -n "${members:-}" ]; then
+    if read -r total lost dup wrong members < "$d/local.verdict" && is_count "${members:-x}"; then
         printf '  %-38s %s s (exit %s; %s results, %s lost, %s wrong)\n' "local run, --local -j 2" "$local_wall" "$lrc" "$total" "$lost" "$wrong"
     else
         printf '  %-38s %s s, no verdict: %s\n' "local run, --local -j 2" "$local_wall" "$(cat "$d/local.verdict")"
