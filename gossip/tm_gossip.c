@@ -1359,6 +1359,11 @@ s_setup (s_gossip_t *self, char **err)
         self->work = zsock_new (ZMQ_PAIR);
         zsock_set_sndhwm (self->work, 0);   //  Never drop work between threads
         zsock_set_rcvhwm (self->work, 0);
+        //  ... but never block on it either: with no high-water mark a send
+        //  can only fail when the pool is gone (the agent destroys it
+        //  before us), and a PAIR with no peer would block that send, and
+        //  with it our $TERM, for ever
+        zsock_set_sndtimeo (self->work, 0);
         if (zsock_bind (self->work, "%s", config->work_endpoint) != 0)
             return tm_fail (err, "cannot bind the work socket %s", config->work_endpoint);
     }

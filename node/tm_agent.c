@@ -408,6 +408,31 @@ s_client_port (zactor_t *gossip, const char *bind, char **fatal)
     return port;
 }
 
+//  {"p50", "p99", "max", "samples"} of the dispatch latencies RING holds,
+//  in milliseconds (all 0 without samples); with RECENT, also "recent":
+//  the samples themselves, oldest first.
+static json_t *
+s_latency_json (const tm_workpool_ring_t *ring, bool recent)
+{
+    double *samples;
+    size_t count = tm_workpool_ring_read (ring, &samples);
+    json_t *list = NULL;
+    if (recent) {
+        list = json_array ();
+        for (size_t k = 0; k < count; k++)
+            json_array_append_new (list, json_real (samples [k]));
+    }
+    json_t *summary = json_pack ("{s:f, s:f, s:f, s:I}",
+        "p50", tm_workpool_quantile (samples, count, 0.50),
+        "p99", tm_workpool_quantile (samples, count, 0.99),
+        "max", tm_workpool_quantile (samples, count, 1.0),
+        "samples", (json_int_t) count);
+    if (list)
+        json_object_set_new (summary, "recent", list);
+    free (samples);
+    return summary;
+}
+
 //  Answers one control request.
 static json_t *
 s_control (zactor_t *gossip, json_t *request)
@@ -446,12 +471,15 @@ s_control (zactor_t *gossip, json_t *request)
         if (json_is_object (stats)) {
             tm_workpool_stats_t work;
             tm_workpool_stats_read (&s_work_stats, &work);
-            json_object_set_new (stats, "work", json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+            bool samples = json_is_true (json_object_get (request, "samples"));
+            json_object_set_new (stats, "work", json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
                 "steals", (json_int_t) work.steals, "stolen", (json_int_t) work.stolen,
                 "given", (json_int_t) work.given, "requeued", (json_int_t) work.requeued,
                 "duplicates", (json_int_t) work.duplicates,
                 "malformed", (json_int_t) work.malformed,
-                "tasks_run", (json_int_t) work.tasks_run));
+                "tasks_run", (json_int_t) work.tasks_run,
+                "dispatch_ms", s_latency_json (&s_work_stats.dispatch, samples),
+                "dispatch_self_ms", s_latency_json (&s_work_stats.dispatch_self, samples)));
             free (answer);
             answer = json_dumps (stats, JSON_COMPACT);
         }
@@ -710,17 +738,19 @@ done:
 //  CLI commands that talk to the local agent
 
 //  Parses the options every client command takes; returns the index of
-//  the first non-option or -1.  Options may come anywhere.
+//  the first non-option or -1.  Options may come anywhere; one whose
+//  pointer is NULL is refused.
 static int
 s_parse_client (int argc, char **argv, const char **data, bool *json, bool *rotate,
-                double *grace, const char *usage)
+                double *grace, bool *samples, const char *usage)
 {
     static struct option longs [] = {
-        { "data",   required_argument, 0, 'd' },
-        { "json",   no_argument,       0, 'j' },
-        { "rotate", no_argument,       0, 'r' },
-        { "grace",  required_argument, 0, 'g' },
-        { "help",   no_argument,       0, 'h' },
+        { "data",    required_argument, 0, 'd' },
+        { "json",    no_argument,       0, 'j' },
+        { "rotate",  no_argument,       0, 'r' },
+        { "grace",   required_argument, 0, 'g' },
+        { "samples", no_argument,       0, 's' },
+        { "help",    no_argument,       0, 'h' },
         { 0, 0, 0, 0 }
     };
     opterr = 0;
@@ -735,6 +765,9 @@ s_parse_client (int argc, char **argv, const char **data, bool *json, bool *rota
         else
         if (opt == 'r' && rotate)
             *rotate = true;
+        else
+        if (opt == 's' && samples)
+            *samples = true;
         else
         if (opt == 'g' && grace) {
             char *end = NULL;
@@ -795,7 +828,7 @@ tm_members_main (int argc, char **argv)
 {
     const char *data = NULL;
     bool json = false;
-    int first = s_parse_client (argc, argv, &data, &json, NULL, NULL,
+    int first = s_parse_client (argc, argv, &data, &json, NULL, NULL, NULL,
         "usage: testmesh members [--json] [--data DIR]\n"
         "       testmesh members remove NAME [--data DIR]\n"
         "Lists the members the local agent knows, or revokes one cluster-wide.\n");
@@ -856,7 +889,7 @@ tm_token_main (int argc, char **argv)
     const char *data = NULL;
     bool rotate = false;
     double grace = -1;
-    int first = s_parse_client (argc, argv, &data, NULL, &rotate, &grace,
+    int first = s_parse_client (argc, argv, &data, NULL, &rotate, &grace, NULL,
         "usage: testmesh token [--rotate [--grace SECS]] [--data DIR]\n"
         "Prints the join token of the local agent's cluster; --rotate issues a\n"
         "new one.  The old one stops admitting new nodes after the grace\n"
@@ -887,17 +920,20 @@ int
 tm_stats_main (int argc, char **argv)
 {
     const char *data = NULL;
-    int first = s_parse_client (argc, argv, &data, NULL, NULL, NULL,
-        "usage: testmesh stats [--data DIR]\n"
+    bool samples = false;
+    int first = s_parse_client (argc, argv, &data, NULL, NULL, NULL, &samples,
+        "usage: testmesh stats [--samples] [--data DIR]\n"
         "Prints the local agent's counters as JSON: messages accepted, and\n"
-        "dropped by reason (garbage, truncated, bad signature, replay ...).\n");
+        "dropped by reason (garbage, truncated, bad signature, replay ...),\n"
+        "and the work pool's counters and dispatch latencies.  --samples adds\n"
+        "the recent dispatch latencies themselves.\n");
     if (first < 0)
         return TM_EXIT_ERROR;
     if (first < argc) {
         fprintf (stderr, "testmesh: stats takes no arguments ('%s')\n", argv [first]);
         return TM_EXIT_ERROR;
     }
-    json_t *reply = s_call (data, json_pack ("{s:s}", "cmd", "stats"));
+    json_t *reply = s_call (data, json_pack ("{s:s, s:b}", "cmd", "stats", "samples", samples));
     if (!reply)
         return TM_EXIT_ERROR;
     char *text = json_dumps (json_object_get (reply, "result"), JSON_INDENT (2));

@@ -33,6 +33,7 @@ typedef struct {
     s_stop_reason_t stop;       //  Why we are stopping it, if we are
     double started;             //  Monotonic start time
     double started_wall;        //  Wall clock start time
+    double spawned_wall;        //  Wall clock when posix_spawn returned; 0 if it failed
     double ended;               //  Monotonic time the leader exited
     double deadline;            //  Next time something is due for this job
     int leftovers;              //  Stray processes it left, killed
@@ -104,7 +105,9 @@ s_start (s_executor_t *self, tm_task_t *task, int attempt)
     job->proc = tm_proc_spawn (task->argv, task->cwd, env,
                                self->config.output_limit, &job->spawn_error);
     tm_strv_free (&env);
-    if (!job->proc) {
+    if (job->proc)
+        job->spawned_wall = tm_wall_now ();
+    else {
         //  Reported at once, as a result like any other
         job->state = JOB_DRAINING;
         job->ended = job->started;
@@ -167,6 +170,7 @@ s_report (s_executor_t *self, s_job_t *job)
     result->attempts = job->attempt;
     result->member = strdup (self->config.member);
     result->started = job->started_wall;
+    result->spawned = job->spawned_wall;
     result->duration = job->ended - job->started;
     result->leftovers = job->leftovers;
     if (!job->proc) {

@@ -29,6 +29,10 @@ typedef struct {
     size_t index;               //  The task's index in the run
     tm_status_t status;         //  Outcome
     double started;             //  Wall clock when the final attempt started
+    double spawned;             //  Wall clock when its child had been exec'd
+                                //  (posix_spawn returned); 0 if none.  For
+                                //  the executor's owner only: not in
+                                //  reports, not on the wire
     double duration;            //  Seconds of the final attempt
     int attempts;               //  1 + retries used
     int exit_code;              //  Exit status, -1 when killed by a signal

@@ -28,6 +28,13 @@
     taken from the tail (the shortest tasks, as queues are longest
     first), one request at a time.
 
+    Dispatch latency.  The origin stamps every task it hands out (placed,
+    retried or re-queued) with its wall-clock decision time ("d").  A
+    holder that starts the task in the same event that brought it (the
+    task found a free slot at once: it never waited in our queue) takes
+    the child's exec time minus that stamp as a sample.  Stolen tasks
+    carry no stamp: they waited in their victim's queue.
+
     Invariants (s_invariants_hold, cheap counts only):
     1. For each run we own: done <= total, and done counts DONE entries.
     2. queued == the tasks in all groups; zhashx_size (running) <= slots.
@@ -89,6 +96,9 @@ typedef struct {
     uint64_t lease;
     int attempt;
     tm_task_t *task;            //  Decoded, owned
+    double decided;             //  Origin's decision (wall clock); 0 if none
+    uint64_t arrived;           //  The event that brought it (s_pool_t.event)
+    bool prompt;                //  Started in that event: it never queued
 } s_held_t;
 
 typedef struct {
@@ -118,6 +128,7 @@ typedef struct {
     int load_queue;
     tm_workpool_stats_t counts; //  Ours; published to *stats
     tm_workpool_stats_t *stats; //  The owner's copy, or NULL
+    uint64_t event;             //  Events handled so far (one per wake-up)
     bool terminated;
 } s_pool_t;
 
@@ -142,6 +153,59 @@ tm_workpool_stats_read (const tm_workpool_stats_t *stats, tm_workpool_stats_t *o
     out->duplicates = __atomic_load_n (&stats->duplicates, __ATOMIC_RELAXED);
     out->malformed = __atomic_load_n (&stats->malformed, __ATOMIC_RELAXED);
     out->tasks_run = __atomic_load_n (&stats->tasks_run, __ATOMIC_RELAXED);
+}
+
+size_t
+tm_workpool_ring_read (const tm_workpool_ring_t *ring, double **samples_p)
+{
+    uint64_t taken = __atomic_load_n (&ring->taken, __ATOMIC_ACQUIRE);
+    size_t count = taken < TM_WORKPOOL_RING ? (size_t) taken : TM_WORKPOOL_RING;
+    *samples_p = NULL;
+    if (count == 0)
+        return 0;
+    double *samples = (double *) malloc (count * sizeof (double));
+    assert (samples);
+    for (size_t k = 0; k < count; k++) {
+        uint64_t which = taken - count + k;
+        samples [k] = __atomic_load_n (&ring->us [which % TM_WORKPOOL_RING],
+                                       __ATOMIC_RELAXED) / 1000.0;
+    }
+    *samples_p = samples;
+    return count;
+}
+
+static int
+s_compare_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+double
+tm_workpool_quantile (double *samples, size_t count, double q)
+{
+    assert (q > 0 && q <= 1);
+    if (count == 0)
+        return 0;
+    qsort (samples, count, sizeof (double), s_compare_double);
+    size_t rank = (size_t) ceil (q * (double) count);
+    return samples [rank > 0 ? rank - 1 : 0];
+}
+
+//  Adds one sample, SECONDS, to RING (the owner's; it reads as we write).
+static void
+s_ring_add (tm_workpool_ring_t *ring, double seconds)
+{
+    double us = seconds * 1e6;
+    //  A clock that jumped, or two hosts' clocks far apart: keep it in range
+    if (!(us > -1e12))
+        us = -1e12;
+    if (us > 1e12)
+        us = 1e12;
+    uint64_t taken = ring->taken;       //  Only we write it
+    __atomic_store_n (&ring->us [taken % TM_WORKPOOL_RING], (int64_t) llround (us),
+                      __ATOMIC_RELAXED);
+    __atomic_store_n (&ring->taken, taken + 1, __ATOMIC_RELEASE);
 }
 
 //  ---------------------------------------------------------------------
@@ -268,8 +332,11 @@ s_group_require (s_pool_t *self, const char *origin, const char *run)
 
 //  Queues a task decoded from JSON (an assign or a give).  Returns -1
 //  if it does not parse; the message is then counted as malformed.
+//  STAMPED: the item came from its origin and may carry its decision
+//  time (an assign; a give's tasks waited in another queue first).
 static int
-s_hold (s_pool_t *self, const char *origin, const char *run, json_t *item, bool front)
+s_hold (s_pool_t *self, const char *origin, const char *run, json_t *item, bool front,
+        bool stamped)
 {
     json_t *index = json_object_get (item, "i");
     json_t *lease = json_object_get (item, "l");
@@ -294,6 +361,11 @@ s_hold (s_pool_t *self, const char *origin, const char *run, json_t *item, bool 
     held->lease = (uint64_t) json_integer_value (lease);
     held->attempt = (int) json_integer_value (attempt);
     held->task = task;
+    held->arrived = self->event;
+    json_t *decided = stamped ? json_object_get (item, "d") : NULL;
+    if (json_is_number (decided) && json_number_value (decided) > 0
+    &&  isfinite (json_number_value (decided)))
+        held->decided = json_number_value (decided);     //  Optional: else not sampled
     task->index = (size_t) held->local;
     s_group_t *group = s_group_require (self, origin, run);
     if (front)
@@ -323,6 +395,7 @@ s_pump (s_pool_t *self)
         if (!held)
             continue;
         self->queued--;
+        held->prompt = held->arrived == self->event;
         char key [24];
         snprintf (key, sizeof key, "%" PRIu64, held->local);
         zhashx_insert (self->running, key, held);
@@ -348,6 +421,10 @@ s_on_done (s_pool_t *self, tm_result_t *result)
         return;
     }
     zhashx_delete (self->running, key);     //  Not owned by the hash
+    if (self->stats && held->prompt && held->decided > 0 && result->spawned > 0)
+        s_ring_add (streq (held->origin, self->self_id) ? &self->stats->dispatch_self
+                                                        : &self->stats->dispatch,
+                    result->spawned - held->decided);
     result->index = held->index;
     json_t *encoded = tm_codec_result_encode (result);
     json_t *msg = json_pack ("{s:s, s:s, s:I, s:I, s:o}", "t", "result", "run", held->run,
@@ -387,13 +464,22 @@ s_drop (s_pool_t *self, const char *origin, const char *run)
 
 //  A thief asks for half of our queue: from the tail of each group, the
 //  biggest groups first.  We tell each task's origin where it went.
+//  Only a thief we see alive gets anything: gossip drops what we send
+//  to any other, and a give it dropped would take its tasks with it (the
+//  origin, told they moved, would wait for them for ever).  A steal can
+//  come from a member we see dead: sent just before it died, or sent by
+//  a restarted member to the address it last knew for another, which a
+//  restarted agent may have taken over (seen in tools/bench/dist_runs.sh).
 static void
 s_on_steal (s_pool_t *self, const char *thief, json_t *msg)
 {
     (void) msg;
-    size_t give = self->queued / 2;
+    s_member_t *member = (s_member_t *) zhashx_lookup (self->members, thief);
+    bool alive = member && member->alive;
+    size_t give = alive ? self->queued / 2 : 0;
     //  A single queued task goes too when we have no free slot for it
-    if (give == 0 && self->queued == 1 && (int) zhashx_size (self->running) >= self->slots)
+    if (alive && give == 0 && self->queued == 1
+    &&  (int) zhashx_size (self->running) >= self->slots)
         give = 1;
     json_t *tasks = json_array ();
     json_t *moved = json_object ();         //  "origin run" -> [[i, l], ...]
@@ -477,7 +563,7 @@ s_on_give (s_pool_t *self, const char *from, json_t *msg)
         const char *origin = json_string_value (json_object_get (item, "o"));
         const char *run = json_string_value (json_object_get (item, "run"));
         if (!origin || strlen (origin) != S_HEX - 1 || !run
-        ||  s_hold (self, origin, run, item, false) != 0)
+        ||  s_hold (self, origin, run, item, false, false) != 0)
             S_COUNT (self, malformed, 1);
         else
             got++;
@@ -586,6 +672,7 @@ s_place (s_pool_t *self, s_run_t *run, const size_t *indices, size_t count,
             free (why);
             continue;
         }
+        double decided = tm_wall_now ();    //  Holders measure dispatch from it
         json_t *encoded = tm_codec_task_encode (task);
         if (!encoded) {
             s_skip (self, run, indices [k], "cannot send it to another member: its "
@@ -598,9 +685,9 @@ s_place (s_pool_t *self, s_run_t *run, const size_t *indices, size_t count,
         snprintf (entry->holder, sizeof entry->holder, "%s", members [best]->id);
         if (!batches [best])
             batches [best] = json_array ();
-        json_array_append_new (batches [best], json_pack ("{s:I, s:I, s:i, s:o}",
+        json_array_append_new (batches [best], json_pack ("{s:I, s:I, s:i, s:f, s:o}",
             "i", (json_int_t) indices [k], "l", (json_int_t) entry->lease,
-            "a", entry->attempt, "task", encoded));
+            "a", entry->attempt, "d", decided, "task", encoded));
         if (json_array_size (batches [best]) >= S_ASSIGN_BATCH) {
             json_t *msg = json_pack ("{s:s, s:s, s:b, s:o}", "t", "assign", "run", run->key,
                                      "front", front, "tasks", batches [best]);
@@ -997,12 +1084,12 @@ s_on_recv (s_pool_t *self, const char *from, zframe_t *payload)
         if (front) {
             //  In reverse, so that the batch keeps its order at the head
             for (i = json_array_size (tasks); i-- > 0; )
-                if (s_hold (self, from, run, json_array_get (tasks, i), true) != 0)
+                if (s_hold (self, from, run, json_array_get (tasks, i), true, true) != 0)
                     S_COUNT (self, malformed, 1);
         }
         else
             json_array_foreach (tasks, i, item)
-                if (s_hold (self, from, run, item, false) != 0)
+                if (s_hold (self, from, run, item, false, true) != 0)
                     S_COUNT (self, malformed, 1);
         s_pump (self);
     }
@@ -1135,6 +1222,7 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     while (!self.terminated) {
         int timeout = (int) ((next_tick - tm_now ()) * 1000) + 1;
         void *which = zpoller_wait (poller, timeout > 0 ? timeout : 0);
+        self.event++;
         if (which == pipe)
             s_handle_pipe (&self);
         else

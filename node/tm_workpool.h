@@ -43,6 +43,20 @@
 
 #include "tm_executor.h"
 
+#define TM_WORKPOOL_RING 4096      //  Dispatch samples kept (the last ones)
+
+//  Recent dispatch latencies: for a task an origin handed out, from the
+//  origin's decision (its wall clock, stamped in the assign) to its child
+//  having been exec'd here (our wall clock), in microseconds.  Only tasks
+//  that went straight into a free slot are sampled: one that waited in
+//  our queue for a slot, or came by stealing, measures the queue, not
+//  dispatch.  Across hosts it is only as good as their clocks agree;
+//  on one host it is exact.
+typedef struct {
+    uint64_t taken;             //  Samples ever taken; the ring holds the last
+    int64_t us [TM_WORKPOOL_RING];  //  Sample K at us [K % TM_WORKPOOL_RING]
+} tm_workpool_ring_t;
+
 //  Counters the pool keeps up to date for `testmesh stats`.  The owner
 //  reads them with tm_workpool_stats_read while the pool runs (each is
 //  written atomically; together they are not a snapshot).
@@ -54,10 +68,24 @@ typedef struct {
     uint64_t duplicates;        //  Results dropped: stale lease or already done
     uint64_t malformed;         //  Work messages or tasks that did not parse
     uint64_t tasks_run;         //  Attempts our executor finished
+    tm_workpool_ring_t dispatch;        //  Tasks of other members' runs
+    tm_workpool_ring_t dispatch_self;   //  Tasks we placed on ourselves as origin
 } tm_workpool_stats_t;
 
-//  Copies the counters at STATS (written by the pool) into OUT.
+//  Copies the counters at STATS (written by the pool) into OUT; the
+//  rings are not copied (tm_workpool_ring_read reads them).
 void tm_workpool_stats_read (const tm_workpool_stats_t *stats, tm_workpool_stats_t *out);
+
+//  Copies the samples RING holds (written by the pool), oldest first, in
+//  milliseconds, into a new array *SAMPLES_P that the caller frees, and
+//  returns how many there are.  With none, *SAMPLES_P is NULL.  Samples
+//  written while it reads may be a newer one in an older one's place.
+size_t tm_workpool_ring_read (const tm_workpool_ring_t *ring, double **samples_p);
+
+//  The Q-quantile (0 < Q <= 1) of the COUNT values at SAMPLES, by nearest
+//  rank: the smallest value with at least Q * COUNT values at or below
+//  it.  Sorts SAMPLES in place.  0 when COUNT is 0.
+double tm_workpool_quantile (double *samples, size_t count, double q);
 
 typedef struct {
     tm_workpool_stats_t *stats; //  Counters to keep, or NULL; must outlive the actor

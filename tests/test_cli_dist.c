@@ -350,6 +350,65 @@ Test (cli_dist, skewed_suite_is_balanced_by_stealing)
     free (manifest);
 }
 
+static const char *
+s_sleep_second (int i)
+{
+    (void) i;
+    return "sleep 1";
+}
+
+//  The dispatch latency a holder gives in its stats, at KEY ("p50", ...).
+static double
+s_dispatch (json_t *stats, const char *ring, const char *key)
+{
+    json_t *value = json_object_get (json_object_get (json_object_get (stats, "work"), ring),
+                                     key);
+    cr_assert (json_is_number (value), "no work.%s.%s in the stats", ring, key);
+    return json_number_value (value);
+}
+
+Test (cli_dist, dispatch_latency_counts_only_tasks_that_start_at_once)
+{
+    tmc_agent_t *agents [2];
+    s_cluster (agents, 2, "1");
+    char *dir = tmu_scratch ();
+    //  Two tests on two 1-slot members: one each, both start at once
+    char *two = s_manifest (dir, "two.ini", 2, s_sleep_second);
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  two);
+    cr_assert_eq (run.status, 0, "exit %d\n%s", run.status, run.err);
+    tmu_run_free (&run);
+    json_t *holder = tmc_stats (agents [1]);
+    json_t *origin = tmc_stats (agents [0]);
+    cr_assert_eq (tmc_counter (holder, "work.dispatch_ms.samples"), 1);
+    cr_assert_eq (tmc_counter (holder, "work.dispatch_self_ms.samples"), 0);
+    cr_assert_eq (tmc_counter (origin, "work.dispatch_self_ms.samples"), 1);
+    cr_assert_eq (tmc_counter (origin, "work.dispatch_ms.samples"), 0);
+    //  Measured to the start, not to the end: well under the test's 1 s
+    double p50 = s_dispatch (holder, "dispatch_ms", "p50");
+    cr_assert (p50 > 0 && p50 < 900, "dispatch p50 %.3f ms", p50);
+    json_decref (holder);
+    json_decref (origin);
+
+    //  Six: three each, of which two wait for the slot and do not count
+    //  (stolen ones do not either: they waited in their victim's queue)
+    char *six = s_manifest (dir, "six.ini", 6, s_sleep_second);
+    run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines", six);
+    cr_assert_eq (run.status, 0, "exit %d\n%s", run.status, run.err);
+    tmu_run_free (&run);
+    holder = tmc_stats (agents [1]);
+    cr_assert_eq (tmc_counter (holder, "work.dispatch_ms.samples"), 2,
+                  "tasks that queued were sampled: %lld samples",
+                  tmc_counter (holder, "work.dispatch_ms.samples"));
+    double max = s_dispatch (holder, "dispatch_ms", "max");
+    cr_assert (max > 0 && max < 900, "dispatch max %.3f ms: a queued task counted?", max);
+    json_decref (holder);
+    tmu_rmrf (dir);
+    free (dir);
+    free (two);
+    free (six);
+}
+
 //  A command no other test runs, to find its processes by.
 static char s_marker [64];
 

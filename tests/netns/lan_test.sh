@@ -1,6 +1,6 @@
 #!/bin/sh
 # lan_test.sh - agents on a real (virtual) LAN: discovery by beacon, a cut
-# link, and its repair, in network namespaces.
+# link, its repair, and a run spread over them, in network namespaces.
 #
 #   tests/netns/lan_test.sh [BUILD]      (BUILD defaults to build)
 #
@@ -18,10 +18,21 @@
 #                                       goes down: nodes 1..3 all see it dead
 #   lan_restored_link_rejoins           the link comes back: all 4 views
 #                                       converge to 4 alive
+#   lan_run_spreads_over_namespaces     `testmesh run` inside namespace 2,
+#                                       submitted to its agent: 40 tests,
+#                                       each with exactly one result, all
+#                                       passed, run by more than one member
+#                                       (the JSON report's "member"): tasks
+#                                       and results cross the bridge
+#                                       between really separate addresses
 #
-# Every wait is a poll of `testmesh members --json` (inside the agent's
-# namespace) against a deadline; the only sleep is the poll interval.
-# Agents run the fast gossip profile.  Takes about 10 s, at most 60.
+# The namespaces share this machine's file system, so every member sees
+# the manifest and the commands at the same paths, as a distributed run
+# requires (docs/scheduling.md, "Limits today"); only the network is
+# separate.  Every wait is a poll of `testmesh members --json` (inside the
+# agent's namespace) against a deadline; the only sleep is the poll
+# interval.  Agents run the fast gossip profile.  Takes about 15 s, at
+# most 120.
 #
 # Prints PASS/FAIL per case and, last, "N passed, M failed".  Exit status:
 # 0 all passed, 1 a case failed, 77 cannot run here (not root, or no
@@ -186,9 +197,10 @@ if [ -n "$token" ]; then
 fi
 if [ -z "$seedless" ]; then
     fail $case "agent 1 printed no usable join token"
-    failed=$((failed + 2))              # the other cases cannot run
+    failed=$((failed + 3))              # the other cases cannot run
     say "FAIL lan_cut_link_declares_node_dead: not run"
     say "FAIL lan_restored_link_rejoins: not run"
+    say "FAIL lan_run_spreads_over_namespaces: not run"
     finish
 fi
 start=$(now)
@@ -255,6 +267,43 @@ if $ok; then
     pass $case "4 alive in every view $(elapsed "$start") s after the link came back"
 else
     fail $case "the views did not converge to $nodes alive within 20 s"
+fi
+
+# ------------------------------------------------------------ d. a run
+case=lan_run_spreads_over_namespaces
+origin=2                                # not the first agent: no node is special
+manifest=$work/suite.ini
+{
+    printf '[defaults]\ntimeout = 30\n\n'
+    i=1
+    while [ $i -le 40 ]; do
+        printf '[test "lan/%02d"]\ncommand = sleep 0.2\n\n' $i
+        i=$((i + 1))
+    done
+} > "$manifest"
+start=$(now)
+ip netns exec "$tag-$origin" timeout 60 "$bin" run --data "$work/d$origin" --progress lines \
+    --json "$work/run.json" "$manifest" > "$work/run.out" 2>&1
+rc=$?
+# The report has one test per line: "results distinct passed members"
+# shellcheck disable=SC2046  # four numbers, split on purpose
+set -- $(awk '
+    /^    \{"id": "/ {
+        n++
+        id = $0; sub (/^    \{"id": "/, "", id); sub (/".*$/, "", id); seen [id]++
+        if ($0 ~ /"status": "passed"/) passed++
+        m = $0; if (sub (/^.*"member": "/, "", m)) { sub (/".*$/, "", m); members [m] = 1 }
+    }
+    END { d = 0; for (i in seen) d++; k = 0; for (i in members) k++
+          printf "%d %d %d %d\n", n, d, passed, k }' "$work/run.json" 2>/dev/null)
+results=${1:-0} distinct=${2:-0} passed_tests=${3:-0} members=${4:-0}
+if [ "$rc" -eq 0 ] && [ "$results" -eq 40 ] && [ "$distinct" -eq 40 ] \
+   && [ "$passed_tests" -eq 40 ] && [ "$members" -gt 1 ]; then
+    pass $case "40 results, all passed, run by $members members, $(elapsed "$start") s"
+else
+    fail $case "exit $rc; $results results for $distinct distinct tests, $passed_tests passed, $members member(s) ran tests (want 40, 40, 40, > 1)"
+    printf '    --- the run (last lines)\n'
+    tail -n 8 "$work/run.out" | sed 's/^/    /'
 fi
 
 finish

@@ -1,0 +1,218 @@
+/*  test_workpool.c - the work pool: its dispatch-latency ring and
+    quantiles, and the pool actor against a fake gossip actor.
+
+    Runs spread over real agents are exercised in test_cli_dist.c; here
+    the test binds the work socket itself and plays every other member,
+    so that a case that needs exact timing (a steal from a member that
+    died) is deterministic.
+*/
+#include "tm_testutil.h"
+#include "tm_workpool.h"
+#include "tm_codec.h"
+#include <jansson.h>
+
+Test (workpool, quantile_is_the_nearest_rank)
+{
+    double samples [] = { 5, 1, 4, 2, 3, 10, 9, 8, 7, 6 };
+    cr_assert_float_eq (tm_workpool_quantile (samples, 10, 0.50), 5, 1e-12);
+    cr_assert_float_eq (tm_workpool_quantile (samples, 10, 0.99), 10, 1e-12);
+    cr_assert_float_eq (tm_workpool_quantile (samples, 10, 0.10), 1, 1e-12);
+    cr_assert_float_eq (tm_workpool_quantile (samples, 10, 0.11), 2, 1e-12);
+    cr_assert_float_eq (tm_workpool_quantile (samples, 10, 1.0), 10, 1e-12);
+    double one = 7.5;
+    cr_assert_float_eq (tm_workpool_quantile (&one, 1, 0.5), 7.5, 1e-12);
+    cr_assert_float_eq (tm_workpool_quantile (NULL, 0, 0.5), 0, 1e-12);
+}
+
+Test (workpool, empty_ring_reads_no_samples)
+{
+    static tm_workpool_ring_t ring;
+    double *samples = (double *) 1;
+    cr_assert_eq (tm_workpool_ring_read (&ring, &samples), 0);
+    cr_assert_null (samples);
+}
+
+Test (workpool, ring_reads_the_last_samples_oldest_first_in_ms)
+{
+    static tm_workpool_ring_t ring;
+    //  As the pool writes them: sample K at K mod the ring's size
+    uint64_t total = TM_WORKPOOL_RING + 10;
+    for (uint64_t k = 0; k < total; k++)
+        ring.us [k % TM_WORKPOOL_RING] = (int64_t) k * 1000;
+    ring.taken = total;
+    double *samples = NULL;
+    size_t count = tm_workpool_ring_read (&ring, &samples);
+    cr_assert_eq (count, TM_WORKPOOL_RING);
+    cr_assert_float_eq (samples [0], 10, 1e-9, "oldest kept is sample 10");
+    cr_assert_float_eq (samples [count - 1], (double) (total - 1), 1e-9);
+    for (size_t k = 1; k < count; k++)
+        cr_assert (samples [k] > samples [k - 1]);
+    free (samples);
+}
+
+Test (workpool, ring_keeps_a_negative_sample_from_clocks_that_disagree)
+{
+    static tm_workpool_ring_t ring;
+    ring.us [0] = -2500;
+    ring.us [1] = 1500;
+    ring.taken = 2;
+    double *samples = NULL;
+    cr_assert_eq (tm_workpool_ring_read (&ring, &samples), 2);
+    cr_assert_float_eq (samples [0], -2.5, 1e-9);
+    cr_assert_float_eq (tm_workpool_quantile (samples, 2, 1.0), 1.5, 1e-9);
+    free (samples);
+}
+
+//  ---------------------------------------------------------------------
+//  The pool itself, against a fake gossip actor: the test binds the
+//  work socket and plays every other member.
+
+#define S_SELF   "1111111111111111111111111111111111111111111111111111111111111111"
+#define S_ORIGIN "2222222222222222222222222222222222222222222222222222222222222222"
+#define S_THIEF  "3333333333333333333333333333333333333333333333333333333333333333"
+
+static void
+s_member (zsock_t *gossip, const char *id, const char *name, const char *state)
+{
+    zsock_send (gossip, "ssssss", "MEMBER", id, name, state, "127.0.0.1:1", "{\"slots\":1}");
+}
+
+//  RECV from FROM: the JSON text.
+static void
+s_recv_from (zsock_t *gossip, const char *from, const char *text)
+{
+    zframe_t *frame = zframe_new (text, strlen (text));
+    zsock_send (gossip, "ssf", "RECV", from, frame);
+    zframe_destroy (&frame);
+}
+
+//  The next work message the pool SENDs to TO with type T, within
+//  TIMEOUT ms; NULL if none came.  The messages before it, to anyone,
+//  are added to SKIPPED as {"to", "msg"} if it is not NULL.
+static json_t *
+s_expect_after (zsock_t *gossip, const char *to, const char *type, int timeout,
+                json_t *skipped)
+{
+    int64_t end = zclock_mono () + timeout;
+    zpoller_t *poller = zpoller_new (gossip, NULL);
+    json_t *found = NULL;
+    while (!found && zclock_mono () < end) {
+        if (!zpoller_wait (poller, (int) (end - zclock_mono ())))
+            break;
+        zmsg_t *msg = zmsg_recv (gossip);
+        char *command = zmsg_popstr (msg);
+        char *id = zmsg_popstr (msg);
+        zframe_t *payload = zmsg_pop (msg);
+        if (command && streq (command, "SEND") && id && payload) {
+            json_t *json = json_loadb ((const char *) zframe_data (payload),
+                                       zframe_size (payload), 0, NULL);
+            if (streq (id, to) && streq (json_string_value (json_object_get (json, "t")), type))
+                found = json;
+            else
+            if (skipped)
+                json_array_append_new (skipped, json_pack ("{s:s, s:o}", "to", id, "msg", json));
+            else
+                json_decref (json);
+        }
+        free (command);
+        free (id);
+        zframe_destroy (&payload);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    return found;
+}
+
+static json_t *
+s_expect (zsock_t *gossip, const char *to, const char *type, int timeout)
+{
+    return s_expect_after (gossip, to, type, timeout, NULL);
+}
+
+//  A pool with 1 slot that holds three long tasks of S_ORIGIN's run "r":
+//  one runs, two are queued.  S_THIEF is in its table in state THIEF_STATE.
+static zactor_t *
+s_pool_with_a_queue (zsock_t **gossip_p, const char *endpoint, const char *thief_state)
+{
+    *gossip_p = zsock_new (ZMQ_PAIR);
+    cr_assert_eq (zsock_bind (*gossip_p, "%s", endpoint), 0);
+    tm_workpool_config_t config = {
+        .work_endpoint = endpoint,
+        .slots = 1,
+        .executor = { .member = "w1", .kill_grace = 0.5, .cancel_grace = 0.05,
+                      .output_limit = 4096 },
+    };
+    zactor_t *pool = zactor_new (tm_workpool_actor, &config);
+    char *hello = zstr_recv (*gossip_p);
+    cr_assert_str_eq (hello, "HELLO");
+    free (hello);
+    zsock_send (*gossip_p, "ss", "SELF", S_SELF);
+    s_member (*gossip_p, S_SELF, "w1", "alive");
+    s_member (*gossip_p, S_ORIGIN, "origin", "alive");
+    s_member (*gossip_p, S_THIEF, "thief", thief_state);
+    json_t *tasks = json_array ();
+    for (int i = 0; i < 3; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "t%d", i);
+        tm_task_t *task = tm_task_new (id, "suite", TM_KIND_MANIFEST);
+        tm_strv_push (&task->argv, "/bin/sleep");
+        tm_strv_push (&task->argv, "30");
+        task->index = (size_t) i;
+        json_array_append_new (tasks, json_pack ("{s:i, s:i, s:i, s:o}", "i", i, "l", i + 1,
+                                                 "a", 1, "task", tm_codec_task_encode (task)));
+        tm_task_destroy (&task);
+    }
+    json_t *assign = json_pack ("{s:s, s:s, s:b, s:o}", "t", "assign", "run", "r",
+                                "front", 0, "tasks", tasks);
+    char *text = json_dumps (assign, JSON_COMPACT);
+    s_recv_from (*gossip_p, S_ORIGIN, text);
+    free (text);
+    json_decref (assign);
+    json_t *started = s_expect (*gossip_p, S_ORIGIN, "started", 5000);
+    cr_assert_not_null (started, "the pool started nothing");
+    json_decref (started);
+    return pool;
+}
+
+Test (workpool, victim_gives_nothing_to_a_thief_it_sees_dead)
+{
+    //  Were the tasks given, gossip would drop the give (the thief is
+    //  dead) while the origin, told they moved, waited for them for ever
+    zsock_t *gossip;
+    zactor_t *pool = s_pool_with_a_queue (&gossip, "inproc://test-workpool-dead", "dead");
+    s_recv_from (gossip, S_THIEF, "{\"t\":\"steal\",\"want\":1}");
+    json_t *before = json_array ();
+    json_t *give = s_expect_after (gossip, S_THIEF, "give", 5000, before);
+    cr_assert_not_null (give, "no answer to the steal");
+    cr_assert_eq (json_array_size (json_object_get (give, "tasks")), 0,
+                  "gave %zu task(s) to a dead member",
+                  json_array_size (json_object_get (give, "tasks")));
+    size_t i;
+    json_t *sent;
+    json_array_foreach (before, i, sent) {
+        const char *type = json_string_value (json_object_get (json_object_get (sent, "msg"), "t"));
+        cr_assert (!streq (type, "moved"), "told the origin its tasks moved to a dead member");
+    }
+    json_decref (before);
+    json_decref (give);
+    zactor_destroy (&pool);
+    zsock_destroy (&gossip);
+}
+
+Test (workpool, victim_gives_half_its_queue_to_an_alive_thief_and_tells_the_origin)
+{
+    zsock_t *gossip;
+    zactor_t *pool = s_pool_with_a_queue (&gossip, "inproc://test-workpool-alive", "alive");
+    s_recv_from (gossip, S_THIEF, "{\"t\":\"steal\",\"want\":1}");
+    //  The origin hears first, then the thief gets the task
+    json_t *moved = s_expect (gossip, S_ORIGIN, "moved", 5000);
+    cr_assert_not_null (moved, "the origin was not told where its task went");
+    cr_assert_str_eq (json_string_value (json_object_get (moved, "to")), S_THIEF);
+    json_decref (moved);
+    json_t *give = s_expect (gossip, S_THIEF, "give", 5000);
+    cr_assert_not_null (give, "no answer to the steal");
+    cr_assert_eq (json_array_size (json_object_get (give, "tasks")), 1);
+    json_decref (give);
+    zactor_destroy (&pool);
+    zsock_destroy (&gossip);
+}
