@@ -1339,6 +1339,10 @@ s_setup (s_gossip_t *self, char **err)
         self->work = zsock_new (ZMQ_PAIR);
         zsock_set_sndhwm (self->work, 0);   //  Never drop work between threads
         zsock_set_rcvhwm (self->work, 0);
+        //  With no limit a send blocks only when the pool is gone: the
+        //  agent ends it first, and a member leaving then (a whole cluster
+        //  stopped at once) must not leave us stuck in a send, deaf to $TERM
+        zsock_set_sndtimeo (self->work, 0);
         if (zsock_bind (self->work, "%s", config->work_endpoint) != 0)
             return tm_fail (err, "cannot bind the work socket %s", config->work_endpoint);
     }
