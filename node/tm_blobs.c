@@ -51,6 +51,7 @@ typedef struct {
     size_t hashed;              //  Chunks hashed, in order from 0
     crypto_generichash_state hash;
     double heard;               //  Last progress (tm_now)
+    double started;             //  When it became ACTIVE (tm_now)
     int stalls;                 //  Rounds without progress in a row
     char *reason;               //  Why the last source failed, or why it FAILED
 } s_fetch_t;
@@ -315,7 +316,9 @@ s_complete (tm_blobs_t *self, s_fetch_t *fetch)
     }
     S_COUNT (self, blobs_fetched, 1);
     S_COUNT (self, bytes_fetched, fetch->size);
-    tm_debug ("blobs", "fetched blob %.16s... (%" PRIu64 " bytes)", fetch->hex, fetch->size);
+    tm_debug ("blobs", "fetched blob %.16s... (%" PRIu64 " bytes in %.3f s) from %.8s",
+              fetch->hex, fetch->size, tm_now () - fetch->started,
+              fetch->sources [fetch->source]);
     snprintf (hex, sizeof hex, "%s", fetch->hex);
     zhashx_update (self->present, hex, (void *) 1);
     s_remove (self, fetch);
@@ -328,6 +331,7 @@ s_fetch_start (tm_blobs_t *self, s_fetch_t *fetch)
 {
     assert (fetch->chunks > 0);    //  Empty blobs never travel (tm_blobs_want)
     fetch->state = FETCH_ACTIVE;
+    fetch->started = tm_now ();
     self->active++;
     return s_restart (self, fetch);
 }
