@@ -203,6 +203,11 @@ tm_store_begin (tm_store_t *self, char **tmp_path, char **err)
     assert (self && tmp_path);
     *tmp_path = tm_strdupf ("%s/tmp.XXXXXX", self->dir);
     int fd = mkostemp (*tmp_path, O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && mkdir (self->dir, 0700) == 0) {
+        //  Someone removed the store to reclaim its space: start afresh
+        snprintf (*tmp_path + strlen (self->dir), 12, "/tmp.XXXXXX");
+        fd = mkostemp (*tmp_path, O_CLOEXEC);
+    }
     if (fd < 0) {
         tm_fail (err, "cannot write to the content store %s: %s", self->dir, strerror (errno));
         zstr_free (tmp_path);

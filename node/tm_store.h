@@ -69,7 +69,8 @@ int tm_store_add_file (tm_store_t *self, const char *path, char hex [TM_STORE_HE
 int tm_store_open (tm_store_t *self, const char *hex, uint64_t *size);
 
 //  Writing a blob whose digest the writer checks itself (a fetch):
-//  tm_store_begin makes a temporary file and returns its descriptor
+//  tm_store_begin makes a temporary file (and the store's directory
+//  again, if someone removed it) and returns its descriptor
 //  (read-write) with its path in *TMP_PATH (caller keeps it for commit
 //  or abort), or -1 with *err.  tm_store_commit gives it the mode
 //  (EXEC) and renames it to HEX; the caller MUST have checked that its

@@ -397,12 +397,24 @@ s_start (s_pool_t *self, s_held_t *held)
     if (held->task->root) {
         char *err = NULL;
         held->workdir = tm_workdir_new (self->work_base, self->store, held->task, &err);
+        bool refetch = false;
+        for (size_t i = 0; !held->workdir && i < held->task->files_size; i++)
+            if (!tm_store_has (self->store, held->task->files [i].digest,
+                               held->task->files [i].size)) {
+                tm_blobs_forget (self->blobs, held->task->files [i].digest);
+                refetch = true;
+            }
+        if (refetch) {
+            //  A blob was removed behind our back: back to the head of its
+            //  queue, to wait for it to be fetched again
+            tm_info ("work", "%s: %s; fetching it again", held->task->id, err);
+            free (err);
+            s_group_t *group = s_group_require (self, held->origin, held->run);
+            zlistx_add_start (group->tasks, held);
+            self->queued++;
+            return;
+        }
         if (!held->workdir) {
-            //  A blob removed behind our back is fetched again next time
-            for (size_t i = 0; i < held->task->files_size; i++)
-                if (!tm_store_has (self->store, held->task->files [i].digest,
-                                   held->task->files [i].size))
-                    tm_blobs_forget (self->blobs, held->task->files [i].digest);
             why = tm_strdupf ("cannot make its work directory on %s: %s", self->name, err);
             free (err);
         }

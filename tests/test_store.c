@@ -275,3 +275,21 @@ Test (store, store_in_a_data_directory_that_is_a_file_fails_with_a_reason)
     tmu_rmrf (dir);
     free (dir);
 }
+
+Test (store, removed_store_directory_is_made_again_for_the_next_blob)
+{
+    char *dir = tmu_scratch ();
+    tm_store_t *store = tm_store_new (dir, NULL);
+    tmu_rmrf (tm_store_dir (store));
+    char *tmp = NULL;
+    char *err = NULL;
+    int fd = tm_store_begin (store, &tmp, &err);
+    cr_assert_geq (fd, 0, "%s", err);
+    char hex [TM_STORE_HEX];
+    tm_store_digest ("", 0, hex);
+    cr_assert_eq (tm_store_commit (store, &fd, &tmp, hex, false, NULL), 0);
+    cr_assert (tm_store_has (store, hex, 0));
+    tm_store_destroy (&store);
+    tmu_rmrf (dir);
+    free (dir);
+}
