@@ -18,6 +18,7 @@
 #include "tm_control.h"
 #include "tm_gossip.h"
 #include "tm_keys.h"
+#include "tm_store.h"
 #include "tm_submit.h"
 #include "tm_workpool.h"
 #include <getopt.h>
@@ -188,6 +189,7 @@ s_raise_fd_limit (void)
 //  Set when the gossip actor reported that joining failed (it has ended).
 static char *s_gossip_failed;
 static tm_workpool_stats_t s_work_stats;   //  The work pool's counters
+static tm_blobs_stats_t s_blob_stats;      //  ... and those of its shipping
 
 //  Calls the gossip actor; an unsolicited FAILED in place of the answer
 //  is kept for the main loop.
@@ -240,11 +242,37 @@ s_client_send (s_client_t *client, json_t *event)
     tm_control_reply (client->socket, &routing_id, &event);
 }
 
+//  The blobs the tasks of LIST name must be in our STORE, where the CLI
+//  put them (tm_inputs.h): we serve them to the members that run the
+//  tasks.  Returns NULL, or the error to answer with.
+static json_t *
+s_run_check_files (tm_store_t *store, tm_tasklist_t *list)
+{
+    zhashx_t *checked = zhashx_new ();
+    json_t *reply = NULL;
+    for (size_t i = 0; i < tm_tasklist_size (list) && !reply; i++) {
+        tm_task_t *task = tm_tasklist_get (list, i);
+        for (size_t k = 0; k < task->files_size && !reply; k++) {
+            const tm_file_t *file = &task->files [k];
+            if (zhashx_lookup (checked, file->digest))
+                continue;
+            if (!store || !tm_store_has (store, file->digest, file->size))
+                reply = tm_control_error ("task %zu: its file %s (blob %.16s...) is not in "
+                                          "this agent's content store; is the CLI's data "
+                                          "directory this agent's?", i, file->path,
+                                          file->digest);
+            zhashx_insert (checked, file->digest, (void *) 1);
+        }
+    }
+    zhashx_destroy (&checked);
+    return reply;
+}
+
 //  {"cmd":"run", ...}: decodes the tasks and starts the run.  Returns
 //  NULL, or the error to answer with.
 static json_t *
-s_run_submit (zsock_t *control, zactor_t *pool, zhashx_t *clients, json_t *request,
-              zframe_t **routing_id_p)
+s_run_submit (zsock_t *control, zactor_t *pool, zhashx_t *clients, tm_store_t *store,
+              json_t *request, zframe_t **routing_id_p)
 {
     static unsigned long s_runs;
     json_t *tasks = json_object_get (request, "tasks");
@@ -274,6 +302,11 @@ s_run_submit (zsock_t *control, zactor_t *pool, zhashx_t *clients, json_t *reque
             task->timeout = default_timeout;
         task->index = i;
         tm_tasklist_append (list, &task);
+    }
+    json_t *missing = s_run_check_files (store, list);
+    if (missing) {
+        tm_tasklist_destroy (&list);
+        return missing;
     }
     s_client_t *client = (s_client_t *) zmalloc (sizeof (s_client_t));
     client->key = tm_strdupf ("r%lu", ++s_runs);
@@ -480,6 +513,18 @@ s_control (zactor_t *gossip, json_t *request)
                 "tasks_run", (json_int_t) work.tasks_run,
                 "dispatch_ms", s_latency_json (&s_work_stats.dispatch, samples),
                 "dispatch_self_ms", s_latency_json (&s_work_stats.dispatch_self, samples)));
+            tm_blobs_stats_t blobs;
+            tm_blobs_stats_read (&s_blob_stats, &blobs);
+            const struct { const char *name; uint64_t value; } shipping [] = {
+                { "blobs_fetched", blobs.blobs_fetched }, { "bytes_fetched", blobs.bytes_fetched },
+                { "blobs_refused", blobs.blobs_refused }, { "fetches_failed", blobs.fetches_failed },
+                { "chunks_dropped", blobs.chunks_dropped }, { "blobs_served", blobs.blobs_served },
+                { "bytes_served", blobs.bytes_served },
+            };
+            json_t *counters = json_object_get (stats, "work");
+            for (size_t i = 0; i < sizeof shipping / sizeof shipping [0]; i++)
+                json_object_set_new (counters, shipping [i].name,
+                                     json_integer ((json_int_t) shipping [i].value));
             free (answer);
             answer = json_dumps (stats, JSON_COMPACT);
         }
@@ -531,6 +576,7 @@ tm_agent_main (int argc, char **argv)
     zactor_t *pool = NULL;
     zhashx_t *clients = NULL;
     zsock_t *client_port = NULL;
+    tm_store_t *store = NULL;
     char hostname [256] = "node";
     char *datadir = tm_datadir_resolve (options.data, &err);
     if (!datadir)
@@ -589,6 +635,8 @@ tm_agent_main (int argc, char **argv)
 
     tm_workpool_config_t pool_config = {
         .stats = &s_work_stats,
+        .blob_stats = &s_blob_stats,
+        .datadir = datadir,
         .work_endpoint = work_endpoint,
         .slots = options.slots,
         .executor = {
@@ -600,6 +648,12 @@ tm_agent_main (int argc, char **argv)
         },
     };
     pool = zactor_new (tm_workpool_actor, &pool_config);
+    store = tm_store_new (datadir, &err);
+    if (!store) {
+        //  Runs that ship files are refused; the others still run
+        tm_warn ("agent", "%s", err);
+        zstr_free (&err);
+    }
     clients = zhashx_new ();
     zhashx_set_destructor (clients, s_client_destroy);
 
@@ -661,7 +715,7 @@ tm_agent_main (int argc, char **argv)
             const char *command = json_string_value (json_object_get (request, "cmd"));
             json_t *reply = NULL;
             if (command && streq (command, "run"))
-                reply = s_run_submit (control, pool, clients, request, &routing_id);
+                reply = s_run_submit (control, pool, clients, store, request, &routing_id);
             else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
                 reply = s_run_command (pool, clients, request, command, control, routing_id);
@@ -680,7 +734,7 @@ tm_agent_main (int argc, char **argv)
             const char *command = json_string_value (json_object_get (request, "cmd"));
             json_t *reply = NULL;
             if (command && streq (command, "run"))
-                reply = s_run_submit (client_port, pool, clients, request, &routing_id);
+                reply = s_run_submit (client_port, pool, clients, store, request, &routing_id);
             else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
                 reply = s_run_command (pool, clients, request, command, client_port,
@@ -720,6 +774,7 @@ done:
     zactor_destroy (&pool);
     zhashx_destroy (&clients);
     zsock_destroy (&client_port);
+    tm_store_destroy (&store);
     zactor_destroy (&gossip);
     if (control) {
         zsock_destroy (&control);

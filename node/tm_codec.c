@@ -107,6 +107,20 @@ tm_codec_task_encode (const tm_task_t *task)
     failed |= json_object_set_new (json, "history_key", s_string_or_null (task->history_key));
     failed |= json_object_set_new (json, "expected", json_real (task->expected));
     failed |= json_object_set_new (json, "index", s_count (task->index));
+    if (task->root) {
+        failed |= json_object_set_new (json, "root", json_string (task->root));
+        json_t *files = json_array ();
+        for (size_t i = 0; files && i < task->files_size; i++) {
+            const tm_file_t *file = &task->files [i];
+            if (json_array_append_new (files, json_pack ("{s:s, s:s, s:I, s:b}",
+                    "path", file->path, "digest", file->digest,
+                    "size", (json_int_t) file->size, "exec", file->exec)) != 0) {
+                json_decref (files);
+                files = NULL;
+            }
+        }
+        failed |= json_object_set_new (json, "files", files);
+    }
     if (failed) {
         json_decref (json);
         return NULL;
@@ -340,6 +354,53 @@ s_get_count (json_t *json, const char *key, uint64_t *value, const char *what, c
     return 0;
 }
 
+//  A shipped task's "root" and "files" (tm_codec.h).  Absent both: the
+//  task runs in place.
+static int
+s_get_files (json_t *json, tm_task_t *task, const char *what, char **err)
+{
+    json_t *files = json_object_get (json, "files");
+    if (!json_object_get (json, "root"))
+        return files ? tm_fail (err, "task has 'files' but no 'root'") : 0;
+    if (s_get_string (json, "root", true, false, true, &task->root, what, err) != 0)
+        return -1;
+    if (task->root [0] != '/' || strlen (task->root) > 4095)
+        return tm_fail (err, "task field 'root' must be an absolute path");
+    if (!files)
+        return 0;
+    if (!json_is_array (files))
+        return tm_fail (err, "task field 'files' must be an array of objects");
+    if (json_array_size (files) > TM_CODEC_ARRAY_MAX)
+        return tm_fail (err, "task field 'files' has more than %d entries", TM_CODEC_ARRAY_MAX);
+    zhashx_t *seen = zhashx_new ();
+    int rc = 0;
+    size_t i;
+    json_t *file;
+    json_array_foreach (files, i, file) {
+        const char *path = json_string_value (json_object_get (file, "path"));
+        const char *digest = json_string_value (json_object_get (file, "digest"));
+        json_int_t size = 0;
+        bool exec = false;
+        if (!json_is_object (file)
+        ||  !tm_task_path_valid (path) || strlen (path) != json_string_length (
+                json_object_get (file, "path"))
+        ||  !tm_task_digest_valid (digest)
+        ||  s_get_integer (file, "size", true, 0, (json_int_t) TM_CODEC_FILE_MAX, &size,
+                           "file", err) != 0
+        ||  s_get_bool (file, "exec", &exec, "file", err) != 0) {
+            rc = tm_fail (err, "task field 'files' entry %zu is not a valid file", i);
+            break;
+        }
+        if (zhashx_insert (seen, path, (void *) path) != 0) {
+            rc = tm_fail (err, "task field 'files' names '%s' twice", path);
+            break;
+        }
+        tm_task_add_file (task, path, digest, (uint64_t) size, exec);
+    }
+    zhashx_destroy (&seen);
+    return rc;
+}
+
 tm_task_t *
 tm_codec_task_decode (json_t *json, char **err)
 {
@@ -380,7 +441,8 @@ tm_codec_task_decode (json_t *json, char **err)
                       what, err) != 0
     ||  s_get_number (json, "expected", false, -TM_CODEC_SECONDS_MAX,
                       TM_CODEC_SECONDS_MAX, &task->expected, what, err) != 0
-    ||  s_get_integer (json, "index", true, 0, S_INDEX_MAX, &index, what, err) != 0)
+    ||  s_get_integer (json, "index", true, 0, S_INDEX_MAX, &index, what, err) != 0
+    ||  s_get_files (json, task, what, err) != 0)
         tm_task_destroy (&task);
     else
         task->index = (size_t) index;

@@ -13,7 +13,13 @@
          "will_fail": B, "skip_code": -1..255, "inputs": [S, ...],
          "labels": [S, ...], "requires": ["K=V", ...], "skip_reason": S|null,
          "unrunnable": S|null, "history_key": S|null,
-         "expected": SECS (negative: unknown), "index": N}
+         "expected": SECS (negative: unknown), "index": N,
+         "root": S, "files": [{"path": S, "digest": HEX, "size": N, "exec": B}, ...]}
+
+    "root" and "files" are there only for a task whose files are shipped
+    (tm_task_t's root is set): root is absolute, each path is relative to
+    it and stays below it (tm_task_path_valid), no path comes twice, and
+    digest is 64 lowercase hex digits.  "files" without "root" is refused.
 
     Result object (every field of tm_result_t):
 
@@ -54,6 +60,7 @@
 #define TM_CODEC_EPOCH_MAX    1e11            //  A wall-clock time (year 5138)
 #define TM_CODEC_ATTEMPTS_MAX 1000            //  1 + retries, with room to spare
 #define TM_CODEC_SIGNAL_MAX   128             //  Above any Linux signal number
+#define TM_CODEC_FILE_MAX     (1ULL << 40)    //  Bytes in one shipped file (1 TiB)
 
 //  Returns TASK as a new JSON object (caller json_decref's), or NULL if
 //  a string of TASK is not valid UTF-8 (JSON cannot carry it: a command

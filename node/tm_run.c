@@ -8,7 +8,9 @@
     3. The duration history gives each task its expected duration.
     4. Who runs it: when an agent answers on the data directory (and not
        --local), a submit actor hands the run to that agent, which spreads
-       it over its cluster (tm_submit.h).  Otherwise a scheduler actor
+       it over its cluster (tm_submit.h); unless --shared-fs, each task's
+       program and inputs go into the agent's content store first, to be
+       shipped to the members that run it (s_ship, tm_inputs.h).  Otherwise a scheduler actor
        (which starts the executor actor) is the in-process node: a
        cluster of one, sent RUN.  Both speak the same pipe protocol.
     5. s_event_loop: results arrive on the runner's pipe and go to the
@@ -26,6 +28,7 @@
 #include "tm_adapter.h"
 #include "tm_control.h"
 #include "tm_history.h"
+#include "tm_inputs.h"
 #include "tm_proc.h"
 #include "tm_report.h"
 #include "tm_scheduler.h"
@@ -36,6 +39,7 @@
 #include <sodium.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -51,6 +55,8 @@ typedef struct {
     bool fail_fast;             //  --fail-fast
     bool list;                  //  --list
     bool local;                 //  --local: run here even if an agent runs
+    bool shared_fs;             //  --shared-fs: members see our paths, ship nothing
+    char **inputs;              //  --input PATH, repeatable
     size_t output_limit;        //  --output-limit BYTES
     const char *progress;       //  --progress auto|live|lines
     char **filters;             //  --filter GLOB, repeatable
@@ -94,6 +100,10 @@ s_usage (FILE *out)
 "                         $TESTMESH_TOKEN)\n"
 "      --local            run on this machine even when an agent runs on the\n"
 "                         data directory (default: submit the run to it)\n"
+"      --input PATH       a file or directory every test reads: shipped with\n"
+"                         the tests to the members that run them (repeatable)\n"
+"      --shared-fs        every member sees this machine's paths: run tests\n"
+"                         where they are, ship no files\n"
 "      --data DIR         data directory (default $TESTMESH_HOME, else\n"
 "                         $XDG_DATA_HOME/testmesh)\n"
 "  -h, --help             this text\n"
@@ -128,6 +138,8 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
         { "fail-fast",     no_argument,       0, 'F' },
         { "list",          no_argument,       0, 'l' },
         { "local",         no_argument,       0, 'o' },
+        { "shared-fs",     no_argument,       0, 's' },
+        { "input",         required_argument, 0, 'i' },
         { "filter",        required_argument, 0, 'f' },
         { "exclude",       required_argument, 0, 'x' },
         { "require",       required_argument, 0, 'R' },
@@ -189,6 +201,14 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
             case 'F': options->fail_fast = true; break;
             case 'l': options->list = true; break;
             case 'o': options->local = true; break;
+            case 's': options->shared_fs = true; break;
+            case 'i':
+                if (!*optarg) {
+                    fprintf (stderr, "testmesh: --input wants a path\n");
+                    return -1;
+                }
+                tm_strv_push (&options->inputs, optarg);
+                break;
             case 'f': tm_strv_push (&options->filters, optarg); break;
             case 'x': tm_strv_push (&options->excludes, optarg); break;
             case 'N': options->node = optarg; break;
@@ -466,6 +486,74 @@ s_options_free (tm_run_options_t *options)
     tm_strv_free (&options->excludes);
     tm_strv_free (&options->requires);
     tm_strv_free (&options->targets);
+    tm_strv_free (&options->inputs);
+}
+
+//  --input PATH: each is made absolute, must exist, and is added to every
+//  task's declared inputs.  Returns 0, or -1 after printing why.
+static int
+s_add_inputs (tm_run_options_t *options, tm_tasklist_t *tasks)
+{
+    char *cwd = getcwd (NULL, 0);
+    if (!cwd) {
+        fprintf (stderr, "testmesh: cannot read the current directory: %s\n", strerror (errno));
+        return -1;
+    }
+    char **paths = NULL;
+    int rc = 0;
+    for (char **input = options->inputs; rc == 0 && input && *input; input++) {
+        char *path = tm_inputs_clean_path (cwd, *input);
+        struct stat st;
+        if (stat (path, &st) != 0) {
+            fprintf (stderr, "testmesh: --input %s: %s\n", *input, strerror (errno));
+            rc = -1;
+        }
+        else
+            tm_strv_push (&paths, path);
+        free (path);
+    }
+    for (size_t i = 0; rc == 0 && i < tm_tasklist_size (tasks); i++) {
+        tm_task_t *task = tm_tasklist_get (tasks, i);
+        for (char **path = paths; path && *path; path++)
+            tm_strv_push (&task->inputs, *path);
+    }
+    tm_strv_free (&paths);
+    free (cwd);
+    return rc;
+}
+
+//  Ships the run (tm_inputs.h): each task's program and inputs go into
+//  the content store of the agent on DATADIR, and into the task.
+//  Returns 0, or -1 after printing why.
+static int
+s_ship (const char *datadir, tm_tasklist_t *tasks)
+{
+    char *err = NULL;
+    tm_store_t *store = tm_store_new (datadir, &err);
+    tm_inputs_t *inputs = store ? tm_inputs_new (store, &err) : NULL;
+    int rc = inputs ? 0 : -1;
+    double started = tm_now ();
+    for (size_t i = 0; rc == 0 && i < tm_tasklist_size (tasks); i++) {
+        tm_task_t *task = tm_tasklist_get (tasks, i);
+        if (task->skip_reason)
+            continue;
+        if (tm_inputs_prepare (inputs, task, &err) != 0) {
+            char *why = tm_strdupf ("cannot ship the files of '%s': %s", task->id, err);
+            free (err);
+            err = why;
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        tm_debug ("run", "%zu files (%llu bytes) to ship, hashed in %.2f s",
+                  tm_inputs_files (inputs), (unsigned long long) tm_inputs_bytes (inputs),
+                  tm_now () - started);
+    else
+        fprintf (stderr, "testmesh: %s (or use --shared-fs)\n", err);
+    free (err);
+    tm_inputs_destroy (&inputs);
+    tm_store_destroy (&store);
+    return rc;
 }
 
 int
@@ -502,7 +590,7 @@ tm_run_main (int argc, char **argv)
 
     state.keep_output = options.junit || options.json;
     state.tasks = s_discover (&options);
-    if (!state.tasks)
+    if (!state.tasks || s_add_inputs (&options, state.tasks) != 0)
         goto done;
     size_t total = tm_tasklist_size (state.tasks);
     if (options.list) {
@@ -580,6 +668,11 @@ tm_run_main (int argc, char **argv)
                                            missing);
     }
     tm_strv_free (&local_labels);
+    //  Ship the files the tests need to the agent's store, unless every
+    //  member sees the same paths.  (Not from a non-member: --node runs
+    //  use the paths as the members see them.)
+    if (submit && !options.node && !options.shared_fs && s_ship (datadir, state.tasks) != 0)
+        goto done;
 
     bool tty = isatty (STDOUT_FILENO) && getenv ("TERM") && !streq (getenv ("TERM"), "dumb");
     bool live = streq (options.progress, "live") || (streq (options.progress, "auto") && tty);

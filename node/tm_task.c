@@ -64,8 +64,58 @@ tm_task_destroy (tm_task_t **self_p)
     free (self->skip_reason);
     free (self->unrunnable);
     free (self->history_key);
+    free (self->root);
+    for (size_t i = 0; i < self->files_size; i++)
+        free (self->files [i].path);
+    free (self->files);
     free (self);
     *self_p = NULL;
+}
+
+void
+tm_task_add_file (tm_task_t *self, const char *path, const char *digest,
+                  uint64_t size, bool exec)
+{
+    assert (self && tm_task_path_valid (path) && tm_task_digest_valid (digest));
+    //  Grows by powers of two: a task may carry a whole input tree
+    if ((self->files_size & (self->files_size - 1)) == 0) {
+        size_t capacity = self->files_size ? self->files_size * 2 : 1;
+        self->files = (tm_file_t *) realloc (self->files, capacity * sizeof (tm_file_t));
+        assert (self->files);
+    }
+    tm_file_t *file = &self->files [self->files_size++];
+    file->path = strdup (path);
+    snprintf (file->digest, sizeof file->digest, "%s", digest);
+    file->size = size;
+    file->exec = exec;
+}
+
+bool
+tm_task_path_valid (const char *path)
+{
+    size_t length = path ? strlen (path) : 0;
+    if (length == 0 || length > 4095 || path [0] == '/' || path [length - 1] == '/')
+        return false;
+    for (const char *part = path; part; ) {
+        const char *slash = strchr (part, '/');
+        size_t size = slash ? (size_t) (slash - part) : strlen (part);
+        if (size == 0 || (size == 1 && part [0] == '.')
+        ||  (size == 2 && part [0] == '.' && part [1] == '.'))
+            return false;
+        part = slash ? slash + 1 : NULL;
+    }
+    return true;
+}
+
+bool
+tm_task_digest_valid (const char *digest)
+{
+    if (!digest || strlen (digest) != 64)
+        return false;
+    for (const char *c = digest; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return true;
 }
 
 //  ---------------------------------------------------------------------

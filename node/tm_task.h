@@ -26,6 +26,17 @@ const char *tm_kind_name (tm_kind_t kind);
 //  Parses "criterion", "gtest", "ctest", "manifest" or "auto"; -1 if none.
 int tm_kind_parse (const char *name, tm_kind_t *kind);
 
+//  A file a task needs where it runs, named by its content.  The CLI
+//  puts it in its agent's content store (tm_store.h), holders fetch it
+//  into theirs and link it into the task's work directory under PATH
+//  (tm_workdir.h; docs/scheduling.md, "Inputs").
+typedef struct {
+    char *path;                 //  Relative to the task's root (tm_task_path_valid)
+    char digest [65];           //  BLAKE2b-256 of the content, lowercase hex
+    uint64_t size;              //  Bytes
+    bool exec;                  //  Executable: mode 0555, else 0444
+} tm_file_t;
+
 typedef struct {
     char *id;                   //  Test id as the user sees it, unique in a run
     char *target;               //  Target as given on the command line
@@ -44,6 +55,10 @@ typedef struct {
     char *unrunnable;           //  Non-NULL: no member can run it (its
                                 //  requires): report FAILED with this
     char *history_key;          //  Stable key for the duration history
+    char *root;                 //  Shipped: the origin's directory that its files
+                                //  and cwd lie under; NULL runs it in place
+    tm_file_t *files;           //  Shipped files (root set), files_size of them
+    size_t files_size;
     double expected;            //  Expected seconds from history, < 0 unknown
     size_t index;               //  Position in the run's task list
 } tm_task_t;
@@ -57,6 +72,18 @@ tm_task_t *tm_task_new (const char *id, const char *target, tm_kind_t kind);
 tm_task_t *tm_task_new_for (const char *target, tm_kind_t kind, const char *id,
                             bool prefix, const char *key_base);
 void tm_task_destroy (tm_task_t **self_p);
+//  Adds a shipped file (PATH and DIGEST copied).  Asserts PATH is valid
+//  and DIGEST is 64 lowercase hex digits: callers check what they got
+//  from outside first.
+void tm_task_add_file (tm_task_t *self, const char *path, const char *digest,
+                       uint64_t size, bool exec);
+//  True if PATH is a relative path that stays below the directory it is
+//  taken from: not empty, not absolute, no empty, "." or ".." part, no
+//  trailing '/', at most 4095 bytes.  What a shipped file's path, and
+//  a cwd below a root, must be.
+bool tm_task_path_valid (const char *path);
+//  True if DIGEST is 64 lowercase hex digits.
+bool tm_task_digest_valid (const char *digest);
 
 //  An ordered list of tasks that owns them.
 typedef struct _tm_tasklist_t tm_tasklist_t;

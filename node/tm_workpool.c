@@ -35,13 +35,24 @@
     the child's exec time minus that stamp as a sample.  Stolen tasks
     carry no stamp: they waited in their victim's queue.
 
+    Shipped tasks.  A queued task whose files are not all in our store
+    is not started: s_pump looks past it (S_LOOKAHEAD tasks deep in each
+    group) for one that can start, and asks tm_blobs for what it lacks,
+    from the task's origin.  When a blob arrives the pump runs again;
+    when one cannot be fetched, the tasks waiting for it fail with the
+    reason.  Either way a task waiting for its files holds no slot, and
+    can still be stolen.  s_start makes its work directory and checks
+    that its program can start here before the executor gets it.
+
     Invariants (s_invariants_hold, cheap counts only):
     1. For each run we own: done <= total, and done counts DONE entries.
     2. queued == the tasks in all groups; zhashx_size (running) <= slots.
 */
 #include "tm_workpool.h"
 #include "tm_codec.h"
+#include "tm_loadcheck.h"
 #include "tm_scheduler.h"
+#include "tm_workdir.h"
 #include <inttypes.h>
 #include <jansson.h>
 
@@ -51,6 +62,8 @@
 #define S_STEAL_BACKOFF   0.3       //  s before asking one that gave nothing
 #define S_CANCEL_WAIT     3.0       //  s the origin waits for killed tasks
 #define S_TICK            0.1       //  s between housekeeping rounds
+#define S_LOOKAHEAD       16        //  Queued tasks of a group looked at for one
+                                    //  whose files are all here
 
 typedef struct {
     char id [S_HEX];
@@ -99,6 +112,7 @@ typedef struct {
     double decided;             //  Origin's decision (wall clock); 0 if none
     uint64_t arrived;           //  The event that brought it (s_pool_t.event)
     bool prompt;                //  Started in that event: it never queued
+    tm_workdir_t *workdir;      //  Running and shipped: where it runs
 } s_held_t;
 
 typedef struct {
@@ -129,6 +143,10 @@ typedef struct {
     tm_workpool_stats_t counts; //  Ours; published to *stats
     tm_workpool_stats_t *stats; //  The owner's copy, or NULL
     uint64_t event;             //  Events handled so far (one per wake-up)
+    tm_store_t *store;          //  DATADIR/store
+    tm_blobs_t *blobs;          //  Fetches the files of shipped tasks, serves ours
+    tm_loadcheck_t *loadcheck;  //  Can a task's program start here?
+    char *work_base;            //  DATADIR/work: the work directories
     bool terminated;
 } s_pool_t;
 
@@ -228,6 +246,7 @@ s_held_destroy (s_held_t **held_p)
 {
     s_held_t *held = *held_p;
     if (held) {
+        tm_workdir_destroy (&held->workdir);
         tm_task_destroy (&held->task);
         free (held->run);
         free (held);
@@ -376,15 +395,136 @@ s_hold (s_pool_t *self, const char *origin, const char *run, json_t *item, bool 
     return 0;
 }
 
-//  Starts queued tasks while slots are free, one group after another.
+//  True if every file HELD's task needs is in our store; asks tm_blobs
+//  for those that are not, from the task's origin (never calls back).
+static bool
+s_ready (s_pool_t *self, s_held_t *held)
+{
+    bool ready = true;
+    if (!self->blobs)
+        return true;            //  No store: s_start fails it
+    for (size_t i = 0; i < held->task->files_size; i++) {
+        const tm_file_t *file = &held->task->files [i];
+        if (tm_blobs_want (self->blobs, file->digest, file->size, file->exec,
+                           held->origin) != 1)
+            ready = false;
+    }
+    return ready;
+}
+
+//  Takes from GROUP the first of its first S_LOOKAHEAD tasks that can
+//  start now, or NULL.
+static s_held_t *
+s_take_ready (s_pool_t *self, s_group_t *group)
+{
+    size_t looked = 0;
+    for (s_held_t *held = (s_held_t *) zlistx_first (group->tasks);
+         held && looked < S_LOOKAHEAD;
+         held = (s_held_t *) zlistx_next (group->tasks), looked++)
+        if (s_ready (self, held)) {
+            zlistx_detach_cur (group->tasks);
+            return held;
+        }
+    return NULL;
+}
+
+//  Sends the result of an attempt at HELD to its origin, and destroys
+//  HELD (and with it the task's work directory).
+static void
+s_send_result (s_pool_t *self, s_held_t **held_p, tm_result_t **result_p)
+{
+    s_held_t *held = *held_p;
+    tm_result_t *result = *result_p;
+    result->index = held->index;
+    json_t *encoded = tm_codec_result_encode (result);
+    json_t *msg = json_pack ("{s:s, s:s, s:I, s:I, s:o}", "t", "result", "run", held->run,
+                             "i", (json_int_t) held->index, "l", (json_int_t) held->lease,
+                             "result", encoded);
+    s_send (self, held->origin, &msg);
+    tm_result_destroy (result_p);
+    s_held_destroy (held_p);
+}
+
+//  HELD cannot run here: it fails, WHY, without starting.
+static void
+s_fail_held (s_pool_t *self, s_held_t **held_p, const char *why)
+{
+    s_held_t *held = *held_p;
+    tm_info ("work", "%s: %s", held->task->id, why);
+    tm_result_t *result = tm_result_new (held->task->id, held->index);
+    result->status = TM_STATUS_FAILED;
+    result->attempts = held->attempt;
+    result->member = strdup (self->name);
+    result->started = tm_wall_now ();
+    tm_result_set_message (result, "%s", why);
+    s_send_result (self, held_p, &result);
+}
+
+//  Starts HELD (taken from its group, its files all here) on the
+//  executor; a shipped task first gets its work directory.
+static void
+s_start (s_pool_t *self, s_held_t *held)
+{
+    char *why = NULL;
+    if (held->task->root && !self->store)
+        why = tm_strdupf ("cannot fetch its files on %s: no content store", self->name);
+    else
+    if (held->task->root) {
+        char *err = NULL;
+        held->workdir = tm_workdir_new (self->work_base, self->store, held->task, &err);
+        bool refetch = false;
+        for (size_t i = 0; !held->workdir && i < held->task->files_size; i++)
+            if (!tm_store_has (self->store, held->task->files [i].digest,
+                               held->task->files [i].size)) {
+                tm_blobs_forget (self->blobs, held->task->files [i].digest);
+                refetch = true;
+            }
+        if (refetch) {
+            //  A blob was removed behind our back: back to the head of its
+            //  queue, to wait for it to be fetched again
+            tm_info ("work", "%s: %s; fetching it again", held->task->id, err);
+            free (err);
+            s_group_t *group = s_group_require (self, held->origin, held->run);
+            zlistx_add_start (group->tasks, held);
+            self->queued++;
+            return;
+        }
+        if (!held->workdir) {
+            why = tm_strdupf ("cannot make its work directory on %s: %s", self->name, err);
+            free (err);
+        }
+    }
+    char *missing = NULL;
+    if (!why && tm_loadcheck_task (self->loadcheck, held->task, &missing) != 0)
+        why = tm_strdupf ("cannot execute on %s: %s", self->name, missing);
+    free (missing);
+    if (why) {
+        s_fail_held (self, &held, why);
+        free (why);
+        return;
+    }
+    char key [24];
+    snprintf (key, sizeof key, "%" PRIu64, held->local);
+    zhashx_insert (self->running, key, held);
+    zsock_send (self->executor, "spi", "EXEC", held->task, held->attempt);
+    json_t *msg = json_pack ("{s:s, s:s, s:I, s:I}", "t", "started", "run", held->run,
+                             "i", (json_int_t) held->index, "l", (json_int_t) held->lease);
+    s_send (self, held->origin, &msg);
+}
+
+//  Starts queued tasks while slots are free, one group after another,
+//  skipping those whose files are not all here yet.
 static void
 s_pump (s_pool_t *self)
 {
-    while ((int) zhashx_size (self->running) < self->slots && self->queued > 0) {
+    size_t blocked = 0;         //  Groups in a row with nothing to start
+    while ((int) zhashx_size (self->running) < self->slots && self->queued > 0
+       &&  blocked < zlistx_size (self->groups)) {
         s_group_t *group = (s_group_t *) zlistx_first (self->groups);
         assert (group);
-        s_held_t *held = (s_held_t *) zlistx_detach (group->tasks, NULL);
+        s_held_t *held = s_take_ready (self, group);
         //  Round robin: this group goes to the back, or away if empty
+        zlistx_first (self->groups);
         zlistx_detach_cur (self->groups);
         if (zlistx_size (group->tasks) > 0)
             zlistx_add_end (self->groups, group);
@@ -392,17 +532,14 @@ s_pump (s_pool_t *self)
             void *item = group;
             s_group_destroy (&item);
         }
-        if (!held)
+        if (!held) {
+            blocked++;
             continue;
+        }
+        blocked = 0;
         self->queued--;
         held->prompt = held->arrived == self->event;
-        char key [24];
-        snprintf (key, sizeof key, "%" PRIu64, held->local);
-        zhashx_insert (self->running, key, held);
-        zsock_send (self->executor, "spi", "EXEC", held->task, held->attempt);
-        json_t *msg = json_pack ("{s:s, s:s, s:I, s:I}", "t", "started", "run", held->run,
-                                 "i", (json_int_t) held->index, "l", (json_int_t) held->lease);
-        s_send (self, held->origin, &msg);
+        s_start (self, held);
     }
     s_load_update (self);
     assert (s_invariants_hold (self));
@@ -425,14 +562,7 @@ s_on_done (s_pool_t *self, tm_result_t *result)
         s_ring_add (streq (held->origin, self->self_id) ? &self->stats->dispatch_self
                                                         : &self->stats->dispatch,
                     result->spawned - held->decided);
-    result->index = held->index;
-    json_t *encoded = tm_codec_result_encode (result);
-    json_t *msg = json_pack ("{s:s, s:s, s:I, s:I, s:o}", "t", "result", "run", held->run,
-                             "i", (json_int_t) held->index, "l", (json_int_t) held->lease,
-                             "result", encoded);
-    s_send (self, held->origin, &msg);
-    tm_result_destroy (&result);
-    s_held_destroy (&held);
+    s_send_result (self, &held, &result);
     s_pump (self);
 }
 
@@ -969,6 +1099,8 @@ s_member_gone (s_pool_t *self, const char *id)
         free (indices);
     }
     s_drop (self, id, NULL);
+    if (self->blobs)
+        tm_blobs_source_gone (self->blobs, id);
     if (self->stealing && streq (self->steal_victim, id))
         self->stealing = false;
     //  zhashx_first/next above: finishing inside the loop would unsettle it
@@ -1063,15 +1195,26 @@ s_on_member (s_pool_t *self, zmsg_t *msg)
 static void
 s_on_recv (s_pool_t *self, const char *from, zframe_t *payload)
 {
+    //  A JSON object, then, for a chunk only, a NUL and binary data
+    const char *text = (const char *) zframe_data (payload);
+    const char *nul = (const char *) memchr (text, 0, zframe_size (payload));
+    size_t text_size = nul ? (size_t) (nul - text) : zframe_size (payload);
     json_error_t error;
-    json_t *msg = json_loadb ((const char *) zframe_data (payload), zframe_size (payload),
-                              0, &error);
+    json_t *msg = json_loadb (text, text_size, 0, &error);
     const char *type = json_string_value (json_object_get (msg, "t"));
-    if (!msg || !type || strlen (from) != S_HEX - 1) {
+    if (!msg || !type || strlen (from) != S_HEX - 1
+    ||  (nul && !streq (type, "chunk"))) {
         S_COUNT (self, malformed, 1);
         json_decref (msg);
         return;
     }
+    if (streq (type, "fetch") || streq (type, "chunk")) {
+        const char *data = nul ? nul + 1 : NULL;
+        size_t size = nul ? zframe_size (payload) - text_size - 1 : 0;
+        if (!self->blobs || tm_blobs_recv (self->blobs, from, msg, data, size) != 0)
+            S_COUNT (self, malformed, 1);
+    }
+    else
     if (streq (type, "assign")) {
         const char *run = json_string_value (json_object_get (msg, "run"));
         bool front = json_is_true (json_object_get (msg, "front"));
@@ -1189,6 +1332,86 @@ s_handle_pipe (s_pool_t *self)
     zmsg_destroy (&msg);
 }
 
+//  ---------------------------------------------------------------------
+//  tm_blobs' callbacks
+
+static void
+s_blob_send (void *arg, const char *to, json_t **msg_p, const void *data, size_t size)
+{
+    s_pool_t *self = (s_pool_t *) arg;
+    if (!data) {
+        s_send (self, to, msg_p);
+        return;
+    }
+    char *text = json_dumps (*msg_p, JSON_COMPACT);
+    json_decref (*msg_p);
+    *msg_p = NULL;
+    if (!text)
+        return;
+    size_t length = strlen (text);
+    zframe_t *frame = zframe_new (NULL, length + 1 + size);
+    memcpy (zframe_data (frame), text, length);
+    zframe_data (frame) [length] = 0;
+    memcpy (zframe_data (frame) + length + 1, data, size);
+    free (text);
+    zsock_send (self->work, "ssf", "SEND", to, frame);
+    zframe_destroy (&frame);
+}
+
+static void
+s_blob_ready (void *arg, const char *hex)
+{
+    s_pump ((s_pool_t *) arg);
+}
+
+//  Blob HEX cannot be had from SOURCES: the queued tasks of those
+//  origins that need it fail.
+static void
+s_blob_failed (void *arg, const char *hex, const char *reason, const char *const *sources)
+{
+    s_pool_t *self = (s_pool_t *) arg;
+    for (s_group_t *group = (s_group_t *) zlistx_first (self->groups); group;
+         group = (s_group_t *) zlistx_next (self->groups)) {
+        bool asked = false;
+        for (size_t i = 0; sources [i] && !asked; i++)
+            asked = streq (sources [i], group->origin);
+        if (!asked)
+            continue;
+        s_held_t *held = (s_held_t *) zlistx_first (group->tasks);
+        while (held) {
+            const tm_file_t *file = NULL;
+            for (size_t i = 0; i < held->task->files_size && !file; i++)
+                if (streq (held->task->files [i].digest, hex))
+                    file = &held->task->files [i];
+            if (file) {
+                zlistx_detach_cur (group->tasks);
+                self->queued--;
+                char *why = tm_strdupf ("cannot fetch its file %s to %s: %s", file->path,
+                                        self->name, reason);
+                s_fail_held (self, &held, why);
+                free (why);
+                held = (s_held_t *) zlistx_first (group->tasks);
+            }
+            else
+                held = (s_held_t *) zlistx_next (group->tasks);
+        }
+    }
+    //  Empty groups go (s_pump drops them when it meets them, but the
+    //  round robin expects none)
+    s_group_t *group = (s_group_t *) zlistx_first (self->groups);
+    while (group) {
+        if (zlistx_size (group->tasks) == 0) {
+            zlistx_detach_cur (self->groups);
+            void *item = group;
+            s_group_destroy (&item);
+            group = (s_group_t *) zlistx_first (self->groups);
+        }
+        else
+            group = (s_group_t *) zlistx_next (self->groups);
+    }
+    s_pump (self);
+}
+
 void
 tm_workpool_actor (zsock_t *pipe, void *args)
 {
@@ -1206,6 +1429,28 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     self.running = zhashx_new ();
     self.load_free = -1;
     self.load_queue = -1;
+    char *err = NULL;
+    assert (config->datadir);
+    self.store = tm_store_new (config->datadir, &err);
+    if (!self.store) {
+        //  Nothing can be shipped here; tasks that need files fail
+        tm_warn ("work", "%s", err);
+        zstr_free (&err);
+    }
+    else
+        tm_store_sweep (self.store, 3600);
+    //  Absolute: a task's cwd and argv point into it
+    char *datadir = realpath (config->datadir, NULL);
+    self.work_base = tm_strdupf ("%s/work", datadir ? datadir : config->datadir);
+    free (datadir);
+    if (tm_workdir_clean (self.work_base) > 0)
+        tm_info ("work", "removed the work directories a previous agent left in %s",
+                 self.work_base);
+    tm_blobs_handler_t handler = {
+        .send = s_blob_send, .ready = s_blob_ready, .failed = s_blob_failed, .arg = &self
+    };
+    self.blobs = self.store ? tm_blobs_new (self.store, &handler, config->blob_stats) : NULL;
+    self.loadcheck = tm_loadcheck_new ();
     tm_executor_config_t executor = config->executor;
     executor.slots = self.slots;
     self.executor = zactor_new (tm_executor_actor, &executor);
@@ -1244,6 +1489,8 @@ tm_workpool_actor (zsock_t *pipe, void *args)
         if (now >= next_tick) {
             s_try_steal (&self, now);
             s_cancel_expire (&self, now);
+            if (self.blobs)
+                tm_blobs_tick (self.blobs, now);
             next_tick = now + S_TICK;
         }
     }
@@ -1262,5 +1509,9 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self.runs);
     zhashx_destroy (&self.members);
     zsock_destroy (&self.work);
+    tm_blobs_destroy (&self.blobs);
+    tm_loadcheck_destroy (&self.loadcheck);
+    tm_store_destroy (&self.store);
+    free (self.work_base);
     free (self.name);
 }

@@ -37,10 +37,19 @@
 
     Invariant: every task of a run gets exactly one RESULT before
     FINISHED, whatever members die, steal or answer twice.
+
+    Shipped tasks (tm_task_t's root set; docs/scheduling.md, "Inputs"):
+    a holder starts one only once every file it needs is in its content
+    store; until then it stays queued, takes no slot, and the blobs it
+    lacks are fetched from its origin (tm_blobs.h).  It then runs in a
+    work directory of its own (tm_workdir.h), removed when it ends.  A
+    file that cannot be fetched, or a program this member cannot start
+    (tm_loadcheck.h), fails the task with a one-line reason.
 */
 #ifndef TM_WORKPOOL_H_INCLUDED
 #define TM_WORKPOOL_H_INCLUDED
 
+#include "tm_blobs.h"
 #include "tm_executor.h"
 
 #define TM_WORKPOOL_RING 4096      //  Dispatch samples kept (the last ones)
@@ -89,6 +98,9 @@ double tm_workpool_quantile (double *samples, size_t count, double q);
 
 typedef struct {
     tm_workpool_stats_t *stats; //  Counters to keep, or NULL; must outlive the actor
+    tm_blobs_stats_t *blob_stats;   //  Shipping counters, or NULL; the same
+    const char *datadir;        //  DATADIR: blobs in DATADIR/store, tasks run in
+                                //  DATADIR/work (tm_store.h, tm_workdir.h)
     const char *work_endpoint;  //  The gossip actor's work socket
     int slots;                  //  Tasks run here at once
     tm_executor_config_t executor;  //  For our executor (member = our name)

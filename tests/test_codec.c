@@ -53,6 +53,9 @@ s_assert_strv_eq (char **a, char **b)
         cr_assert_str_eq (a [i], b [i]);
 }
 
+#define S_DIGEST_A "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"
+#define S_DIGEST_B "27a957dd8ae2c265bcca43a33f1804d7f4302ceac79330c12c66c4002b3111a8"
+
 static tm_task_t *
 s_rich_task (void)
 {
@@ -75,6 +78,9 @@ s_rich_task (void)
     task->skip_reason = strdup ("disabled");
     task->expected = 12.345678901234567;
     task->index = 41;
+    task->root = strdup ("/src");
+    tm_task_add_file (task, "build/unit tests", S_DIGEST_A, 52428800, true);
+    tm_task_add_file (task, "data/ü.csv", S_DIGEST_B, 0, false);
     return task;
 }
 
@@ -134,6 +140,14 @@ Test (codec, task_round_trip_keeps_every_field)
     cr_assert_str_eq (copy->history_key, task->history_key);
     cr_assert_eq (copy->expected, task->expected, "doubles survive exactly");
     cr_assert_eq (copy->index, 41);
+    cr_assert_str_eq (copy->root, "/src");
+    cr_assert_eq (copy->files_size, 2);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_str_eq (copy->files [i].path, task->files [i].path);
+        cr_assert_str_eq (copy->files [i].digest, task->files [i].digest);
+        cr_assert_eq (copy->files [i].size, task->files [i].size);
+        cr_assert_eq (copy->files [i].exec, task->files [i].exec);
+    }
     tm_task_destroy (&copy);
     tm_task_destroy (&task);
 }
@@ -154,6 +168,8 @@ Test (codec, task_round_trip_keeps_nulls_and_defaults)
     cr_assert_eq (copy->skip_code, -1);
     cr_assert_eq (copy->expected, -1);
     cr_assert_eq (copy->index, 0);
+    cr_assert_null (copy->root, "a task that ships nothing runs in place");
+    cr_assert_eq (copy->files_size, 0);
     tm_task_destroy (&copy);
     tm_task_destroy (&task);
 }
@@ -291,6 +307,55 @@ Test (codec, task_decode_refuses_wrong_types_and_missing_fields)
     s_refused (true, "{" S_TASK_OK ",\"inputs\":null}", "'inputs'");
     s_refused (true, "{" S_TASK_OK ",\"skip_reason\":false}", "'skip_reason'");
     s_refused (true, "{" S_TASK_OK ",\"history_key\":[]}", "'history_key'");
+}
+
+Test (codec, task_decode_refuses_shipped_files_that_could_escape_or_lie)
+{
+#define S_FILE(path, digest, size) "{" S_TASK_OK ",\"root\":\"/r\",\"files\":[{\"path\":" \
+    path ",\"digest\":" digest ",\"size\":" size "}]}"
+    const char *ok = "\"" S_DIGEST_A "\"";
+    s_refused (true, "{" S_TASK_OK ",\"files\":[]}", "no 'root'");
+    s_refused (true, "{" S_TASK_OK ",\"root\":\"relative\"}", "'root' must be an absolute");
+    s_refused (true, "{" S_TASK_OK ",\"root\":\"\"}", "'root' is empty");
+    s_refused (true, "{" S_TASK_OK ",\"root\":\"/r\",\"files\":{}}", "'files'");
+    s_refused (true, "{" S_TASK_OK ",\"root\":\"/r\",\"files\":[7]}", "not a valid file");
+    const char *paths [] = {
+        "\"../etc/passwd\"", "\"a/../../b\"", "\"/etc/passwd\"", "\"\"", "\"a//b\"",
+        "\"./a\"", "\"a/.\"", "\"a/\"", "\"..\"", "7", "null",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths [0]; i++) {
+        char text [1024];
+        snprintf (text, sizeof text, S_FILE ("%s", "%s", "1"), paths [i], ok);
+        s_refused (true, text, "not a valid file");
+    }
+    char text [1024];
+    snprintf (text, sizeof text, S_FILE ("\"a\"", "\"%s\"", "1"),
+              "0E5751C026E543B2E8AB2EB06099DAA1D1E5DF47778F7787FAAB45CDF12FE3A8");
+    s_refused (true, text, "not a valid file");
+    snprintf (text, sizeof text, S_FILE ("\"a\"", "\"%s\"", "1"), "0e5751c0");
+    s_refused (true, text, "not a valid file");
+    snprintf (text, sizeof text, S_FILE ("\"a\"", "%s", "-1"), ok);
+    s_refused (true, text, "'size'");
+    snprintf (text, sizeof text, S_FILE ("\"a\"", "%s", "2199023255553"), ok);
+    s_refused (true, text, "'size'");
+    snprintf (text, sizeof text, "{" S_TASK_OK ",\"root\":\"/r\",\"files\":["
+              "{\"path\":\"a\",\"digest\":%s,\"size\":1},"
+              "{\"path\":\"a\",\"digest\":%s,\"size\":2}]}", ok, ok);
+    s_refused (true, text, "names 'a' twice");
+    snprintf (text, sizeof text, "{" S_TASK_OK ",\"root\":\"/r\",\"files\":["
+              "{\"path\":\"a\",\"digest\":%s,\"size\":1,\"exec\":1}]}", ok);
+    s_refused (true, text, "'exec'");
+    //  A NUL inside a path would cut it short
+    snprintf (text, sizeof text, S_FILE ("\"x\"", "%s", "1"), ok);
+    json_t *json = json_loads (text, 0, NULL);
+    json_object_set_new (json_array_get (json_object_get (json, "files"), 0), "path",
+                         json_stringn ("a\0/../../b", 10));
+    char *err = NULL;
+    cr_assert_null (tm_codec_task_decode (json, &err));
+    cr_assert (strstr (err, "not a valid file"), "%s", err);
+    free (err);
+    json_decref (json);
+#undef S_FILE
 }
 
 Test (codec, task_decode_refuses_numbers_out_of_range)

@@ -129,6 +129,8 @@ s_expect (zsock_t *gossip, const char *to, const char *type, int timeout)
     return s_expect_after (gossip, to, type, timeout, NULL);
 }
 
+static char *s_datadir;         //  The pool's, removed by the test
+
 //  A pool with 1 slot that holds three long tasks of S_ORIGIN's run "r":
 //  one runs, two are queued.  S_THIEF is in its table in state THIEF_STATE.
 static zactor_t *
@@ -136,7 +138,11 @@ s_pool_with_a_queue (zsock_t **gossip_p, const char *endpoint, const char *thief
 {
     *gossip_p = zsock_new (ZMQ_PAIR);
     cr_assert_eq (zsock_bind (*gossip_p, "%s", endpoint), 0);
+    //  The pool keeps its content store and work directories there
+    if (!s_datadir)
+        s_datadir = tmu_scratch ();
     tm_workpool_config_t config = {
+        .datadir = s_datadir,
         .work_endpoint = endpoint,
         .slots = 1,
         .executor = { .member = "w1", .kill_grace = 0.5, .cancel_grace = 0.05,
@@ -196,6 +202,7 @@ Test (workpool, victim_gives_nothing_to_a_thief_it_sees_dead)
     json_decref (before);
     json_decref (give);
     zactor_destroy (&pool);
+    tmu_rmrf (s_datadir);
     zsock_destroy (&gossip);
 }
 
@@ -214,5 +221,6 @@ Test (workpool, victim_gives_half_its_queue_to_an_alive_thief_and_tells_the_orig
     cr_assert_eq (json_array_size (json_object_get (give, "tasks")), 1);
     json_decref (give);
     zactor_destroy (&pool);
+    tmu_rmrf (s_datadir);
     zsock_destroy (&gossip);
 }

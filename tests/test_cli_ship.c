@@ -1,0 +1,483 @@
+/*  test_cli_ship.c - integration: a run's program and inputs shipped to
+    the members that run it (docs/scheduling.md, "Inputs").
+
+    Real agents on loopback (tm_cluster.h), the CLI submitting to one of
+    them.  On one machine every member sees every path, so "a member that
+    does not have the path" is made real by taking the path away: the
+    suite's directory is renamed while the run is under way, after the
+    CLI submitted it and before most tests start.  The tests then find
+    their program and input only if they were shipped: each test checks
+    that it runs in a work directory, not in the suite's directory, and
+    that its input there has the right content.
+*/
+#include "tm_cluster.h"
+#include <dirent.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sodium.h>
+
+TestSuite (cli_ship, .fini = tmc_cleanup, .timeout = 120);
+
+static char *
+s_join (const char *dir, const char *name)
+{
+    char *path = malloc (strlen (dir) + strlen (name) + 2);
+    cr_assert_not_null (path);
+    sprintf (path, "%s/%s", dir, name);
+    return path;
+}
+
+static void
+s_cluster (tmc_agent_t **agents, int count, const char *slots)
+{
+    static const char *names [] = { "a1", "a2", "a3", "a4" };
+    cr_assert (count <= 4);
+    agents [0] = tmc_start (names [0], NULL, "--slots", slots, NULL);
+    char *token = tmc_token (agents [0], 10);
+    for (int i = 1; i < count; i++)
+        agents [i] = tmc_start (names [i], token, "--slots", slots, NULL);
+    tmc_wait_mesh (agents, count, 30);
+    free (token);
+}
+
+//  A CLI in the background, its output in files.
+typedef struct {
+    pid_t pid;
+    char out [4200];
+    char err [4200];
+} s_cli_t;
+
+static void
+s_cli_start (s_cli_t *cli, const char *dir, char *const argv [])
+{
+    snprintf (cli->out, sizeof cli->out, "%s/cli.out", dir);
+    snprintf (cli->err, sizeof cli->err, "%s/cli.err", dir);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen (&actions, 1, cli->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen (&actions, 2, cli->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int rc = posix_spawn (&cli->pid, argv [0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    cr_assert_eq (rc, 0);
+}
+
+static int
+s_cli_wait (s_cli_t *cli, double timeout)
+{
+    double end = tmu_now () + timeout;
+    int wstatus;
+    while (waitpid (cli->pid, &wstatus, WNOHANG) != cli->pid) {
+        if (tmu_now () > end) {
+            kill (cli->pid, SIGKILL);
+            waitpid (cli->pid, NULL, 0);
+            char *err = tmu_slurp (cli->err);
+            cr_assert_fail ("the CLI did not exit within %.0f s; stderr:\n%s", timeout, err);
+        }
+        usleep (10000);
+    }
+    return WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 128 + WTERMSIG (wstatus);
+}
+
+//  Processes whose command line holds MARKER.
+static int
+s_processes_with (const char *marker)
+{
+    int count = 0;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc))) {
+        if (entry->d_name [0] < '0' || entry->d_name [0] > '9')
+            continue;
+        char path [300], line [4096];
+        snprintf (path, sizeof path, "/proc/%s/cmdline", entry->d_name);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            continue;
+        size_t size = fread (line, 1, sizeof line - 1, file);
+        fclose (file);
+        for (size_t i = 0; i < size; i++)
+            if (line [i] == 0)
+                line [i] = ' ';
+        line [size] = 0;
+        count += strstr (line, marker) != NULL;
+    }
+    if (proc)
+        closedir (proc);
+    return count;
+}
+
+//  The tests of a JSON report, by id.
+static json_t *
+s_tests (const char *report_path)
+{
+    json_error_t error;
+    json_t *report = json_load_file (report_path, 0, &error);
+    cr_assert_not_null (report, "%s: %s", report_path, error.text);
+    json_t *tests = json_object ();
+    size_t i;
+    json_t *test;
+    json_array_foreach (json_object_get (report, "tests"), i, test)
+        json_object_set (tests, json_string_value (json_object_get (test, "id")), test);
+    json_decref (report);
+    return tests;
+}
+
+//  Entries in AGENT's DATADIR/SUB (-1 if it does not exist).
+static int
+s_entries (tmc_agent_t *agent, const char *sub)
+{
+    DIR *dir = opendir (tmc_file (agent, sub));
+    if (!dir)
+        return -1;
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir)))
+        count += entry->d_name [0] != '.';
+    closedir (dir);
+    return count;
+}
+
+//  A suite in DIR: COUNT tests running bin/SCRIPT, which waits for the
+//  file GO (if not NULL), then checks what it is given.
+static void
+s_suite (const char *dir, const char *script, int count, const char *go, bool shipped)
+{
+    char *path = s_join (dir, "bin");
+    mkdir (path, 0755);
+    free (path);
+    path = s_join (dir, "data");
+    mkdir (path, 0755);
+    free (path);
+    path = s_join (dir, "extra");
+    mkdir (path, 0755);
+    free (path);
+    path = s_join (dir, "data/input.txt");
+    tmu_write (path, "the declared input\n");
+    free (path);
+    path = s_join (dir, "extra/notes.txt");
+    tmu_write (path, "given with --input\n");
+    free (path);
+    char name [256];
+    snprintf (name, sizeof name, "bin/%s", script);
+    path = s_join (dir, name);
+    FILE *file = fopen (path, "w");
+    cr_assert_not_null (file);
+    fprintf (file, "#!/bin/sh\n"
+                   "# Waits for the go-ahead, then checks where it runs and what it reads\n"
+                   "%s%s%s"
+                   "echo \"ran in $PWD\"\n"
+                   "grep -qx 'the declared input' data/input.txt || { echo 'bad input'; exit 3; }\n",
+             go ? "i=0; while [ ! -e '" : "", go ? go : "",
+             go ? "' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n" : "");
+    if (shipped)
+        fprintf (file, "case \"$PWD\" in '%s'*) echo 'ran in place'; exit 4;; esac\n"
+                       "[ -n \"$TESTMESH_WORK_DIR\" ] || { echo 'no work dir'; exit 5; }\n"
+                       "case \"$PWD\" in \"$TESTMESH_WORK_DIR\"*) ;; *) exit 6;; esac\n"
+                       "grep -qx 'given with --input' extra/notes.txt || exit 7\n", dir);
+    else
+        fprintf (file, "[ \"$PWD\" = '%s' ] || { echo 'not run in place'; exit 4; }\n"
+                       "[ -z \"$TESTMESH_WORK_DIR\" ] || exit 5\n", dir);
+    fprintf (file, "exit 0\n");
+    fclose (file);
+    chmod (path, 0755);
+    free (path);
+    path = s_join (dir, "suite.ini");
+    file = fopen (path, "w");
+    for (int i = 0; i < count; i++)
+        fprintf (file, "[test \"t%d\"]\ncommand = ./bin/%s\ninputs = data/input.txt\n"
+                       "timeout = 60\n\n", i, script);
+    fclose (file);
+    free (path);
+}
+
+//  The BLAKE2b-256 hex digest of the file at PATH.
+static void
+s_digest (const char *path, char hex [65])
+{
+    char *content = tmu_slurp (path);
+    cr_assert_not_null (content);
+    unsigned char digest [32];
+    crypto_generichash (digest, sizeof digest, (unsigned char *) content, strlen (content),
+                        NULL, 0);
+    sodium_bin2hex (hex, 65, digest, sizeof digest);
+    free (content);
+}
+
+Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_dirs)
+{
+    tmc_agent_t *agents [3];
+    s_cluster (agents, 3, "1");
+    char *base = tmu_scratch ();
+    char *dir = s_join (base, "suite");
+    mkdir (dir, 0755);
+    char *moved = s_join (base, "suite-moved");
+    char *go = s_join (base, "go");
+    char script [64];
+    snprintf (script, sizeof script, "check-%d.sh", (int) getpid ());
+    s_suite (dir, script, 24, go, true);
+    char *manifest = s_join (dir, "suite.ini");
+    char *extra = s_join (dir, "extra");
+    char *report = s_join (base, "report.json");
+    s_cli_t cli;
+    s_cli_start (&cli, base, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", "--json", report,
+                 "--input", extra, manifest, NULL });
+    //  Once a test runs, the run is submitted and its files in the
+    //  origin's store: take the suite's directory away from every member
+    double end = tmu_now () + 30;
+    while (s_processes_with (script) == 0) {
+        cr_assert (tmu_now () < end, "no test started");
+        usleep (20000);
+    }
+    cr_assert_eq (rename (dir, moved), 0);
+    tmu_write (go, "go");
+    int status = s_cli_wait (&cli, 60);
+    char *err = tmu_slurp (cli.err);
+    cr_assert_eq (status, 0, "exit %d\n%s", status, err);
+    free (err);
+
+    json_t *tests = s_tests (report);
+    cr_assert_eq (json_object_size (tests), 24);
+    const char *id;
+    json_t *test;
+    json_t *ran = json_object ();       //  member -> true
+    json_object_foreach (tests, id, test) {
+        cr_assert_str_eq (json_string_value (json_object_get (test, "status")), "passed",
+                          "%s: %s %s", id, json_string_value (json_object_get (test, "message")),
+                          json_string_value (json_object_get (test, "stdout")));
+        json_object_set_new (ran, json_string_value (json_object_get (test, "member")),
+                             json_true ());
+    }
+    //  Three files: the script, the declared input, the --input file.
+    //  Each member that ran tests fetched each once, however many tests
+    //  it ran; the origin fetched nothing (the CLI filled its store)
+    char hex [65];
+    char *input = s_join (moved, "data/input.txt");
+    s_digest (input, hex);
+    long long size = 0;
+    const char *files [] = { "data/input.txt", "extra/notes.txt", script };
+    for (int i = 0; i < 3; i++) {
+        char name [256];
+        snprintf (name, sizeof name, "%s%s", i == 2 ? "bin/" : "", files [i]);
+        char *path = s_join (moved, name);
+        struct stat st;
+        cr_assert_eq (stat (path, &st), 0);
+        size += st.st_size;
+        free (path);
+    }
+    long long fetched = 0, served = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *stats = tmc_stats (agents [i]);
+        long long blobs = tmc_counter (stats, "work.blobs_fetched");
+        long long bytes = tmc_counter (stats, "work.bytes_fetched");
+        long long tasks = tmc_counter (stats, "work.tasks_run");
+        if (i == 0) {
+            cr_assert_eq (blobs, 0, "the origin fetched its own files");
+            served = tmc_counter (stats, "work.blobs_served");
+        }
+        else
+        if (json_object_get (ran, agents [i]->name)) {
+            cr_assert_eq (blobs, 3, "%s ran %lld tests and fetched %lld blobs",
+                          agents [i]->name, tasks, blobs);
+            cr_assert_eq (bytes, size);
+        }
+        cr_assert_eq (tmc_counter (stats, "work.blobs_refused"), 0);
+        fetched += blobs;
+        json_decref (stats);
+        //  Each blob once in each store; every work directory removed
+        cr_assert_leq (s_entries (agents [i], "work"), 0, "%s left work directories",
+                      agents [i]->name);
+        char *blob = s_join (agents [i]->dir, "store");
+        char *path = s_join (blob, hex);
+        struct stat st;
+        if (i == 0 || json_object_get (ran, agents [i]->name))
+            cr_assert_eq (stat (path, &st), 0, "%s has no blob of the input", agents [i]->name);
+        free (blob);
+        free (path);
+    }
+    cr_log_info ("%zu members ran tests; %lld blobs fetched, %lld served", json_object_size (ran),
+                 fetched, served);
+    cr_assert_geq (json_object_size (ran), 2, "only %zu member(s) ran tests",
+                   json_object_size (ran));
+    cr_assert_gt (fetched, 0, "nothing crossed the network");
+    cr_assert_eq (served, fetched, "the origin served %lld blobs for %lld fetched",
+                  served, fetched);
+
+    //  Again, from the moved directory: the same content, nothing fetched
+    free (manifest);
+    manifest = s_join (moved, "suite.ini");
+    free (extra);
+    extra = s_join (moved, "extra");
+    tmu_run_t again = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                    "--input", extra, manifest);
+    //  The script checks it does not run in DIR; in MOVED it may, but it
+    //  must not run in place at all: it still runs in work directories
+    cr_assert_eq (again.status, 0, "exit %d\n%s%s", again.status, again.out, again.err);
+    long long fetched_again = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *stats = tmc_stats (agents [i]);
+        fetched_again += tmc_counter (stats, "work.blobs_fetched");
+        json_decref (stats);
+    }
+    cr_assert_eq (fetched_again, fetched, "present blobs were fetched again");
+    tmu_run_free (&again);
+    json_decref (ran);
+    json_decref (tests);
+    tmu_rmrf (base);
+    free (base); free (dir); free (moved); free (go); free (manifest); free (extra);
+    free (report); free (input);
+}
+
+Test (cli_ship, corrupt_blob_is_refused_counted_and_fails_its_tests_with_the_reason)
+{
+    tmc_agent_t *agents [2];
+    s_cluster (agents, 2, "1");
+    char *dir = tmu_scratch ();
+    s_suite (dir, "slow-check.sh", 6, NULL, true);
+    //  The origin's tests are slow, so that the others are not all
+    //  stolen back before their member has tried to fetch the input
+    char *path = s_join (dir, "bin/slow-check.sh");
+    char *script = tmu_slurp (path);
+    char *slow = malloc (strlen (script) + 32);
+    sprintf (slow, "#!/bin/sh\nsleep 1\n%s", script + strlen ("#!/bin/sh\n"));
+    tmu_write (path, slow);
+    free (slow);
+    free (script);
+    free (path);
+    //  The origin's store holds rotten bytes under the input's digest
+    //  (the CLI finds the blob present and leaves it), as a member
+    //  serving bad data would: what arrives does not match its name
+    char *input = s_join (dir, "data/input.txt");
+    char hex [65];
+    s_digest (input, hex);
+    char *store = s_join (agents [0]->dir, "store");
+    mkdir (store, 0700);
+    char *blob = s_join (store, hex);
+    tmu_write (blob, "the declared inpuT\n");
+    char *manifest = s_join (dir, "suite.ini");
+    char *extra = s_join (dir, "extra");
+    char *report = s_join (dir, "report.json");
+    tmu_run_t run = tmu_testmesh (90, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  "--json", report, "--input", extra, manifest);
+    cr_assert_eq (run.status, 1, "exit %d\n%s%s", run.status, run.out, run.err);
+    json_t *tests = s_tests (report);
+    int refused = 0;
+    const char *id;
+    json_t *test;
+    json_object_foreach (tests, id, test) {
+        cr_assert_str_eq (json_string_value (json_object_get (test, "status")), "failed");
+        const char *message = json_string_value (json_object_get (test, "message"));
+        if (message && strstr (message, "cannot fetch its file data/input.txt to a2")
+        &&  strstr (message, "did not match its digest"))
+            refused++;
+    }
+    cr_assert_gt (refused, 0, "no test failed for its corrupt input:\n%s", run.out);
+    json_t *stats = tmc_stats (agents [1]);
+    cr_assert_geq (tmc_counter (stats, "work.blobs_refused"), 3);
+    cr_assert_geq (tmc_counter (stats, "work.fetches_failed"), 1);
+    json_decref (stats);
+    //  Nothing corrupt was kept
+    char *theirs = s_join (agents [1]->dir, "store");
+    char *their_blob = s_join (theirs, hex);
+    struct stat st;
+    cr_assert_neq (stat (their_blob, &st), 0, "a2 stored the corrupt blob");
+    cr_assert_leq (s_entries (agents [1], "work"), 0);
+    tmu_run_free (&run);
+    json_decref (tests);
+    tmu_rmrf (dir);
+    free (dir); free (input); free (store); free (blob); free (manifest); free (extra);
+    free (report); free (theirs); free (their_blob);
+}
+
+Test (cli_ship, shared_fs_runs_tests_in_place_and_ships_nothing)
+{
+    tmc_agent_t *agents [2];
+    s_cluster (agents, 2, "2");
+    char *dir = tmu_scratch ();
+    s_suite (dir, "in-place.sh", 8, NULL, false);
+    char *manifest = s_join (dir, "suite.ini");
+    char *extra = s_join (dir, "extra");
+    char *report = s_join (dir, "report.json");
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  "--json", report, "--shared-fs", "--input", extra, manifest);
+    cr_assert_eq (run.status, 0, "exit %d\n%s%s", run.status, run.out, run.err);
+    json_t *tests = s_tests (report);
+    cr_assert_eq (json_object_size (tests), 8);
+    for (int i = 0; i < 2; i++) {
+        json_t *stats = tmc_stats (agents [i]);
+        cr_assert_eq (tmc_counter (stats, "work.blobs_fetched"), 0);
+        cr_assert_eq (tmc_counter (stats, "work.bytes_served"), 0);
+        json_decref (stats);
+        cr_assert_leq (s_entries (agents [i], "store"), 0, "%s stored files", agents [i]->name);
+    }
+    tmu_run_free (&run);
+    json_decref (tests);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+    free (extra);
+    free (report);
+}
+
+Test (cli_ship, member_lacking_a_library_fails_the_test_naming_it)
+{
+    if (system ("command -v cc >/dev/null 2>&1") != 0)
+        cr_skip_test ("no cc to build the test binary");
+    tmc_agent_t *agents [2];
+    s_cluster (agents, 2, "1");
+    char *dir = tmu_scratch ();
+    //  Built against a library that is then deleted: no member has it
+    char command [8192];
+    snprintf (command, sizeof command, "cd '%s' && "
+              "printf 'int gone (void) { return 0; }\\n' > gone.c && "
+              "printf 'int gone (void); int main (void) { return gone (); }\\n' > main.c && "
+              "cc -shared -fPIC -Wl,-soname,libtmgone.so.3 -o libtmgone.so.3 gone.c && "
+              "cc -o needs_gone main.c ./libtmgone.so.3 && rm libtmgone.so.3 && "
+              "printf '[test \"lib/a\"]\\ncommand = ./needs_gone\\n\\n"
+              "[test \"lib/b\"]\\ncommand = ./needs_gone\\n\\n"
+              "[test \"lib/c\"]\\ncommand = ./needs_gone\\n\\n' > suite.ini", dir);
+    cr_assert_eq (system (command), 0);
+    char *manifest = s_join (dir, "suite.ini");
+    char *report = s_join (dir, "report.json");
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  "--json", report, manifest);
+    cr_assert_eq (run.status, 1, "exit %d\n%s%s", run.status, run.out, run.err);
+    json_t *tests = s_tests (report);
+    const char *id;
+    json_t *test;
+    json_object_foreach (tests, id, test) {
+        cr_assert_str_eq (json_string_value (json_object_get (test, "status")), "failed");
+        const char *message = json_string_value (json_object_get (test, "message"));
+        const char *member = json_string_value (json_object_get (test, "member"));
+        char want [256];
+        snprintf (want, sizeof want, "cannot execute on %s: libtmgone.so.3 not found", member);
+        cr_assert_str_eq (message, want);
+    }
+    tmu_run_free (&run);
+    json_decref (tests);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+    free (report);
+}
+
+Test (cli_ship, missing_input_stops_the_run_before_it_starts)
+{
+    tmc_agent_t *agents [1];
+    agents [0] = tmc_start ("a1", NULL, "--slots", "1", NULL);
+    tmc_wait_ready (agents [0], 10);
+    char *dir = tmu_scratch ();
+    s_suite (dir, "never.sh", 2, NULL, true);
+    char *manifest = s_join (dir, "suite.ini");
+    char *missing = s_join (dir, "no-such-input");
+    tmu_run_t run = tmu_testmesh (30, "run", "--data", agents [0]->dir, "--input", missing,
+                                  manifest);
+    cr_assert_eq (run.status, 2);
+    cr_assert (strstr (run.err, "--input") && strstr (run.err, "No such file"), "%s", run.err);
+    tmu_run_free (&run);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+    free (missing);
+}

@@ -1,0 +1,152 @@
+#!/bin/bash
+# ship.sh - how long shipping a big test binary to the members takes.
+# A benchmark, not a test: it prints figures, and passes or fails nothing.
+#
+#   tools/bench/ship.sh [--members N] [--mb M] [--tests C] [--testmesh PATH] [--keep]
+#
+#   --members N      members besides the origin that fetch it (default 4)
+#   --mb M           size of the binary in MiB (default 50)
+#   --tests C        tests of the suite, each running the binary (default 2 per agent)
+#   --testmesh PATH  the binary (default build/testmesh)
+#   --keep           keep the scratch directory (its path is printed)
+#
+# A C program padded with M MiB of random bytes (so it does not compress
+# and is a real ELF the loader check looks at) is the command of every
+# test of a manifest; each test reads its first and last page and sleeps
+# a second, so every member is still holding tests when the binary
+# arrives.  1 + N agents on loopback (fast profile, 1 slot each) run it
+# three ways:
+#   cold     every store empty but the origin's: each member fetches it
+#   warm     the same run again: every store has it, nothing moves
+#   shared   --shared-fs: nothing is shipped, tests run in place
+# For the cold run it prints, from the agents' debug logs, each member's
+# fetch time (first chunk asked to blob verified and stored) and the
+# throughput, and the run's wall time against the warm and shared ones.
+# Everything started is stopped on exit.
+
+set -u
+me=ship.sh
+members=4 mb=50 tests="" keep=0
+testmesh=${TESTMESH:-build/testmesh}
+
+fail () { printf '%s: %s\n' "$me" "$*" >&2; exit 1; }
+say () { printf '%s: %s\n' "$me" "$*" >&2; }
+is_count () { case $1 in ''|*[!0-9]*) return 1 ;; esac; [ "$1" -ge 1 ]; }
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --keep) keep=1; shift; continue ;;
+        --members) is_count "${2-}" || fail "--members wants a count"; members=$2 ;;
+        --mb) is_count "${2-}" || fail "--mb wants a count"; mb=$2 ;;
+        --tests) is_count "${2-}" || fail "--tests wants a count"; tests=$2 ;;
+        --testmesh) testmesh=${2-} ;;
+        *) fail "unknown option $1" ;;
+    esac
+    shift 2
+done
+[ -x "$testmesh" ] || fail "no testmesh binary at $testmesh (make build/testmesh)"
+command -v cc >/dev/null || fail "needs cc"
+testmesh=$(cd "$(dirname "$testmesh")" && pwd)/$(basename "$testmesh")
+agents=$((members + 1))
+[ -n "$tests" ] || tests=$((2 * agents))
+
+scratch=$(mktemp -d /tmp/testmesh-ship-XXXXXX)
+pids=()
+cleanup () {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+    if [ $keep -eq 1 ]; then say "kept $scratch"; else rm -rf "$scratch"; fi
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+# The binary: main.c plus M MiB of random bytes in .rodata
+suite=$scratch/suite
+mkdir -p "$suite"
+head -c $((mb * 1024 * 1024)) /dev/urandom > "$suite/pad.bin"
+cat > "$suite/main.c" <<'EOF'
+#include <stdio.h>
+#include <unistd.h>
+extern const unsigned char pad [];
+extern const unsigned long pad_size;
+int main (void)
+{
+    printf ("%u %u\n", pad [0], pad [pad_size - 1]);
+    sleep (1);
+    return 0;
+}
+EOF
+cat > "$suite/pad.S" <<'EOF'
+    .section .rodata
+    .global pad
+    .global pad_size
+pad:
+    .incbin "pad.bin"
+pad_end:
+    .balign 8
+pad_size:
+    .quad pad_end - pad
+    .section .note.GNU-stack,"",@progbits
+EOF
+(cd "$suite" && cc -O2 -o big main.c pad.S) || fail "cannot build the binary"
+rm -f "$suite/pad.bin"
+size=$(stat -c %s "$suite/big")
+for i in $(seq 1 "$tests"); do
+    printf '[test "big/%d"]\ncommand = ./big\ntimeout = 120\n\n' "$i"
+done > "$suite/suite.ini"
+
+# The cluster
+start_agent () {    # NAME [TOKEN]
+    local dir=$scratch/$1
+    mkdir -p "$dir"
+    TESTMESH_LOG=debug "$testmesh" agent --data "$dir" --name "$1" --bind 127.0.0.1:0 \
+        --no-beacon --profile fast --slots 1 ${2:+--join "$2"} \
+        > "$dir/agent.out" 2> "$dir/agent.err" &
+    pids+=($!)
+}
+start_agent a0
+token=""
+for _ in $(seq 1 100); do
+    token=$("$testmesh" token --data "$scratch/a0" 2>/dev/null) && break
+    sleep 0.1
+done
+[ -n "$token" ] || fail "the first agent did not start"
+for i in $(seq 1 "$members"); do start_agent "a$i" "$token"; done
+for _ in $(seq 1 200); do
+    alive=$("$testmesh" members --json --data "$scratch/a0" 2>/dev/null | grep -c '"alive"')
+    [ "$alive" -eq "$agents" ] && break
+    sleep 0.1
+done
+[ "$alive" -eq "$agents" ] || fail "only $alive of $agents agents alive"
+
+run () {    # LABEL [OPTIONS...]
+    local label=$1; shift
+    local start end
+    start=$(date +%s.%N)
+    "$testmesh" run --data "$scratch/a0" --progress lines "$@" "$suite/suite.ini" \
+        > "$scratch/$label.out" 2>&1 || { cat "$scratch/$label.out" >&2; fail "$label run failed"; }
+    end=$(date +%s.%N)
+    echo "$end - $start" | bc
+}
+
+say "$agents agents, $tests tests of a $((size / 1024 / 1024)) MiB binary ($size bytes)"
+cold=$(run cold)
+warm=$(run warm)
+shared=$(run shared --shared-fs)
+
+printf '\n%-10s %10s %10s %12s\n' member fetch_s MiB/s blobs_fetched
+for i in $(seq 1 "$members"); do
+    line=$(grep -h "fetched blob" "$scratch/a$i/agent.err" | head -n 1)
+    secs=$(printf '%s' "$line" | sed -n 's/.* bytes in \([0-9.]*\) s.*/\1/p')
+    fetched=$("$testmesh" stats --data "$scratch/a$i" | sed -n 's/.*"blobs_fetched": \([0-9]*\).*/\1/p')
+    if [ -n "$secs" ]; then
+        rate=$(echo "scale=1; $size / 1048576 / $secs" | bc)
+        printf '%-10s %10s %10s %12s\n' "a$i" "$secs" "$rate" "$fetched"
+    else
+        printf '%-10s %10s %10s %12s\n' "a$i" - - "$fetched"
+    fi
+done
+served=$("$testmesh" stats --data "$scratch/a0" | sed -n 's/.*"bytes_served": \([0-9]*\).*/\1/p')
+printf '\norigin served %s bytes (%s copies)\n' "$served" "$(echo "scale=2; $served / $size" | bc)"
+printf 'wall time: cold %.2f s, warm %.2f s, --shared-fs %.2f s; shipping cost %.2f s\n' \
+    "$cold" "$warm" "$shared" "$(echo "$cold - $warm" | bc)"
