@@ -80,6 +80,7 @@
 #define TM_PEER_HWM           128       //  Packets queued per peer
 #define TM_PEERS_FILE         "peers"   //  Remembered addresses, in DATADIR
 #define TM_BEACON_REFRESH     5.0       //  s between fresh beacon payloads
+#define TM_FLUSH_INTERVAL     1.0       //  s between writes of learnt certificates
 #define TM_JOIN_RATE          50        //  JOINs per peer IP and second (agents
                                         //  on one host share their IP)
 
@@ -131,6 +132,7 @@ typedef struct {
     zhashx_t *join_rate;        //  Peer IP -> s_rate_t, JOINs this second
     double next_facts;          //  When to run anti-entropy
     double next_rejoin;         //  When to check whether we are alone
+    double next_flush;          //  When to write certificates learnt
     double leave_deadline;      //  When a leave stops waiting
     bool leave_pending;         //  Owner waits for "LEFT"
     char *leave_call;           //  The call id to answer LEFT with
@@ -1550,6 +1552,12 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                 s_peers_save (&self);
                 self.next_facts = now + TM_FACTS_INTERVAL;
             }
+        }
+        //  Certificates learnt go to disk at most once a second, not once
+        //  each (tm_keys_member_add)
+        if (now >= self.next_flush) {
+            tm_keys_flush (self.keys);
+            self.next_flush = now + TM_FLUSH_INTERVAL;
         }
         if (self.beacon && self.state == STATE_MEMBER && now >= self.next_beacon)
             s_beacon_publish (&self);
