@@ -14,13 +14,20 @@
                       3 revocation; each fact is signed by the cluster key
                       or (certificates) verified against it
 
-    Facts travel by flooding when they are made (a join, a rotation, a
-    revocation) and by anti-entropy: every TM_FACTS_INTERVAL we send one
+    Rotations and revocations spread epidemically when they are made: to
+    TM_FACTS_FANOUT random members, each of which passes on what is new
+    to it.  Certificates do not: the admitting member pushes a new one to
+    TM_FACTS_FANOUT members and nobody passes it on, because no member
+    needs a third party's copy to accept a node's envelopes: a node sends
+    its own certificate (HELLO) first on every connection it opens, and
+    all it sends travels on its own connections (s_sender_matches_
+    connection).  Passing certificates on cost three FACTS per member per
+    joiner, O(N^2) envelopes to form a cluster (18,000 of 50,000 at
+    N = 100).  Then anti-entropy: every TM_FACTS_INTERVAL we send one
     random alive member every certificate we know for the members in our
-    table, plus the rotations and revocations seen since we started.  So
-    a member that was down while a node joined learns its certificate
-    within one interval of coming back (until then it drops that node's
-    envelopes as unknown, and SWIM's retries carry on).
+    table, plus the rotations and revocations seen since we started, so
+    every member ends up with every certificate (for `members remove
+    NAME`, and for WELCOMEs it gives).
 
     Transport.  Messages arrive on the server, a ROUTER bound on our peer
     address, and leave on the client, ONE ROUTER connected to every peer
@@ -558,7 +565,8 @@ s_facts_spread (s_gossip_t *self)
 //  Epidemic spread of NEW facts only: a few random members pass them on
 //  in turn when they find them new, as SWIM disseminates its own updates.
 //  Sending every fact to every member on each change cost O(N^2)
-//  messages per join, which starved a forming cluster of 50.
+//  messages per join, which starved a forming cluster of 50.  (Only
+//  rotations and revocations are passed on: s_facts_apply.)
 #define TM_FACTS_FANOUT 3
 
 static void
@@ -633,7 +641,9 @@ s_facts_apply (s_gossip_t *self, const uint8_t *data, size_t size, zchunk_t *fre
             self->facts_rejected++;
             tm_debug ("gossip", "fact rejected: %s", err ? err : "unknown kind");
         }
-        if (rc == 1)
+        //  New rotations and revocations go on; certificates do not (see
+        //  the top of this file)
+        if (rc == 1 && kind != TM_FACT_CERT)
             s_facts_append (fresh, kind, fact, length);
         free (err);
         data += 3 + length;
