@@ -87,7 +87,6 @@
 #define TM_PEER_HWM           128       //  Packets queued per peer
 #define TM_PEERS_FILE         "peers"   //  Remembered addresses, in DATADIR
 #define TM_BEACON_REFRESH     5.0       //  s between fresh beacon payloads
-#define TM_FLUSH_INTERVAL     1.0       //  s between writes of learnt certificates
 #define TM_JOIN_RATE          50        //  JOINs per peer IP and second (agents
                                         //  on one host share their IP)
 
@@ -102,6 +101,7 @@ typedef struct {
                                 //  the key in self->peer_rids
     bool connected;             //  Monitor saw CONNECTED, not DISCONNECTED since
     bool ever_connected;        //  Monitor saw CONNECTED once
+    bool join_queued;           //  A JOIN waits for the connection to come up
 } s_peer_t;
 
 typedef struct {
@@ -139,7 +139,6 @@ typedef struct {
     zhashx_t *join_rate;        //  Peer IP -> s_rate_t, JOINs this second
     double next_facts;          //  When to run anti-entropy
     double next_rejoin;         //  When to check whether we are alone
-    double next_flush;          //  When to write certificates learnt
     double leave_deadline;      //  When a leave stops waiting
     bool leave_pending;         //  Owner waits for "LEFT"
     char *leave_call;           //  The call id to answer LEFT with
@@ -403,6 +402,7 @@ s_client_event (s_gossip_t *self, zmsg_t *msg)
         if (peer->ever_connected)
             s_hello (self, peer);
         peer->connected = peer->ever_connected = true;
+        peer->join_queued = false;
     }
     else
     if (event == ZMQ_EVENT_DISCONNECTED && peer->connected) {
@@ -803,6 +803,13 @@ s_join_attempt (s_gossip_t *self)
 {
     for (char *seed = (char *) zlistx_first (self->seeds); seed;
          seed = (char *) zlistx_next (self->seeds)) {
+        //  A JOIN still queued for a connection that is not up yet goes
+        //  out when it is: one more behind it would get us admitted twice
+        //  (two certificates, two WELCOMEs, and a second slot of the
+        //  seed's rate limit that another joiner was waiting for)
+        s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, seed);
+        if (peer && peer->join_queued && !peer->connected)
+            continue;
         char *err = NULL;
         zframe_t *frame = tm_envelope_join_seal (self->envelope, self->name, &err);
         if (!frame) {
@@ -811,6 +818,9 @@ s_join_attempt (s_gossip_t *self)
             return;
         }
         s_send (self, seed, &frame);
+        peer = (s_peer_t *) zhashx_lookup (self->peers, seed);
+        if (peer)
+            peer->join_queued = !peer->connected;
     }
     self->next_join = tm_now () + TM_JOIN_RETRY;
 }
@@ -1559,15 +1569,14 @@ tm_gossip_actor (zsock_t *pipe, void *args)
             }
             if (self.state == STATE_MEMBER && now >= self.next_facts) {
                 s_facts_spread (&self);
+                //  What we learnt goes to disk now, not as it comes: a
+                //  forming cluster of N would write (and fsync) the
+                //  members file N times.  A crash loses what anti-entropy
+                //  and HELLOs teach again
                 s_peers_save (&self);
+                tm_keys_flush (self.keys);
                 self.next_facts = now + TM_FACTS_INTERVAL;
             }
-        }
-        //  Certificates learnt go to disk at most once a second, not once
-        //  each (tm_keys_member_add)
-        if (now >= self.next_flush) {
-            tm_keys_flush (self.keys);
-            self.next_flush = now + TM_FLUSH_INTERVAL;
         }
         if (self.beacon && self.state == STATE_MEMBER && now >= self.next_beacon)
             s_beacon_publish (&self);

@@ -192,7 +192,7 @@ int tm_keys_member_add (tm_keys_t *self, const tm_cert_t *cert, char **err);
 
 //  Writes the members file if certificates were added since it was last
 //  written (by tm_keys_member_add or tm_keys_welcome_encode); the owner
-//  calls it from time to time (the gossip actor: every second).  Returns
+//  calls it from time to time (the gossip actor: every 10 s).  Returns
 //  0, or -1 if the write failed (logged; retried at the next call).
 int tm_keys_flush (tm_keys_t *self);
 
