@@ -39,7 +39,10 @@
     ZMQ_ROUTER_MANDATORY and ZMQ_DONTWAIT a send to a full queue fails
     (EAGAIN) instead of vanishing, and we drop and count it; ZMQ_IMMEDIATE
     stays 0, so a peer's queue exists from zmq_connect on and what we send
-    while its connection is pending waits there (up to TM_PEER_HWM).  One
+    while its connection is pending waits there (up to TM_PEER_HWM).  A
+    connection that libzmq ends for good (a protocol error: it does not
+    retry those) makes sends fail with EHOSTUNREACH: we then forget the
+    peer, and the next send connects afresh.  One
     socket monitor on the client reports CONNECTED and DISCONNECTED with
     the endpoint we connected to, which names the peer.  So the loop
     polls six sockets whatever the cluster's size, where a DEALER and a
@@ -289,16 +292,23 @@ s_client_require (s_gossip_t *self)
     return 0;
 }
 
-//  Queues FRAME (taken) for PEER.  Returns 0, or -1 if its queue is full
-//  or its connection gone (the frame is then destroyed).  Never blocks.
+//  Queues FRAME (taken) for PEER.  Returns 0; -1 if its queue is full
+//  (EAGAIN); -2 if its connection is gone for good (EHOSTUNREACH: libzmq
+//  ends a connection on a protocol error, such as a frame over
+//  ZMQ_MAXMSGSIZE from the server, and does not retry it).  On failure
+//  the frame is destroyed.  Never blocks.
 static int
 s_peer_send (s_gossip_t *self, s_peer_t *peer, zframe_t **frame_p)
 {
     void *client = zsock_resolve (self->client);
     //  The ROUTER checks the peer's queue on the routing id frame; once
     //  that is accepted the body goes to the same queue
-    if (zmq_send (client, peer->rid, strlen (peer->rid), ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
-    ||  zframe_send (frame_p, self->client, ZFRAME_DONTWAIT) != 0) {
+    if (zmq_send (client, peer->rid, strlen (peer->rid), ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+        int gone = zmq_errno () == EHOSTUNREACH;
+        zframe_destroy (frame_p);
+        return gone ? -2 : -1;
+    }
+    if (zframe_send (frame_p, self->client, ZFRAME_DONTWAIT) != 0) {
         zframe_destroy (frame_p);
         return -1;
     }
@@ -367,10 +377,14 @@ static void
 s_send (s_gossip_t *self, const char *address, zframe_t **frame_p)
 {
     s_peer_t *peer = s_peer_require (self, address);
-    if (!peer || s_peer_send (self, peer, frame_p) != 0) {
+    int rc = peer ? s_peer_send (self, peer, frame_p) : -1;
+    if (rc != 0) {
         self->peer_errors++;
         zframe_destroy (frame_p);
     }
+    //  A connection libzmq gave up on: the next send makes a fresh one
+    if (rc == -2)
+        s_peer_forget (self, peer);
 }
 
 //  Handles one client monitor event: [event u16][value u32], endpoint.
