@@ -86,6 +86,8 @@
 #define TM_FACT_REVOCATION    3
 #define TM_FACTS_INTERVAL     10.0      //  s between anti-entropy rounds
 #define TM_JOIN_RETRY         1.0       //  s between JOIN attempts
+#define TM_JOIN_DUPLICATE_MS  3000      //  ms after admitting a key in which
+                                        //  its JOINs are taken as duplicates
 #define TM_REJOIN_INTERVAL    5.0       //  s between "alone? join the seeds again"
 #define TM_PEER_HWM           128       //  Packets queued per peer
 #define TM_PEERS_FILE         "peers"   //  Remembered addresses, in DATADIR
@@ -154,6 +156,7 @@ typedef struct {
     uint64_t zap_refused;       //  Connections refused by ZAP (revoked keys)
     uint64_t multipart_dropped; //  Peer messages not of exactly one frame
     uint64_t joins_limited;     //  JOINs dropped by the rate limit
+    uint64_t joins_duplicate;   //  JOINs of a key admitted moments ago
     uint64_t sender_mismatch;   //  Envelopes signed by another key than the connection's
     zsock_t *zap;               //  ZAP handler (REP), NULL if another owns it
 } s_gossip_t;
@@ -982,6 +985,19 @@ s_handle_server (s_gossip_t *self)
     *heard = tm_wall_now ();
 
     if (env.type == TM_ENVELOPE_JOIN && self->state == STATE_MEMBER) {
+        //  Admitted moments ago (by us or another member): the joiner sent
+        //  this before the WELCOME, which is on its way, reached it (a busy
+        //  seed answers late).  Answering again would issue a second
+        //  certificate and take a slot of the rate limit that another
+        //  joiner needs; a joiner whose WELCOME was lost asks again and is
+        //  answered once the window is over
+        const tm_cert_t *known = tm_keys_member (self->keys, env.sender);
+        uint64_t now_ms = s_now_ms ();
+        if (known && now_ms >= known->issued_ms
+        &&  now_ms - known->issued_ms < TM_JOIN_DUPLICATE_MS) {
+            self->joins_duplicate++;
+            goto done;
+        }
         if (!s_join_allowed (self, zframe_meta (body, "Peer-Address"))) {
             self->joins_limited++;
             goto done;
@@ -1291,6 +1307,8 @@ s_stats_json (s_gossip_t *self)
     json_object_set_new (stats, "multipart_dropped",
                          json_integer ((json_int_t) self->multipart_dropped));
     json_object_set_new (stats, "joins_limited", json_integer ((json_int_t) self->joins_limited));
+    json_object_set_new (stats, "joins_duplicate",
+                         json_integer ((json_int_t) self->joins_duplicate));
     json_object_set_new (stats, "sender_mismatch",
                          json_integer ((json_int_t) self->sender_mismatch));
     if (self->swim) {
@@ -1559,8 +1577,12 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                 s_handle_server (&self);
         if (self.beacon && (items [2].revents & ZMQ_POLLIN))
             s_handle_beacon (&self);
+        //  Every connection a peer opens waits for our ZAP answer before
+        //  it carries anything: answer all that are pending, not one per
+        //  wake-up (a forming cluster opens N - 1 of them at once)
         if (self.zap && (items [3].revents & ZMQ_POLLIN))
-            s_handle_zap (&self);
+            for (int burst = 0; burst < 64 && (zsock_events (self.zap) & ZMQ_POLLIN); burst++)
+                s_handle_zap (&self);
         //  The client and its monitor may have been created since the poll
         if (items [4].socket && (items [4].revents & ZMQ_POLLIN))
             for (int burst = 0; burst < 64 && (zsock_events (self.client) & ZMQ_POLLIN); burst++)

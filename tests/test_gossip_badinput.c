@@ -35,7 +35,8 @@
                   reordering window)
       payload     a real JOIN admitted (WELCOME accepted, so this process
                   is then a member), then SWIM and FACTS payloads that are
-                  well signed but malformed (swim_malformed, facts_rejected)
+                  well signed but malformed (swim_malformed, facts_rejected);
+                  a second JOIN right after admission (joins_duplicate)
 */
 #include "tm_cluster.h"
 #include "tm_envelope.h"
@@ -763,6 +764,31 @@ Test (gossip_badinput, real_join_is_admitted_and_replays_of_it_or_of_later_envel
     after = s_expect ("dropped.replay", before.replay, 6);
     zframe_destroy (&first);
     zframe_destroy (&second);
+    s_finish ();
+}
+
+Test (gossip_badinput, second_join_of_a_key_just_admitted_is_a_duplicate_and_gets_no_welcome)
+{
+    s_setup ();
+    zframe_t *join;
+    zsock_t *dealer = s_join_for_real ("t1", &join);
+    zframe_destroy (&join);
+    json_t *stats = tmc_stats (s.agent);
+    long long duplicate = tmc_counter (stats, "joins_duplicate");
+    long long limited = tmc_counter (stats, "joins_limited");
+    json_decref (stats);
+    //  A fresh JOIN (not a replay), as a joiner whose WELCOME is still on
+    //  its way sends one a second later
+    zframe_t *again = s_join_envelope ("t1");
+    s_send_frame (dealer, again);
+    zframe_destroy (&again);
+    s_expect ("joins_duplicate", duplicate, 1);
+    stats = tmc_stats (s.agent);
+    cr_assert_eq (tmc_counter (stats, "joins_limited"), limited);
+    json_decref (stats);
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    cr_assert_null (zpoller_wait (poller, 500), "a second WELCOME came back");
+    zpoller_destroy (&poller);
     s_finish ();
 }
 
