@@ -810,6 +810,13 @@ s_start_member (s_gossip_t *self, char **err)
         tm_swim_join (self->swim, seed, tm_now ());
     self->state = STATE_MEMBER;
     self->next_facts = tm_now () + TM_FACTS_INTERVAL;
+    //  Connections opened while we were joining (to our seeds) carried no
+    //  HELLO, as we had no certificate: introduce us on them now, before
+    //  the caller drains our first SWIM packets onto them.  Only the seed
+    //  that admitted us knows us otherwise
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        s_hello (self, peer);
     s_beacon_publish (self);
     return 0;
 }
