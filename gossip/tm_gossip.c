@@ -2,7 +2,8 @@
 
     Messages between peers are envelopes (tm_envelope) of these types:
 
-        JOIN     (1)  joiner -> member, on the joiner's DEALER: join proof
+        JOIN     (1)  joiner -> member, on the joiner's client socket:
+                      join proof
         WELCOME  (2)  member -> joiner, back on the same connection
         HELLO    (3)  member -> member, first on every connection: the
                       sender's certificate, so the receiver knows it
@@ -16,13 +17,39 @@
                       protocol (node/tm_workpool.c), passed to the owner's
                       work socket; the envelope's signer is its author
 
-    Facts travel by flooding when they are made (a join, a rotation, a
-    revocation) and by anti-entropy: every TM_FACTS_INTERVAL we send one
+    Rotations and revocations spread epidemically when they are made: to
+    TM_FACTS_FANOUT random members, each of which passes on what is new
+    to it.  Certificates do not: the admitting member pushes a new one to
+    TM_FACTS_FANOUT members and nobody passes it on, because no member
+    needs a third party's copy to accept a node's envelopes: a node sends
+    its own certificate (HELLO) first on every connection it opens, and
+    all it sends travels on its own connections (s_sender_matches_
+    connection).  Passing certificates on cost three FACTS per member per
+    joiner, O(N^2) envelopes to form a cluster (18,000 of 50,000 at
+    N = 100).  Then anti-entropy: every TM_FACTS_INTERVAL we send one
     random alive member every certificate we know for the members in our
-    table, plus the rotations and revocations seen since we started.  So
-    a member that was down while a node joined learns its certificate
-    within one interval of coming back (until then it drops that node's
-    envelopes as unknown, and SWIM's retries carry on).
+    table, plus the rotations and revocations seen since we started, so
+    every member ends up with every certificate (for `members remove
+    NAME`, and for WELCOMEs it gives).
+
+    Transport.  Messages arrive on the server, a ROUTER bound on our peer
+    address, and leave on the client, ONE ROUTER connected to every peer
+    address we send to.  That one socket can reach every member because
+    every member's server uses the same CURVE keypair, the cluster's: the
+    client pins that server key and presents our node key.  Before each
+    zmq_connect we set ZMQ_CONNECT_ROUTING_ID to a fresh id of our own
+    (s_peer_t.rid), and send [that id][envelope].  With
+    ZMQ_ROUTER_MANDATORY and ZMQ_DONTWAIT a send to a full queue fails
+    (EAGAIN) instead of vanishing, and we drop and count it; ZMQ_IMMEDIATE
+    stays 0, so a peer's queue exists from zmq_connect on and what we send
+    while its connection is pending waits there (up to TM_PEER_HWM).  A
+    connection that libzmq ends for good (a protocol error: it does not
+    retry those) makes sends fail with EHOSTUNREACH: we then forget the
+    peer, and the next send connects afresh.  One
+    socket monitor on the client reports CONNECTED and DISCONNECTED with
+    the endpoint we connected to, which names the peer.  So the loop
+    polls six sockets whatever the cluster's size, where a DEALER and a
+    monitor per peer made every wake-up cost O(N).
 
     Connections are authenticated twice: CurveZMQ (the client must know
     the cluster's server key, which only the token gives) with a ZAP
@@ -32,11 +59,16 @@
     connection.
 
     Invariants:
-    1. Every packet tm_swim emits is either sent to a peer DEALER or
-       counted as dropped; the outbox is drained after every call.
-    2. A peer DEALER exists only for an address we sent to; its monitor
-       maps disconnects back to that address.
-    3. Only envelopes that tm_envelope_open accepted reach tm_swim or the
+    1. Every packet tm_swim emits is either queued on the client socket
+       for its peer or counted as dropped; the outbox is drained after
+       every call.
+    2. A peer (s_peer_t) exists only for an address we sent to; it is
+       in self->peers under its address and in self->peer_rids under its
+       routing id, and its connection exists exactly as long as it does.
+    3. A routing id is never used twice in one process: libzmq asserts
+       when a connect reuses the id of a connection it still holds
+       (router_t::identify_peer), and a disconnect completes later.
+    4. Only envelopes that tm_envelope_open accepted reach tm_swim or the
        fact handlers.
 */
 #include "tm_gossip.h"
@@ -59,6 +91,8 @@
 #define TM_FACT_REVOCATION    3
 #define TM_FACTS_INTERVAL     10.0      //  s between anti-entropy rounds
 #define TM_JOIN_RETRY         1.0       //  s between JOIN attempts
+#define TM_JOIN_DUPLICATE_MS  3000      //  ms after admitting a key in which
+                                        //  its JOINs are taken as duplicates
 #define TM_REJOIN_INTERVAL    5.0       //  s between "alone? join the seeds again"
 #define TM_PEER_HWM           128       //  Packets queued per peer
 #define TM_PEERS_FILE         "peers"   //  Remembered addresses, in DATADIR
@@ -68,14 +102,16 @@
 
 typedef enum { STATE_JOINING, STATE_MEMBER, STATE_LEFT } s_state_t;
 
-//  A peer address we talk to.
+//  A peer address we send to: one connection of the client socket.
 typedef struct {
     char *address;              //  "host:port", the key in self->peers
-    zsock_t *dealer;            //  CURVE client connected to it
-    zsock_t *monitor;           //  PAIR receiving the DEALER's events
+    char *endpoint;             //  "tcp://host:port", as connected and as
+                                //  the monitor's events name it
+    char rid [16];              //  Routing id on the client socket, "p%08x";
+                                //  the key in self->peer_rids
     bool connected;             //  Monitor saw CONNECTED, not DISCONNECTED since
     bool ever_connected;        //  Monitor saw CONNECTED once
-    bool doomed;                //  To be destroyed at the end of this turn
+    bool join_queued;           //  A JOIN waits for the connection to come up
 } s_peer_t;
 
 typedef struct {
@@ -95,7 +131,13 @@ typedef struct {
     tm_swim_config_t swim_config;   //  Its timing
     zsock_t *server;            //  ROUTER, CURVE server, bound
     zactor_t *beacon;           //  zbeacon, or NULL
-    zhashx_t *peers;            //  address -> s_peer_t
+    zsock_t *client;            //  ROUTER, CURVE client, connected to every
+                                //  peer; NULL until the first send
+    zsock_t *client_monitor;    //  PAIR receiving the client's events
+    zhashx_t *peers;            //  address -> s_peer_t (owns them)
+    zhashx_t *peer_rids;        //  routing id -> s_peer_t (borrowed)
+    uint32_t next_rid;          //  Last routing id number given out
+    zhashx_t *curves;           //  hex node id -> z85 CURVE key (cache)
     zhashx_t *heard;            //  hex id -> double * (last envelope time)
     zlistx_t *seeds;            //  char * addresses to join through
     zlistx_t *facts;            //  zframe_t * rotation/revocation facts seen
@@ -112,11 +154,14 @@ typedef struct {
     char *leave_call;           //  The call id to answer LEFT with
     bool terminated;            //  $TERM
     uint64_t peer_errors;       //  Sends that failed (peer queue full)
+    uint64_t unexpected_dropped;//  Messages back on our client connections
+                                //  when none was expected (not joining)
     uint64_t facts_rejected;    //  Facts that did not verify
     uint64_t swim_dropped;      //  SWIM payloads with a bad address prefix
     uint64_t zap_refused;       //  Connections refused by ZAP (revoked keys)
     uint64_t multipart_dropped; //  Peer messages not of exactly one frame
     uint64_t joins_limited;     //  JOINs dropped by the rate limit
+    uint64_t joins_duplicate;   //  JOINs of a key admitted moments ago
     uint64_t sender_mismatch;   //  Envelopes signed by another key than the connection's
     zsock_t *zap;               //  ZAP handler (REP), NULL if another owns it
     zsock_t *work;              //  PAIR to the work pool, NULL without one
@@ -213,7 +258,7 @@ s_meta (s_gossip_t *self, size_t *size)
 }
 
 //  ---------------------------------------------------------------------
-//  Peers: one DEALER per address, with a monitor
+//  Peers: one client ROUTER, one connection and routing id per address
 
 static void
 s_peer_destroy (void **item_p)
@@ -221,11 +266,72 @@ s_peer_destroy (void **item_p)
     s_peer_t *peer = (s_peer_t *) *item_p;
     if (!peer)
         return;
-    zsock_destroy (&peer->monitor);
-    zsock_destroy (&peer->dealer);
     free (peer->address);
+    free (peer->endpoint);
     free (peer);
     *item_p = NULL;
+}
+
+//  Creates the client socket and its monitor on first use, once the
+//  cluster's server key is known (pinned from a token, or member).
+//  Returns 0, or -1 if there is no server key yet.
+static int
+s_client_require (s_gossip_t *self)
+{
+    if (self->client)
+        return 0;
+    const char *server_key = tm_keys_cluster_curve_public (self->keys);
+    if (!server_key)
+        return -1;
+    self->client = zsock_new (ZMQ_ROUTER);
+    assert (self->client);
+    zsock_set_linger (self->client, 0);
+    zsock_set_sndhwm (self->client, TM_PEER_HWM);       //  Per connection
+    zsock_set_maxmsgsize (self->client, TM_SWIM_PUSH_PULL_MAX + 4096);
+    zsock_set_reconnect_ivl (self->client, 100);
+    zsock_set_reconnect_ivl_max (self->client, 2000);
+    //  A send to a full queue or to no connection fails instead of being
+    //  dropped unseen, so we count it; with ZMQ_DONTWAIT it never blocks
+    zsock_set_router_mandatory (self->client, 1);
+    zsock_set_curve_serverkey (self->client, server_key);
+    zsock_set_curve_publickey (self->client, tm_keys_node_curve_public (self->keys));
+    zsock_set_curve_secretkey (self->client, tm_keys_node_curve_secret (self->keys));
+    //  Watch the connections: a drop is a hint for SWIM.  The events name
+    //  the endpoint we connected to, which names the peer
+    char *monitor_endpoint = tm_strdupf ("inproc://tm-gossip-monitor-%p", (void *) self);
+    int rc = zmq_socket_monitor (zsock_resolve (self->client), monitor_endpoint,
+                                 ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+    assert (rc == 0);
+    self->client_monitor = zsock_new (ZMQ_PAIR);
+    assert (self->client_monitor);
+    zsock_set_rcvtimeo (self->client_monitor, 0);   //  Drained until empty
+    rc = zsock_connect (self->client_monitor, "%s", monitor_endpoint);
+    assert (rc == 0);
+    free (monitor_endpoint);
+    return 0;
+}
+
+//  Queues FRAME (taken) for PEER.  Returns 0; -1 if its queue is full
+//  (EAGAIN); -2 if its connection is gone for good (EHOSTUNREACH: libzmq
+//  ends a connection on a protocol error, such as a frame over
+//  ZMQ_MAXMSGSIZE from the server, and does not retry it).  On failure
+//  the frame is destroyed.  Never blocks.
+static int
+s_peer_send (s_gossip_t *self, s_peer_t *peer, zframe_t **frame_p)
+{
+    void *client = zsock_resolve (self->client);
+    //  The ROUTER checks the peer's queue on the routing id frame; once
+    //  that is accepted the body goes to the same queue
+    if (zmq_send (client, peer->rid, strlen (peer->rid), ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+        int gone = zmq_errno () == EHOSTUNREACH;
+        zframe_destroy (frame_p);
+        return gone ? -2 : -1;
+    }
+    if (zframe_send (frame_p, self->client, ZFRAME_DONTWAIT) != 0) {
+        zframe_destroy (frame_p);
+        return -1;
+    }
+    return 0;
 }
 
 //  Queues our certificate first on PEER's connection, so the receiver
@@ -236,10 +342,12 @@ s_hello (s_gossip_t *self, s_peer_t *peer)
     if (!tm_keys_is_member (self->keys))
         return;
     zframe_t *hello = tm_envelope_hello_seal (self->envelope, NULL);
-    if (hello && zframe_send (&hello, peer->dealer, ZFRAME_DONTWAIT) != 0)
-        zframe_destroy (&hello);
+    if (hello)
+        s_peer_send (self, peer, &hello);
 }
 
+//  Returns the peer for ADDRESS, connecting the client to it if it is
+//  new.  Returns NULL if ADDRESS is malformed or we have no cluster key.
 static s_peer_t *
 s_peer_require (s_gossip_t *self, const char *address)
 {
@@ -250,36 +358,36 @@ s_peer_require (s_gossip_t *self, const char *address)
     int port;
     if (s_split_address (address, host, sizeof host, &port) != 0 || port == 0)
         return NULL;
-    const char *server_key = tm_keys_cluster_curve_public (self->keys);
-    if (!server_key)
+    if (s_client_require (self) != 0)
         return NULL;
     peer = (s_peer_t *) zmalloc (sizeof (s_peer_t));
     peer->address = strdup (address);
-    peer->dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (peer->dealer, 0);
-    zsock_set_sndhwm (peer->dealer, TM_PEER_HWM);
-    zsock_set_maxmsgsize (peer->dealer, TM_SWIM_PUSH_PULL_MAX + 4096);
-    zsock_set_reconnect_ivl (peer->dealer, 100);
-    zsock_set_reconnect_ivl_max (peer->dealer, 2000);
-    zsock_set_curve_serverkey (peer->dealer, server_key);
-    zsock_set_curve_publickey (peer->dealer, tm_keys_node_curve_public (self->keys));
-    zsock_set_curve_secretkey (peer->dealer, tm_keys_node_curve_secret (self->keys));
-    //  Watch the connection: a drop is a hint for SWIM
-    char *monitor_endpoint = tm_strdupf ("inproc://tm-gossip-monitor-%p", (void *) peer);
-    zmq_socket_monitor (zsock_resolve (peer->dealer), monitor_endpoint,
-                        ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
-    peer->monitor = zsock_new (ZMQ_PAIR);
-    zsock_connect (peer->monitor, "%s", monitor_endpoint);
-    free (monitor_endpoint);
-    if (zsock_connect (peer->dealer, "tcp://%s", address) != 0) {
-        tm_warn ("gossip", "cannot connect to %s", address);
+    peer->endpoint = tm_strdupf ("tcp://%s", address);
+    //  A fresh id for every connection (invariant 3); it starts with a
+    //  letter, as ids that start with a zero byte are libzmq's own
+    snprintf (peer->rid, sizeof peer->rid, "p%08" PRIx32, ++self->next_rid);
+    void *client = zsock_resolve (self->client);
+    if (zmq_setsockopt (client, ZMQ_CONNECT_ROUTING_ID, peer->rid, strlen (peer->rid)) != 0
+    ||  zmq_connect (client, peer->endpoint) != 0) {
+        tm_warn ("gossip", "cannot connect to %s: %s", address, zmq_strerror (zmq_errno ()));
         void *item = peer;
         s_peer_destroy (&item);
         return NULL;
     }
     zhashx_insert (self->peers, address, peer);
+    zhashx_insert (self->peer_rids, peer->rid, peer);
     s_hello (self, peer);
     return peer;
+}
+
+//  Closes PEER's connection and destroys it.  What was queued for it is
+//  dropped.  The caller must hold no other pointer to PEER.
+static void
+s_peer_forget (s_gossip_t *self, s_peer_t *peer)
+{
+    zmq_disconnect (zsock_resolve (self->client), peer->endpoint);
+    zhashx_delete (self->peer_rids, peer->rid);
+    zhashx_delete (self->peers, peer->address);        //  Destroys it
 }
 
 //  Sends FRAME (taken) to ADDRESS.  A full queue drops it: peers are
@@ -288,48 +396,77 @@ static void
 s_send (s_gossip_t *self, const char *address, zframe_t **frame_p)
 {
     s_peer_t *peer = s_peer_require (self, address);
-    if (!peer || zframe_send (frame_p, peer->dealer, ZFRAME_DONTWAIT) != 0) {
+    int rc = peer ? s_peer_send (self, peer, frame_p) : -1;
+    if (rc != 0) {
         self->peer_errors++;
         zframe_destroy (frame_p);
     }
+    //  A connection libzmq gave up on: the next send makes a fresh one
+    if (rc == -2)
+        s_peer_forget (self, peer);
 }
 
-//  Reads one monitor event: a disconnect of a known member's address is
-//  a hint to SWIM.
+//  Handles one client monitor event: [event u16][value u32], endpoint.
+//  A reconnection gets our HELLO again; a disconnect of a member's
+//  address is a hint to SWIM.
 static void
-s_peer_event (s_gossip_t *self, s_peer_t *peer)
+s_client_event (s_gossip_t *self, zmsg_t *msg)
 {
-    zmsg_t *msg = zmsg_recv (peer->monitor);
-    if (!msg)
-        return;
     zframe_t *event_frame = zmsg_first (msg);
-    if (event_frame && zframe_size (event_frame) >= 2) {
-        uint16_t event;
-        memcpy (&event, zframe_data (event_frame), 2);
-        if (event == ZMQ_EVENT_CONNECTED) {
-            //  A reconnection may reach a restarted peer: introduce us again
-            if (peer->ever_connected)
-                s_hello (self, peer);
-            peer->connected = peer->ever_connected = true;
-        }
-        else
-        if (event == ZMQ_EVENT_DISCONNECTED && peer->connected) {
-            peer->connected = false;
-            for (size_t i = 0; self->swim && i < tm_swim_size (self->swim); i++) {
-                tm_swim_member_t member;
-                if (tm_swim_member_at (self->swim, i, &member) && !member.is_self
-                &&  streq (member.address, peer->address)) {
-                    tm_debug ("gossip", "connection to %s (%s) dropped",
-                              member.name, peer->address);
-                    uint8_t id [TM_SWIM_ID_SIZE];
-                    memcpy (id, member.id, sizeof id);
-                    tm_swim_peer_unreachable (self->swim, id, tm_now ());
-                    break;
-                }
+    zframe_t *endpoint_frame = zmsg_next (msg);
+    if (!event_frame || zframe_size (event_frame) < 2 || !endpoint_frame)
+        return;
+    uint16_t event;
+    memcpy (&event, zframe_data (event_frame), 2);
+    //  "tcp://" + an address we connected to; anything else is not ours
+    char endpoint [TM_SWIM_ADDRESS_MAX + 8];
+    size_t size = zframe_size (endpoint_frame);
+    if (size >= sizeof endpoint)
+        return;
+    memcpy (endpoint, zframe_data (endpoint_frame), size);
+    endpoint [size] = 0;
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return;
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, endpoint + 6);
+    if (!peer)
+        return;                 //  Forgotten since (revoked)
+    if (event == ZMQ_EVENT_CONNECTED) {
+        //  A reconnection may reach a restarted peer: introduce us again
+        if (peer->ever_connected)
+            s_hello (self, peer);
+        peer->connected = peer->ever_connected = true;
+        peer->join_queued = false;
+    }
+    else
+    if (event == ZMQ_EVENT_DISCONNECTED && peer->connected) {
+        peer->connected = false;
+        for (size_t i = 0; self->swim && i < tm_swim_size (self->swim); i++) {
+            tm_swim_member_t member;
+            if (tm_swim_member_at (self->swim, i, &member) && !member.is_self
+            &&  streq (member.address, peer->address)) {
+                tm_debug ("gossip", "connection to %s (%s) dropped",
+                          member.name, peer->address);
+                uint8_t id [TM_SWIM_ID_SIZE];
+                memcpy (id, member.id, sizeof id);
+                tm_swim_peer_unreachable (self->swim, id, tm_now ());
+                break;
             }
         }
     }
-    zmsg_destroy (&msg);
+}
+
+//  Reads the client's monitor until it is empty, or for a bounded burst
+//  (the loop comes back: the socket stays readable).
+static void
+s_client_events (s_gossip_t *self)
+{
+    for (int burst = 0; burst < 256; burst++) {
+        zmsg_t *msg = zmsg_recv (self->client_monitor);
+        if (!msg)
+            break;
+        s_client_event (self, msg);
+        zmsg_destroy (&msg);
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -457,7 +594,10 @@ s_facts_send_chunk (s_gossip_t *self, zchunk_t *chunk, size_t count)
     for (size_t n = 0; n < size && count > 0; n++) {
         tm_swim_member_t member;
         if (tm_swim_member_at (self->swim, (start + n) % size, &member)
-        &&  !member.is_self && member.state == TM_SWIM_ALIVE) {
+        &&  !member.is_self && member.state == TM_SWIM_ALIVE
+        &&  tm_keys_status (self->keys, member.id) != TM_KEYS_REVOKED) {
+            //  (A revoked member may look alive for a while: no connection
+            //  to it again, as s_disconnect_revoked closed it)
             zframe_t *frame = tm_envelope_seal (self->envelope, TM_TYPE_FACTS,
                                                 zchunk_data (chunk), zchunk_size (chunk));
             if (frame)
@@ -481,7 +621,8 @@ s_facts_spread (s_gossip_t *self)
 //  Epidemic spread of NEW facts only: a few random members pass them on
 //  in turn when they find them new, as SWIM disseminates its own updates.
 //  Sending every fact to every member on each change cost O(N^2)
-//  messages per join, which starved a forming cluster of 50.
+//  messages per join, which starved a forming cluster of 50.  (Only
+//  rotations and revocations are passed on: s_facts_apply.)
 #define TM_FACTS_FANOUT 3
 
 static void
@@ -510,10 +651,11 @@ s_disconnect_revoked (s_gossip_t *self)
         tm_swim_member_t member;
         if (tm_swim_member_at (self->swim, i, &member) && !member.is_self
         &&  tm_keys_status (self->keys, member.id) == TM_KEYS_REVOKED) {
-            //  Destroyed by the main loop, which may hold a pointer to it
+            //  No caller holds a peer pointer across the handling of a
+            //  fact or a command, so the peer goes at once
             s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, member.address);
             if (peer)
-                peer->doomed = true;
+                s_peer_forget (self, peer);
         }
     }
 }
@@ -555,7 +697,9 @@ s_facts_apply (s_gossip_t *self, const uint8_t *data, size_t size, zchunk_t *fre
             self->facts_rejected++;
             tm_debug ("gossip", "fact rejected: %s", err ? err : "unknown kind");
         }
-        if (rc == 1)
+        //  New rotations and revocations go on; certificates do not (see
+        //  the top of this file)
+        if (rc == 1 && kind != TM_FACT_CERT)
             s_facts_append (fresh, kind, fact, length);
         free (err);
         data += 3 + length;
@@ -707,6 +851,13 @@ s_start_member (s_gossip_t *self, char **err)
         tm_swim_join (self->swim, seed, tm_now ());
     self->state = STATE_MEMBER;
     self->next_facts = tm_now () + TM_FACTS_INTERVAL;
+    //  Connections opened while we were joining (to our seeds) carried no
+    //  HELLO, as we had no certificate: introduce us on them now, before
+    //  the caller drains our first SWIM packets onto them.  Only the seed
+    //  that admitted us knows us otherwise
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        s_hello (self, peer);
     s_beacon_publish (self);
     s_work_snapshot (self);
     return 0;
@@ -718,6 +869,13 @@ s_join_attempt (s_gossip_t *self)
 {
     for (char *seed = (char *) zlistx_first (self->seeds); seed;
          seed = (char *) zlistx_next (self->seeds)) {
+        //  A JOIN still queued for a connection that is not up yet goes
+        //  out when it is: one more behind it would get us admitted twice
+        //  (two certificates, two WELCOMEs, and a second slot of the
+        //  seed's rate limit that another joiner was waiting for)
+        s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, seed);
+        if (peer && peer->join_queued && !peer->connected)
+            continue;
         char *err = NULL;
         zframe_t *frame = tm_envelope_join_seal (self->envelope, self->name, &err);
         if (!frame) {
@@ -726,6 +884,9 @@ s_join_attempt (s_gossip_t *self)
             return;
         }
         s_send (self, seed, &frame);
+        peer = (s_peer_t *) zhashx_lookup (self->peers, seed);
+        if (peer)
+            peer->join_queued = !peer->connected;
     }
     self->next_join = tm_now () + TM_JOIN_RETRY;
 }
@@ -794,17 +955,39 @@ s_handle_zap (s_gossip_t *self)
     zmsg_destroy (&request);
 }
 
-//  True if the envelope's signer is the client whose CURVE key carried
-//  BODY (ZAP put it in User-Id).  Without a ZAP handler (a second gossip
-//  actor in one process, in tests) there is nothing to compare.
+//  True if the envelope's signer SENDER (HEX, its hex form) is the client
+//  whose CURVE key carried BODY (ZAP put it in User-Id).  Without a ZAP
+//  handler (a second gossip actor in one process, in tests) there is
+//  nothing to compare.
+//
+//  Converting an Ed25519 key to its CURVE key costs about as much as
+//  checking a signature (libsodium checks the point's subgroup, a scalar
+//  multiplication), and every envelope needs it: we keep each sender's
+//  z85 CURVE key.  It is a function of the key, so it cannot go stale;
+//  only senders whose envelope passed tm_envelope_open get here, and
+//  the cache is emptied if it ever holds TM_CURVE_CACHE_MAX keys.
+#define TM_CURVE_CACHE_MAX 4096
+
 static bool
-s_sender_matches_connection (s_gossip_t *self, zframe_t *body, const uint8_t *sender)
+s_sender_matches_connection (s_gossip_t *self, zframe_t *body, const uint8_t *sender,
+                             const char *hex)
 {
     const char *user_id = zframe_meta (body, "User-Id");
     if (!self->zap)
         return true;
-    char z85 [TM_KEYS_Z85_SIZE];
-    return user_id && tm_keys_curve_of (sender, z85) == 0 && streq (user_id, z85);
+    if (!user_id)
+        return false;
+    const char *z85 = (const char *) zhashx_lookup (self->curves, hex);
+    if (!z85) {
+        char fresh [TM_KEYS_Z85_SIZE];
+        if (tm_keys_curve_of (sender, fresh) != 0)
+            return false;
+        if (zhashx_size (self->curves) >= TM_CURVE_CACHE_MAX)
+            zhashx_purge (self->curves);
+        zhashx_insert (self->curves, hex, strdup (fresh));
+        z85 = (const char *) zhashx_lookup (self->curves, hex);
+    }
+    return streq (user_id, z85);
 }
 
 //  A JOIN costs us a signature check and, if good, a certificate: allow
@@ -851,12 +1034,12 @@ s_handle_server (s_gossip_t *self)
     if (tm_envelope_open (self->envelope, zframe_data (body), zframe_size (body), &env)
         != TM_ENVELOPE_OK)
         goto done;              //  Counted by tm_envelope
-    if (!s_sender_matches_connection (self, body, env.sender)) {
+    char hex [2 * TM_SWIM_ID_SIZE + 1];
+    s_hex (env.sender, hex);
+    if (!s_sender_matches_connection (self, body, env.sender, hex)) {
         self->sender_mismatch++;
         goto done;
     }
-    char hex [2 * TM_SWIM_ID_SIZE + 1];
-    s_hex (env.sender, hex);
     double *heard = (double *) zhashx_lookup (self->heard, hex);
     if (!heard) {
         heard = (double *) zmalloc (sizeof (double));
@@ -865,6 +1048,19 @@ s_handle_server (s_gossip_t *self)
     *heard = tm_wall_now ();
 
     if (env.type == TM_ENVELOPE_JOIN && self->state == STATE_MEMBER) {
+        //  Admitted moments ago (by us or another member): the joiner sent
+        //  this before the WELCOME, which is on its way, reached it (a busy
+        //  seed answers late).  Answering again would issue a second
+        //  certificate and take a slot of the rate limit that another
+        //  joiner needs; a joiner whose WELCOME was lost asks again and is
+        //  answered once the window is over
+        const tm_cert_t *known = tm_keys_member (self->keys, env.sender);
+        uint64_t now_ms = s_now_ms ();
+        if (known && now_ms >= known->issued_ms
+        &&  now_ms - known->issued_ms < TM_JOIN_DUPLICATE_MS) {
+            self->joins_duplicate++;
+            goto done;
+        }
         if (!s_join_allowed (self, zframe_meta (body, "Peer-Address"))) {
             self->joins_limited++;
             goto done;
@@ -939,24 +1135,48 @@ done:
     zmsg_destroy (&msg);
 }
 
-//  A message on a peer DEALER: only WELCOME comes back this way.
+//  Handles one message on the client ROUTER: [our routing id][envelope].
+//  Only WELCOME comes back this way, and only a joiner expects it: a
+//  member drops whatever arrives without opening it (counted), so that
+//  nobody can make it check signatures on a path that carries nothing.
 static void
-s_handle_dealer (s_gossip_t *self, s_peer_t *peer)
+s_handle_client (s_gossip_t *self)
 {
-    zframe_t *body = zframe_recv (peer->dealer);
-    if (!body)
+    zmsg_t *msg = zmsg_recv (self->client);
+    if (!msg)
         return;
+    zframe_t *rid = zmsg_pop (msg);
+    zframe_t *body = zmsg_pop (msg);
+    s_peer_t *peer = NULL;
     tm_envelope_msg_t env;
+    if (!rid || !body || zmsg_size (msg) != 0) {
+        self->multipart_dropped++;
+        goto done;
+    }
+    if (self->state != STATE_JOINING) {
+        self->unexpected_dropped++;
+        goto done;
+    }
+    //  Routing ids are ours ("p%08x"), so a short string
+    char key [sizeof peer->rid];
+    if (zframe_size (rid) < sizeof key) {
+        memcpy (key, zframe_data (rid), zframe_size (rid));
+        key [zframe_size (rid)] = 0;
+        peer = (s_peer_t *) zhashx_lookup (self->peer_rids, key);
+    }
+    if (!peer)
+        goto done;              //  Cannot happen: we never forget a seed
     if (tm_envelope_open (self->envelope, zframe_data (body), zframe_size (body), &env)
         == TM_ENVELOPE_OK
-    &&  env.type == TM_ENVELOPE_WELCOME && self->state == STATE_JOINING) {
+    &&  env.type == TM_ENVELOPE_WELCOME) {
         char *err = NULL;
+        char *address = strdup (peer->address);
         if (tm_keys_welcome_accept (self->keys, env.sender, env.payload,
                                     env.payload_size, &err) == 0) {
-            tm_info ("gossip", "joined the cluster through %s", peer->address);
+            tm_info ("gossip", "joined the cluster through %s", address);
             //  Join SWIM through the member that admitted us first
             zlistx_purge (self->seeds);
-            zlistx_add_end (self->seeds, strdup (peer->address));
+            zlistx_add_end (self->seeds, strdup (address));
             if (s_start_member (self, &err) != 0) {
                 tm_error ("gossip", "%s", err);
                 self->terminated = true;
@@ -966,10 +1186,14 @@ s_handle_dealer (s_gossip_t *self, s_peer_t *peer)
             s_drain (self);
         }
         else
-            tm_warn ("gossip", "WELCOME from %s refused: %s", peer->address, err);
+            tm_warn ("gossip", "WELCOME from %s refused: %s", address, err);
+        free (address);
         free (err);
     }
+done:
+    zframe_destroy (&rid);
     zframe_destroy (&body);
+    zmsg_destroy (&msg);
 }
 
 static void
@@ -1247,10 +1471,16 @@ s_stats_json (s_gossip_t *self)
                          json_integer ((json_int_t) tm_envelope_accepted (self->envelope)));
     json_object_set_new (stats, "facts_rejected", json_integer ((json_int_t) self->facts_rejected));
     json_object_set_new (stats, "peer_send_errors", json_integer ((json_int_t) self->peer_errors));
+    json_object_set_new (stats, "unexpected_dropped",
+                         json_integer ((json_int_t) self->unexpected_dropped));
+    json_object_set_new (stats, "peer_connections",
+                         json_integer ((json_int_t) zhashx_size (self->peers)));
     json_object_set_new (stats, "zap_refused", json_integer ((json_int_t) self->zap_refused));
     json_object_set_new (stats, "multipart_dropped",
                          json_integer ((json_int_t) self->multipart_dropped));
     json_object_set_new (stats, "joins_limited", json_integer ((json_int_t) self->joins_limited));
+    json_object_set_new (stats, "joins_duplicate",
+                         json_integer ((json_int_t) self->joins_duplicate));
     json_object_set_new (stats, "sender_mismatch",
                          json_integer ((json_int_t) self->sender_mismatch));
     json_object_set_new (stats, "work_dropped", json_integer ((json_int_t) self->work_dropped));
@@ -1434,7 +1664,11 @@ s_destroy (s_gossip_t *self)
     s_peers_save (self);
     zactor_destroy (&self->beacon);
     tm_swim_destroy (&self->swim);
+    zhashx_destroy (&self->peer_rids);
     zhashx_destroy (&self->peers);
+    zsock_destroy (&self->client);          //  Stops its monitor too
+    zsock_destroy (&self->client_monitor);
+    zhashx_destroy (&self->curves);
     zhashx_destroy (&self->heard);
     zhashx_destroy (&self->join_rate);
     zlistx_destroy (&self->seeds);
@@ -1459,7 +1693,6 @@ s_frame_destroy (void **item_p)
     zframe_destroy ((zframe_t **) item_p);
 }
 
-#define S_FIXED_ITEMS 5         //  Poll items before the peers'
 
 void
 tm_gossip_actor (zsock_t *pipe, void *args)
@@ -1477,6 +1710,9 @@ tm_gossip_actor (zsock_t *pipe, void *args)
     sodium_bin2hex (self.boot, sizeof self.boot, boot, sizeof boot);
     self.peers = zhashx_new ();
     zhashx_set_destructor (self.peers, s_peer_destroy);
+    self.peer_rids = zhashx_new ();
+    self.curves = zhashx_new ();
+    zhashx_set_destructor (self.curves, (zhashx_destructor_fn *) zstr_free);
     self.join_rate = zhashx_new ();
     zhashx_set_destructor (self.join_rate, (zhashx_destructor_fn *) zstr_free);
     self.heard = zhashx_new ();
@@ -1499,39 +1735,24 @@ tm_gossip_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     s_drain (&self);
 
-    zmq_pollitem_t *items = NULL;
-    s_peer_t **item_peers = NULL;
-    size_t items_max = 0;
     while (!self.terminated) {
-        //  Pipe, server, beacon, ZAP, work, then a DEALER and a monitor per peer
-        size_t needed = S_FIXED_ITEMS + 2 * zhashx_size (self.peers);
-        if (needed > items_max) {
-            items_max = needed * 2;
-            items = (zmq_pollitem_t *) realloc (items, items_max * sizeof (zmq_pollitem_t));
-            item_peers = (s_peer_t **) realloc (item_peers, items_max * sizeof (s_peer_t *));
-            assert (items && item_peers);
-        }
-        size_t count = 0;
-        items [count++] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
-        //  A joiner has no server socket yet: its item polls nothing
-        items [count++] = (zmq_pollitem_t) { self.server ? zsock_resolve (self.server) : NULL,
-                                             -1, self.server ? ZMQ_POLLIN : 0, 0 };
-        items [count++] = (zmq_pollitem_t) { self.beacon ? zsock_resolve (self.beacon) : NULL,
-                                             -1, self.beacon ? ZMQ_POLLIN : 0, 0 };
-        items [count++] = (zmq_pollitem_t) { self.zap ? zsock_resolve (self.zap) : NULL,
-                                             -1, self.zap ? ZMQ_POLLIN : 0, 0 };
-        items [count++] = (zmq_pollitem_t) { self.work ? zsock_resolve (self.work) : NULL,
-                                             -1, self.work ? ZMQ_POLLIN : 0, 0 };
-        for (s_peer_t *peer = (s_peer_t *) zhashx_first (self.peers); peer;
-             peer = (s_peer_t *) zhashx_next (self.peers)) {
-            //  Only WELCOME comes back on a DEALER: once a member, polling
-            //  them would cost a system call per peer per wake-up for nothing
-            item_peers [count] = peer;
-            items [count++] = (zmq_pollitem_t) { zsock_resolve (peer->dealer), 0,
-                                                 self.state == STATE_JOINING ? ZMQ_POLLIN : 0, 0 };
-            item_peers [count] = peer;
-            items [count++] = (zmq_pollitem_t) { zsock_resolve (peer->monitor), 0, ZMQ_POLLIN, 0 };
-        }
+        //  Seven items whatever the number of peers: the cost of a wake-up
+        //  does not grow with the cluster.  Absent sockets poll nothing
+        zmq_pollitem_t items [] = {
+            { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+            { self.server ? zsock_resolve (self.server) : NULL, -1,
+              self.server ? ZMQ_POLLIN : 0, 0 },
+            { self.beacon ? zsock_resolve (self.beacon) : NULL, -1,
+              self.beacon ? ZMQ_POLLIN : 0, 0 },
+            { self.zap ? zsock_resolve (self.zap) : NULL, -1,
+              self.zap ? ZMQ_POLLIN : 0, 0 },
+            { self.client ? zsock_resolve (self.client) : NULL, -1,
+              self.client ? ZMQ_POLLIN : 0, 0 },
+            { self.client_monitor ? zsock_resolve (self.client_monitor) : NULL, -1,
+              self.client_monitor ? ZMQ_POLLIN : 0, 0 },
+            { self.work ? zsock_resolve (self.work) : NULL, -1,
+              self.work ? ZMQ_POLLIN : 0, 0 }
+        };
         double now = tm_now ();
         double next = now + 1.0;
         if (self.swim && tm_swim_next_deadline (self.swim) < next)
@@ -1543,7 +1764,7 @@ tm_gossip_actor (zsock_t *pipe, void *args)
         if (self.meta_dirty && self.next_meta < next)
             next = self.next_meta;
         long timeout = next > now ? (long) ((next - now) * 1000) + 1 : 0;
-        if (zmq_poll (items, (int) count, timeout) < 0) {
+        if (zmq_poll (items, sizeof items / sizeof items [0], timeout) < 0) {
             if (zmq_errno () == EINTR)
                 continue;
             break;
@@ -1557,21 +1778,21 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                 s_handle_server (&self);
         if (self.beacon && (items [2].revents & ZMQ_POLLIN))
             s_handle_beacon (&self);
+        //  Every connection a peer opens waits for our ZAP answer before
+        //  it carries anything: answer all that are pending, not one per
+        //  wake-up (a forming cluster opens N - 1 of them at once)
         if (self.zap && (items [3].revents & ZMQ_POLLIN))
-            s_handle_zap (&self);
-        if (self.work && (items [4].revents & ZMQ_POLLIN))
+            for (int burst = 0; burst < 64 && (zsock_events (self.zap) & ZMQ_POLLIN); burst++)
+                s_handle_zap (&self);
+        //  The client and its monitor may have been created since the poll
+        if (items [4].socket && (items [4].revents & ZMQ_POLLIN))
+            for (int burst = 0; burst < 64 && (zsock_events (self.client) & ZMQ_POLLIN); burst++)
+                s_handle_client (&self);
+        if (items [5].socket && (items [5].revents & ZMQ_POLLIN))
+            s_client_events (&self);
+        if (self.work && (items [6].revents & ZMQ_POLLIN))
             for (int burst = 0; burst < 256 && (zsock_events (self.work) & ZMQ_POLLIN); burst++)
                 s_handle_work (&self);
-        //  Peers may be added while we handle these: only use the snapshot
-        for (size_t i = S_FIXED_ITEMS; i < count; i++) {
-            if (!(items [i].revents & ZMQ_POLLIN))
-                continue;
-            s_peer_t *peer = item_peers [i];
-            if (items [i].socket == zsock_resolve (peer->dealer))
-                s_handle_dealer (&self, peer);
-            else
-                s_peer_event (&self, peer);
-        }
         now = tm_now ();
         if (self.swim) {
             if (tm_swim_next_deadline (self.swim) <= now)
@@ -1588,14 +1809,15 @@ tm_gossip_actor (zsock_t *pipe, void *args)
             }
             if (self.state == STATE_MEMBER && now >= self.next_facts) {
                 s_facts_spread (&self);
+                //  What we learnt goes to disk now, not as it comes: a
+                //  forming cluster of N would write (and fsync) the
+                //  members file N times.  A crash loses what anti-entropy
+                //  and HELLOs teach again
                 s_peers_save (&self);
+                tm_keys_flush (self.keys);
                 self.next_facts = now + TM_FACTS_INTERVAL;
             }
         }
-        //  Peers doomed during this turn go now that no pointer is held
-        for (size_t i = S_FIXED_ITEMS; i < count; i += 2)
-            if (item_peers [i]->doomed && zhashx_lookup (self.peers, item_peers [i]->address))
-                zhashx_delete (self.peers, item_peers [i]->address);
         s_meta_refresh (&self, now);
         if (self.beacon && self.state == STATE_MEMBER && now >= self.next_beacon)
             s_beacon_publish (&self);
@@ -1616,8 +1838,6 @@ tm_gossip_actor (zsock_t *pipe, void *args)
             zsock_send (pipe, "ss", self.leave_call ? self.leave_call : "", "LEFT");
         }
     }
-    free (items);
-    free (item_peers);
     s_destroy (&self);
 }
 

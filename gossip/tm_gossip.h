@@ -6,9 +6,10 @@
       - tm_swim, fed with what arrives and drained to peers;
       - a ROUTER bound on the peer port, a CurveZMQ server with the
         cluster's key, where every peer message arrives;
-      - one DEALER per peer address, a CurveZMQ client with this node's
-        key pinning the cluster's server key, each with a socket monitor
-        whose disconnects are hints to tm_swim (tm_swim_peer_unreachable);
+      - one ROUTER connected to every peer address it sends to, a
+        CurveZMQ client with this node's key pinning the cluster's server
+        key (the same for every member), with one socket monitor whose
+        disconnects are hints to tm_swim (tm_swim_peer_unreachable);
       - a zbeacon that announces us and finds members on the LAN.
 
     Start-up (before the actor signals ready), one of:

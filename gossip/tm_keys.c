@@ -94,6 +94,8 @@ struct _tm_keys_t {
     zhashx_t *members;                          //  hex pk -> tm_cert_t *
     zhashx_t *revoked;                          //  hex pk -> s_revoked_t *
     zhashx_t *revoked_curve;                    //  hex curve pk -> "" (set)
+    bool members_unsaved;                       //  Certificates learnt since
+                                                //  the members file was written
 };
 
 //  ---------------------------------------------------------------------
@@ -642,6 +644,8 @@ s_save_members (tm_keys_t *self, char **err)
     s_encode_members (self, &buf);
     int rc = s_file_write (self, "members", "TMMB", buf.data, buf.size, false, err);
     free (buf.data);
+    if (rc == 0)
+        self->members_unsaved = false;
     return rc == 0 ? 0 : -1;
 }
 
@@ -1008,6 +1012,7 @@ tm_keys_destroy (tm_keys_t **self_p)
     tm_keys_t *self = *self_p;
     if (!self)
         return;
+    tm_keys_flush (self);
     zhashx_destroy (&self->members);
     zhashx_destroy (&self->revoked);
     zhashx_destroy (&self->revoked_curve);
@@ -1293,8 +1298,23 @@ tm_keys_member_add (tm_keys_t *self, const tm_cert_t *cert, char **err)
         return tm_fail (err, "keys: node '%s' is revoked", cert->name);
     int rc = s_member_insert (self, cert);
     if (rc == 1)
-        s_save_or_warn (self, s_save_members);
+        self->members_unsaved = true;   //  Written by tm_keys_flush
     return rc;
+}
+
+int
+tm_keys_flush (tm_keys_t *self)
+{
+    assert (self);
+    if (!self->members_unsaved || self->state != S_MEMBER)
+        return 0;
+    char *err = NULL;
+    if (s_save_members (self, &err) != 0) {
+        tm_warn ("keys", "%s", err);
+        free (err);
+        return -1;
+    }
+    return 0;
 }
 
 tm_keys_status_t
@@ -1415,6 +1435,12 @@ tm_keys_rotation_apply (tm_keys_t *self, const uint8_t *data, size_t size, char 
     assert (self);
     if (self->state != S_MEMBER)
         return tm_fail (err, "join secret fact: only members keep join secrets");
+    //  Anti-entropy repeats every fact every round: one we hold byte for
+    //  byte was verified when it came, so do not check its signature again
+    for (size_t i = 0; data && size == TM_KEYS_ROTATION_BYTES && i < self->secret_count; i++)
+        if (self->vault->secrets [i].is_signed
+        &&  sodium_memcmp (self->vault->secrets [i].fact, data, size) == 0)
+            return 0;
     s_secret_t *entry = (s_secret_t *) s_secure_alloc (sizeof (s_secret_t));
     int rc = s_rotation_decode (self, data, size, entry, err);
     if (rc == 0)
@@ -1462,6 +1488,14 @@ int
 tm_keys_revocation_apply (tm_keys_t *self, const uint8_t *data, size_t size, char **err)
 {
     assert (self);
+    //  Known byte for byte: verified when it came (as in rotation_apply)
+    if (data && size == TM_KEYS_REVOCATION_BYTES && self->state != S_NONE) {
+        char hex [S_HEX_SIZE];
+        s_hex (data + 12, hex);
+        s_revoked_t *known = (s_revoked_t *) zhashx_lookup (self->revoked, hex);
+        if (known && memcmp (known->fact, data, size) == 0)
+            return 0;
+    }
     if (s_revocation_decode (self, data, size, err) != 0)
         return -1;
     int rc = s_revoked_insert (self, data);
@@ -1540,9 +1574,10 @@ tm_keys_welcome_encode (tm_keys_t *self, const uint8_t joiner_pk [TM_KEYS_PUBLIC
     crypto_box_seal (sealed, plain, plain_size, joiner_curve);
     sodium_free (plain);
 
-    //  The joiner is a member from now on, for us
+    //  The joiner is a member from now on, for us (written by
+    //  tm_keys_flush: the joiner's HELLO teaches it to us again anyway)
     s_member_insert (self, &cert);
-    s_save_or_warn (self, s_save_members);
+    self->members_unsaved = true;
 
     s_buf_t buf = { NULL, 0, 0 };
     uint8_t encoded [TM_KEYS_CERT_MAX];

@@ -193,9 +193,18 @@ int tm_keys_cert_verify (const uint8_t cluster_pk [TM_KEYS_PUBLIC_BYTES],
 //  Records a member's certificate after verifying it against our
 //  cluster.  Returns 1 if it was new (or newer than the one on file),
 //  0 if already known, -1 with *err set if it does not verify or names
-//  a revoked node.  The file is rewritten on change; a write failure is
-//  logged, not returned (the certificate is learnt again by gossip).
+//  a revoked node.  A certificate already on file byte for byte is not
+//  verified again.  The members file is NOT written here: a node
+//  learning N certificates while a cluster forms would write (and
+//  fsync) an O(N) file N times; tm_keys_flush writes it, and so does
+//  tm_keys_destroy.  What a crash loses is learnt again by gossip.
 int tm_keys_member_add (tm_keys_t *self, const tm_cert_t *cert, char **err);
+
+//  Writes the members file if certificates were added since it was last
+//  written (by tm_keys_member_add or tm_keys_welcome_encode); the owner
+//  calls it from time to time (the gossip actor: every 10 s).  Returns
+//  0, or -1 if the write failed (logged; retried at the next call).
+int tm_keys_flush (tm_keys_t *self);
 
 //  What we know of NODE_PK.
 tm_keys_status_t tm_keys_status (tm_keys_t *self, const uint8_t node_pk [TM_KEYS_PUBLIC_BYTES]);
@@ -231,9 +240,9 @@ const uint8_t *tm_keys_join_secret (tm_keys_t *self);
 int tm_keys_rotate (tm_keys_t *self, uint64_t grace_ms, uint64_t now_ms,
                     uint8_t fact [TM_KEYS_ROTATION_BYTES], char **err);
 
-//  Applies a gossiped rotation fact.  Returns 1 if new, 0 if known, -1
-//  with *err set if it is malformed, from another cluster or not signed
-//  by the cluster key.
+//  Applies a gossiped rotation fact.  Returns 1 if new, 0 if known (a
+//  fact held byte for byte is not verified again), -1 with *err set if
+//  it is malformed, from another cluster or not signed by the cluster key.
 int tm_keys_rotation_apply (tm_keys_t *self, const uint8_t *data, size_t size, char **err);
 
 //  ---------------------------------------------------------------------
@@ -245,8 +254,9 @@ int tm_keys_rotation_apply (tm_keys_t *self, const uint8_t *data, size_t size, c
 int tm_keys_revoke (tm_keys_t *self, const uint8_t node_pk [TM_KEYS_PUBLIC_BYTES],
                     uint64_t now_ms, uint8_t fact [TM_KEYS_REVOCATION_BYTES], char **err);
 
-//  Applies a gossiped revocation fact.  Returns 1 if new, 0 if known, -1
-//  with *err set if it is malformed, from another cluster or forged.
+//  Applies a gossiped revocation fact.  Returns 1 if new, 0 if known (a
+//  fact held byte for byte is not verified again), -1 with *err set if
+//  it is malformed, from another cluster or forged.
 int tm_keys_revocation_apply (tm_keys_t *self, const uint8_t *data, size_t size, char **err);
 
 //  True if CURVE_PK (a peer's CURVE public key, 32 bytes, as a ZAP

@@ -21,7 +21,11 @@
     What each test covers, by layer:
       transport   clients without the cluster key (wrong CURVE server key,
                   no CURVE, raw TCP): nothing reaches the agent; a frame
-                  over ZMQ_MAXMSGSIZE: ZeroMQ drops that connection only
+                  over ZMQ_MAXMSGSIZE: ZeroMQ drops that connection only;
+                  the agent answers on a connection of its own (its
+                  client socket), HELLO first, and a member drops what
+                  comes back on that connection unopened
+                  (unexpected_dropped)
       framing     garbage, empty frames, truncated and oversized envelopes,
                   multi-frame messages (tm_envelope_open, s_handle_server)
       sender      unknown senders, bad signatures, an envelope signed by
@@ -31,7 +35,8 @@
                   reordering window)
       payload     a real JOIN admitted (WELCOME accepted, so this process
                   is then a member), then SWIM and FACTS payloads that are
-                  well signed but malformed (swim_malformed, facts_rejected)
+                  well signed but malformed (swim_malformed, facts_rejected);
+                  a second JOIN right after admission (joins_duplicate)
 */
 #include "tm_cluster.h"
 #include "tm_envelope.h"
@@ -762,6 +767,31 @@ Test (gossip_badinput, real_join_is_admitted_and_replays_of_it_or_of_later_envel
     s_finish ();
 }
 
+Test (gossip_badinput, second_join_of_a_key_just_admitted_is_a_duplicate_and_gets_no_welcome)
+{
+    s_setup ();
+    zframe_t *join;
+    zsock_t *dealer = s_join_for_real ("t1", &join);
+    zframe_destroy (&join);
+    json_t *stats = tmc_stats (s.agent);
+    long long duplicate = tmc_counter (stats, "joins_duplicate");
+    long long limited = tmc_counter (stats, "joins_limited");
+    json_decref (stats);
+    //  A fresh JOIN (not a replay), as a joiner whose WELCOME is still on
+    //  its way sends one a second later
+    zframe_t *again = s_join_envelope ("t1");
+    s_send_frame (dealer, again);
+    zframe_destroy (&again);
+    s_expect ("joins_duplicate", duplicate, 1);
+    stats = tmc_stats (s.agent);
+    cr_assert_eq (tmc_counter (stats, "joins_limited"), limited);
+    json_decref (stats);
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    cr_assert_null (zpoller_wait (poller, 500), "a second WELCOME came back");
+    zpoller_destroy (&poller);
+    s_finish ();
+}
+
 //  --------------------------------------------------------------------
 //  Transport
 
@@ -833,5 +863,118 @@ Test (gossip_badinput, clients_without_the_cluster_key_get_nothing_through)
     cr_assert_eq (after.zap_refused, before.zap_refused,
                   "ZAP is not even asked when CURVE fails");
     zframe_destroy (&join);
+    s_finish ();
+}
+
+//  Signs for our tm_swim instance with our identity (tm_gossip.c does the
+//  same for the agent's).
+static int
+s_swim_sign (void *arg, const void *data, size_t size, uint8_t sig [TM_SWIM_SIG_SIZE])
+{
+    tm_keys_sign ((tm_keys_t *) arg, data, size, sig);
+    return 0;
+}
+
+//  Receives one message on our server ROUTER: [routing id][envelope].
+//  Returns the envelope (caller destroys) and the routing id in *RID_P.
+static zframe_t *
+s_recv_on (zsock_t *server, zframe_t **rid_p, double timeout)
+{
+    zpoller_t *poller = zpoller_new (server, NULL);
+    zframe_t *body = NULL;
+    if (zpoller_wait (poller, (int) (timeout * 1000))) {
+        zmsg_t *msg = zmsg_recv (server);
+        cr_assert_not_null (msg);
+        cr_assert_eq (zmsg_size (msg), 2, "the agent sent %zu frames", zmsg_size (msg));
+        *rid_p = zmsg_pop (msg);
+        body = zmsg_pop (msg);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    return body;
+}
+
+Test (gossip_badinput, agent_answers_on_its_own_connection_hello_first_and_drops_what_comes_back_unopened)
+{
+    s_setup ();
+    zframe_t *join;
+    zsock_t *dealer = s_join_for_real ("t1", &join);
+    zframe_destroy (&join);
+    //  As a member we can be a server of the cluster: the agent's client
+    //  socket pins the cluster key, which every member's server uses
+    zsock_t *server = s_keep (zsock_new (ZMQ_ROUTER));
+    zsock_set_linger (server, 0);
+    zsock_set_curve_server (server, 1);
+    zsock_set_curve_secretkey (server, tm_keys_cluster_curve_secret (s.keys));
+    zsock_set_curve_publickey (server, tm_keys_cluster_curve_public (s.keys));
+    int port = zsock_bind (server, "tcp://127.0.0.1:*");
+    cr_assert_gt (port, 0);
+    char address [32];
+    snprintf (address, sizeof address, "127.0.0.1:%d", port);
+
+    //  A state sync from us, naming our server as where to answer
+    tm_swim_config_t config;
+    tm_swim_config_lan (&config);
+    config.sign = s_swim_sign;
+    config.crypto_arg = s.keys;
+    tm_swim_t *swim = tm_swim_new (&config, tm_keys_node_public (s.keys), "t1", address,
+                                   NULL, 0, tmu_now ());
+    cr_assert_not_null (swim);
+    cr_assert_eq (tm_swim_join (swim, s.address, tmu_now ()), 0);
+    tm_swim_packet_t packet;
+    cr_assert (tm_swim_pop_outgoing (swim, &packet));
+    size_t length = strlen (address);
+    uint8_t *payload = (uint8_t *) malloc (1 + length + packet.size);
+    payload [0] = (uint8_t) length;
+    memcpy (payload + 1, address, length);
+    memcpy (payload + 1 + length, packet.data, packet.size);
+    zframe_t *sync = tm_envelope_seal (s.envelope, S_TYPE_SWIM, payload, 1 + length + packet.size);
+    free (payload);
+    free (packet.data);
+    while (tm_swim_pop_outgoing (swim, &packet))
+        free (packet.data);
+    tm_swim_destroy (&swim);
+    s_send_frame (dealer, sync);
+    zframe_destroy (&sync);
+
+    //  The answer comes on a connection of the agent's own, its
+    //  certificate (HELLO) first, then SWIM
+    zframe_t *rid = NULL;
+    zframe_t *first = s_recv_on (server, &rid, 10);
+    cr_assert_not_null (first, "the agent did not connect back within 10 s");
+    tm_envelope_msg_t msg;
+    cr_assert_eq (tm_envelope_open (s.envelope, zframe_data (first), zframe_size (first), &msg),
+                  TM_ENVELOPE_OK);
+    cr_assert_eq (msg.type, TM_ENVELOPE_HELLO, "first came type %d, not HELLO", msg.type);
+    cr_assert_eq (memcmp (msg.sender, s.agent_pk, 32), 0);
+    zframe_t *second_rid = NULL;
+    zframe_t *second = s_recv_on (server, &second_rid, 10);
+    cr_assert_not_null (second, "no SWIM answer after the HELLO");
+    cr_assert_eq (tm_envelope_open (s.envelope, zframe_data (second), zframe_size (second), &msg),
+                  TM_ENVELOPE_OK);
+    cr_assert_eq (msg.type, S_TYPE_SWIM);
+    cr_assert (zframe_eq (rid, second_rid), "the answer came on another connection");
+
+    //  Whatever we send back on it, garbage or a well signed envelope,
+    //  a member drops without opening it
+    s_counters_t before = s_counters ();
+    json_t *stats = tmc_stats (s.agent);
+    long long unexpected = tmc_counter (stats, "unexpected_dropped");
+    json_decref (stats);
+    zframe_t *hello = tm_envelope_hello_seal (s.envelope, NULL);
+    zmsg_t *back = zmsg_new ();
+    zmsg_append (back, &rid);
+    zmsg_addmem (back, "junk", 4);
+    cr_assert_eq (zmsg_send (&back, server), 0);
+    back = zmsg_new ();
+    zmsg_addmem (back, zframe_data (second_rid), zframe_size (second_rid));
+    zmsg_append (back, &hello);
+    cr_assert_eq (zmsg_send (&back, server), 0);
+    s_counters_t after = s_expect ("unexpected_dropped", unexpected, 2);
+    cr_assert_eq (after.accepted, before.accepted, "the agent opened what came back");
+    cr_assert_eq (after.dropped_total, before.dropped_total);
+    zframe_destroy (&first);
+    zframe_destroy (&second);
+    zframe_destroy (&second_rid);
     s_finish ();
 }

@@ -450,6 +450,60 @@ Test (keys, members_are_found_by_name_and_persist)
     free (dir);
 }
 
+Test (keys, learnt_certificates_reach_the_members_file_at_flush_not_at_each_add)
+{
+    char *dir = tmu_scratch ();
+    tm_keys_t *keys = s_open (dir);
+    tm_keys_cluster_create (keys, "alpha", T0, NULL);
+    uint8_t pk [32], sk [64];
+    crypto_sign_keypair (pk, sk);
+    tm_cert_t cert;
+    tm_keys_cert_issue (keys, pk, "worker", T0, &cert, NULL);
+    cr_assert_eq (tm_keys_member_add (keys, &cert, NULL), 1);
+    //  Not yet on disk: another reader of the directory does not see it
+    tm_keys_t *reader = s_open (dir);
+    cr_assert_eq (tm_keys_status (reader, pk), TM_KEYS_UNKNOWN);
+    tm_keys_destroy (&reader);
+    //  Flushed: it does, and a second flush has nothing to write
+    cr_assert_eq (tm_keys_flush (keys), 0);
+    reader = s_open (dir);
+    cr_assert_eq (tm_keys_status (reader, pk), TM_KEYS_MEMBER);
+    tm_keys_destroy (&reader);
+    cr_assert_eq (tm_keys_flush (keys), 0);
+    tm_keys_destroy (&keys);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
+Test (keys, known_rotation_and_revocation_facts_are_not_verified_again_but_forgeries_still_fail)
+{
+    char *dir_a = tmu_scratch (), *dir_b = tmu_scratch ();
+    tm_keys_t *a = s_open (dir_a), *b = s_open (dir_b);
+    tm_keys_cluster_create (a, "alpha", T0, NULL);
+    s_join (a, b, "beta");
+    uint8_t rotation [TM_KEYS_ROTATION_BYTES];
+    cr_assert_eq (tm_keys_rotate (a, 1000, T0 + 1, rotation, NULL), 0);
+    cr_assert_eq (tm_keys_rotation_apply (b, rotation, sizeof rotation, NULL), 1);
+    cr_assert_eq (tm_keys_rotation_apply (b, rotation, sizeof rotation, NULL), 0);
+    //  The same secret with a broken signature is not "known"
+    rotation [sizeof rotation - 1] ^= 1;
+    cr_assert_eq (tm_keys_rotation_apply (b, rotation, sizeof rotation, NULL), -1);
+
+    uint8_t pk [32], sk [64], revocation [TM_KEYS_REVOCATION_BYTES];
+    crypto_sign_keypair (pk, sk);
+    cr_assert_eq (tm_keys_revoke (a, pk, T0 + 2, revocation, NULL), 0);
+    cr_assert_eq (tm_keys_revocation_apply (b, revocation, sizeof revocation, NULL), 1);
+    cr_assert_eq (tm_keys_revocation_apply (b, revocation, sizeof revocation, NULL), 0);
+    revocation [sizeof revocation - 1] ^= 1;
+    cr_assert_eq (tm_keys_revocation_apply (b, revocation, sizeof revocation, NULL), -1);
+    tm_keys_destroy (&a);
+    tm_keys_destroy (&b);
+    tmu_rmrf (dir_a);
+    tmu_rmrf (dir_b);
+    free (dir_a);
+    free (dir_b);
+}
+
 //  ---------------------------------------------------------------------
 //  Join secrets
 
