@@ -62,6 +62,9 @@
 #define S_STEAL_BACKOFF   0.3       //  s before asking one that gave nothing
 #define S_CANCEL_WAIT     3.0       //  s the origin waits for killed tasks
 #define S_TICK            0.1       //  s between housekeeping rounds
+#define S_RENEW_INTERVAL  2.0       //  s between a holder's lease renewals
+#define S_LEASE_TIMEOUT   10.0      //  s an origin waits for a renewal before
+                                    //  it takes a task back (re-lease)
 #define S_LOOKAHEAD       16        //  Queued tasks of a group looked at for one
                                     //  whose files are all here
 
@@ -85,6 +88,8 @@ typedef struct {
     uint64_t lease;             //  Current lease; 0 before the first
     int attempt;                //  1-based attempt under that lease
     tm_result_t *first_failure; //  While retrying
+    double renewed;             //  Last sign its holder has it (assign,
+                                //  started, moved, hold)
 } s_entry_t;
 
 typedef struct {
@@ -813,6 +818,7 @@ s_place (s_pool_t *self, s_run_t *run, const size_t *indices, size_t count,
         entry->state = ENTRY_QUEUED;
         entry->lease = ++self->next_lease;
         snprintf (entry->holder, sizeof entry->holder, "%s", members [best]->id);
+        entry->renewed = tm_now ();
         if (!batches [best])
             batches [best] = json_array ();
         json_array_append_new (batches [best], json_pack ("{s:I, s:I, s:i, s:f, s:o}",
@@ -983,6 +989,7 @@ s_on_started (s_pool_t *self, const char *from, json_t *msg)
         return;
     entry->state = ENTRY_RUNNING;
     snprintf (entry->holder, sizeof entry->holder, "%s", from);
+    entry->renewed = tm_now ();
     s_member_t *member = (s_member_t *) zhashx_lookup (self->members, from);
     zsock_send (self->pipe, "ssis", "STARTED", run->key, (int) index,
                 member && member->name ? member->name : from);
@@ -1067,8 +1074,107 @@ s_on_moved (s_pool_t *self, const char *from, json_t *msg)
         s_entry_t *entry = &run->entries [index];
         //  Only its holder under this lease can pass it on
         if (entry->state == ENTRY_QUEUED && entry->lease == (uint64_t) lease
-        &&  streq (entry->holder, from))
+        &&  streq (entry->holder, from)) {
             snprintf (entry->holder, sizeof entry->holder, "%s", to);
+            entry->renewed = tm_now ();
+        }
+    }
+}
+
+//  A holder says which of our tasks it still has: their leases live on.
+static void
+s_on_hold (s_pool_t *self, const char *from, json_t *msg)
+{
+    const char *key = json_string_value (json_object_get (msg, "run"));
+    s_run_t *run = key ? (s_run_t *) zhashx_lookup (self->runs, key) : NULL;
+    if (!run)
+        return;
+    double now = tm_now ();
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get (msg, "items"), i, item) {
+        json_int_t index = json_integer_value (json_array_get (item, 0));
+        json_int_t lease = json_integer_value (json_array_get (item, 1));
+        if (index < 0 || (size_t) index >= run->total)
+            continue;
+        s_entry_t *entry = &run->entries [index];
+        if (entry->state != ENTRY_DONE && entry->lease == (uint64_t) lease
+        &&  streq (entry->holder, from))
+            entry->renewed = now;
+    }
+}
+
+//  Holder side: tells each origin which of its tasks we hold, queued or
+//  running, so that their leases live on.  A task we lost without the
+//  origin learning it (we dropped it taking the origin for dead while it
+//  took us for alive; a moved note lost with its thief) is not renewed,
+//  and its origin takes it back after S_LEASE_TIMEOUT.
+static void
+s_renew (s_pool_t *self)
+{
+    json_t *notes = json_object ();         //  "origin run" -> [[i, l], ...]
+    for (s_group_t *group = (s_group_t *) zlistx_first (self->groups); group;
+         group = (s_group_t *) zlistx_next (self->groups)) {
+        char *note_key = tm_strdupf ("%s %s", group->origin, group->run);
+        json_t *list = json_object_get (notes, note_key);
+        if (!list) {
+            list = json_array ();
+            json_object_set_new (notes, note_key, list);
+        }
+        for (s_held_t *held = (s_held_t *) zlistx_first (group->tasks); held;
+             held = (s_held_t *) zlistx_next (group->tasks))
+            json_array_append_new (list, json_pack ("[I, I]", (json_int_t) held->index,
+                                                    (json_int_t) held->lease));
+        free (note_key);
+    }
+    for (s_held_t *held = (s_held_t *) zhashx_first (self->running); held;
+         held = (s_held_t *) zhashx_next (self->running)) {
+        char *note_key = tm_strdupf ("%s %s", held->origin, held->run);
+        json_t *list = json_object_get (notes, note_key);
+        if (!list) {
+            list = json_array ();
+            json_object_set_new (notes, note_key, list);
+        }
+        json_array_append_new (list, json_pack ("[I, I]", (json_int_t) held->index,
+                                                (json_int_t) held->lease));
+        free (note_key);
+    }
+    const char *note_key;
+    json_t *list;
+    json_object_foreach (notes, note_key, list) {
+        char origin [S_HEX];
+        snprintf (origin, sizeof origin, "%.*s", S_HEX - 1, note_key);
+        json_t *note = json_pack ("{s:s, s:s, s:O}", "t", "hold", "run", note_key + S_HEX,
+                                  "items", list);
+        s_send (self, origin, &note);
+    }
+    json_decref (notes);
+}
+
+//  Origin side: tasks whose holder stopped renewing them go elsewhere.
+static void
+s_lease_expire (s_pool_t *self, double now)
+{
+    for (s_run_t *run = (s_run_t *) zhashx_first (self->runs); run;
+         run = (s_run_t *) zhashx_next (self->runs)) {
+        if (run->cancelling)
+            continue;
+        size_t *indices = (size_t *) malloc ((run->total + 1) * sizeof (size_t));
+        assert (indices);
+        size_t count = 0;
+        for (size_t i = 0; i < run->total; i++) {
+            s_entry_t *entry = &run->entries [i];
+            if (entry->state != ENTRY_DONE && entry->lease > 0
+            &&  now - entry->renewed > S_LEASE_TIMEOUT)
+                indices [count++] = i;
+        }
+        if (count > 0) {
+            tm_warn ("work", "run %s: %zu task(s) not confirmed by their holders for "
+                     "%.0f s; re-queueing them", run->key, count, S_LEASE_TIMEOUT);
+            S_COUNT (self, requeued, count);
+            s_place (self, run, indices, count, NULL, true);
+        }
+        free (indices);
     }
 }
 
@@ -1245,6 +1351,9 @@ s_on_recv (s_pool_t *self, const char *from, zframe_t *payload)
     else
     if (streq (type, "moved"))
         s_on_moved (self, from, msg);
+    else
+    if (streq (type, "hold"))
+        s_on_hold (self, from, msg);
     else
     if (streq (type, "steal"))
         s_on_steal (self, from, msg);
@@ -1464,6 +1573,7 @@ tm_workpool_actor (zsock_t *pipe, void *args)
 
     zpoller_t *poller = zpoller_new (pipe, self.work, self.executor, NULL);
     double next_tick = tm_now () + S_TICK;
+    double next_renew = tm_now () + S_RENEW_INTERVAL;
     while (!self.terminated) {
         int timeout = (int) ((next_tick - tm_now ()) * 1000) + 1;
         void *which = zpoller_wait (poller, timeout > 0 ? timeout : 0);
@@ -1489,6 +1599,11 @@ tm_workpool_actor (zsock_t *pipe, void *args)
         if (now >= next_tick) {
             s_try_steal (&self, now);
             s_cancel_expire (&self, now);
+            if (now >= next_renew) {
+                s_renew (&self);
+                s_lease_expire (&self, now);
+                next_renew = now + S_RENEW_INTERVAL;
+            }
             if (self.blobs)
                 tm_blobs_tick (self.blobs, now);
             next_tick = now + S_TICK;

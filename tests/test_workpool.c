@@ -224,3 +224,61 @@ Test (workpool, victim_gives_half_its_queue_to_an_alive_thief_and_tells_the_orig
     tmu_rmrf (s_datadir);
     zsock_destroy (&gossip);
 }
+
+Test (workpool, holder_renews_the_leases_of_what_it_holds)
+{
+    zsock_t *gossip;
+    zactor_t *pool = s_pool_with_a_queue (&gossip, "inproc://test-workpool-renew", "alive");
+    json_t *hold = s_expect (gossip, S_ORIGIN, "hold", 5000);
+    cr_assert_not_null (hold, "no lease renewal within 5 s");
+    cr_assert_str_eq (json_string_value (json_object_get (hold, "run")), "r");
+    //  One running and two queued
+    cr_assert_eq (json_array_size (json_object_get (hold, "items")), 3);
+    json_decref (hold);
+    zactor_destroy (&pool);
+    tmu_rmrf (s_datadir);
+    zsock_destroy (&gossip);
+}
+
+Test (workpool, origin_takes_back_tasks_their_holder_stops_renewing, .timeout = 40)
+{
+    //  The fake member S_THIEF takes an assignment and then says nothing,
+    //  as a holder that dropped our tasks believing us dead would
+    zsock_t *gossip = zsock_new (ZMQ_PAIR);
+    cr_assert_eq (zsock_bind (gossip, "inproc://test-workpool-lease"), 0);
+    s_datadir = tmu_scratch ();
+    tm_workpool_config_t config = {
+        .datadir = s_datadir,
+        .work_endpoint = "inproc://test-workpool-lease",
+        .slots = 1,
+        .executor = { .member = "w1", .kill_grace = 0.5, .cancel_grace = 0.05,
+                      .output_limit = 4096 },
+    };
+    zactor_t *pool = zactor_new (tm_workpool_actor, &config);
+    char *hello = zstr_recv (gossip);
+    free (hello);
+    zsock_send (gossip, "ss", "SELF", S_SELF);
+    s_member (gossip, S_THIEF, "silent", "alive");
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    tm_task_t *task = tm_task_new ("t0", "suite", TM_KIND_MANIFEST);
+    tm_strv_push (&task->argv, "/bin/true");
+    task->index = 0;
+    tm_tasklist_append (tasks, &task);
+    zsock_send (pool, "sspii", "RUN", "r1", tasks, 0, 0);
+    json_t *first = s_expect (gossip, S_THIEF, "assign", 5000);
+    cr_assert_not_null (first, "the task was not handed out");
+    json_int_t lease = json_integer_value (json_object_get (
+        json_array_get (json_object_get (first, "tasks"), 0), "l"));
+    json_decref (first);
+    //  No renewal: after S_LEASE_TIMEOUT (10 s) it goes out again, new lease
+    json_t *again = s_expect (gossip, S_THIEF, "assign", 20000);
+    cr_assert_not_null (again, "the origin never took its task back");
+    json_int_t renewed = json_integer_value (json_object_get (
+        json_array_get (json_object_get (again, "tasks"), 0), "l"));
+    cr_assert_gt (renewed, lease);
+    json_decref (again);
+    zactor_destroy (&pool);
+    tm_tasklist_destroy (&tasks);
+    tmu_rmrf (s_datadir);
+    zsock_destroy (&gossip);
+}
