@@ -8,6 +8,8 @@
                                                            attempt+1, same holder)
         QUEUED, RUNNING --holder dead or left------------> QUEUED (lease+1,
                                                            another holder)
+        QUEUED, RUNNING --dropped (its holder saw us dead)-> QUEUED (lease+1,
+                                                           another holder)
         QUEUED  --moved (the holder gave it to a thief)--> QUEUED (holder =
                                                            thief, same lease)
         QUEUED  --cancel---------------------------------> DONE (skipped)
@@ -27,6 +29,14 @@
     the member whose gossiped queue is longest for half of its queue,
     taken from the tail (the shortest tasks, as queues are longest
     first), one request at a time.
+
+    A holder that sees an origin dead drops that origin's tasks, queued
+    and running.  Gossip can be wrong (a starved origin misses its
+    probes, is declared dead and refutes), so the holder remembers what
+    it dropped, as (run, index, lease), for S_DROPPED_KEEP; if the origin
+    comes back alive it tells it (dropped), and the origin hands those
+    tasks out again.  Without this the origin, alive all along, would
+    wait for ever for tasks nobody holds.
 
     Dispatch latency.  The origin stamps every task it hands out (placed,
     retried or re-queued) with its wall-clock decision time ("d").  A
@@ -67,6 +77,7 @@
                                     //  it takes a task back (re-lease)
 #define S_LOOKAHEAD       16        //  Queued tasks of a group looked at for one
                                     //  whose files are all here
+#define S_DROPPED_KEEP    60.0      //  s we remember what we dropped for an origin
 
 typedef struct {
     char id [S_HEX];
@@ -118,6 +129,7 @@ typedef struct {
     uint64_t arrived;           //  The event that brought it (s_pool_t.event)
     bool prompt;                //  Started in that event: it never queued
     tm_workdir_t *workdir;      //  Running and shipped: where it runs
+    bool orphan;                //  Killed because its origin is gone: no result
 } s_held_t;
 
 typedef struct {
@@ -152,6 +164,8 @@ typedef struct {
     tm_blobs_t *blobs;          //  Fetches the files of shipped tasks, serves ours
     tm_loadcheck_t *loadcheck;  //  Can a task's program start here?
     char *work_base;            //  DATADIR/work: the work directories
+    json_t *dropped;            //  Origin id -> {"at": s, "runs": {run: [[i, l]...]}}:
+                                //  its tasks we dropped, seeing it dead
     bool terminated;
 } s_pool_t;
 
@@ -176,6 +190,7 @@ tm_workpool_stats_read (const tm_workpool_stats_t *stats, tm_workpool_stats_t *o
     out->duplicates = __atomic_load_n (&stats->duplicates, __ATOMIC_RELAXED);
     out->malformed = __atomic_load_n (&stats->malformed, __ATOMIC_RELAXED);
     out->tasks_run = __atomic_load_n (&stats->tasks_run, __ATOMIC_RELAXED);
+    out->dropped = __atomic_load_n (&stats->dropped, __ATOMIC_RELAXED);
 }
 
 size_t
@@ -354,6 +369,21 @@ s_group_require (s_pool_t *self, const char *origin, const char *run)
     return group;
 }
 
+static void s_dropped_add (s_pool_t *self, const char *origin, const char *run,
+                           uint64_t index, uint64_t lease);
+
+//  True if we know ORIGIN and see it dead or gone: what it sends us now
+//  was sent before it died, or it is alive and gossip is wrong; either
+//  way its results could not reach it (gossip drops what we send to a
+//  member we see dead), so we do not run its tasks but drop them, and
+//  tell it if it comes back.
+static bool
+s_origin_gone (s_pool_t *self, const char *origin)
+{
+    s_member_t *member = (s_member_t *) zhashx_lookup (self->members, origin);
+    return member && !member->alive && !streq (origin, self->self_id);
+}
+
 //  Queues a task decoded from JSON (an assign or a give).  Returns -1
 //  if it does not parse; the message is then counted as malformed.
 //  STAMPED: the item came from its origin and may carry its decision
@@ -370,6 +400,11 @@ s_hold (s_pool_t *self, const char *origin, const char *run, json_t *item, bool 
     ||  !json_is_integer (attempt) || json_integer_value (attempt) < 1
     ||  json_integer_value (attempt) > 1000)
         return -1;
+    if (s_origin_gone (self, origin)) {
+        s_dropped_add (self, origin, run, (uint64_t) json_integer_value (index),
+                       (uint64_t) json_integer_value (lease));
+        return 0;
+    }
     char *err = NULL;
     tm_task_t *task = tm_codec_task_decode (json_object_get (item, "task"), &err);
     if (!task) {
@@ -563,12 +598,70 @@ s_on_done (s_pool_t *self, tm_result_t *result)
         return;
     }
     zhashx_delete (self->running, key);     //  Not owned by the hash
+    if (held->orphan) {
+        //  Its origin is gone; if it comes back, it hears of it as dropped
+        tm_result_destroy (&result);
+        s_held_destroy (&held);
+        s_pump (self);
+        return;
+    }
     if (self->stats && held->prompt && held->decided > 0 && result->spawned > 0)
         s_ring_add (streq (held->origin, self->self_id) ? &self->stats->dispatch_self
                                                         : &self->stats->dispatch,
                     result->spawned - held->decided);
     s_send_result (self, &held, &result);
     s_pump (self);
+}
+
+//  Remembers that we dropped task INDEX of ORIGIN's RUN, held under
+//  LEASE, because we saw ORIGIN dead.
+static void
+s_dropped_add (s_pool_t *self, const char *origin, const char *run, uint64_t index,
+               uint64_t lease)
+{
+    json_t *record = json_object_get (self->dropped, origin);
+    if (!record) {
+        record = json_pack ("{s:f, s:{}}", "at", tm_now (), "runs");
+        json_object_set_new (self->dropped, origin, record);
+    }
+    json_t *runs = json_object_get (record, "runs");
+    json_t *items = json_object_get (runs, run);
+    if (!items) {
+        items = json_array ();
+        json_object_set_new (runs, run, items);
+    }
+    json_array_append_new (items, json_pack ("[I, I]", (json_int_t) index, (json_int_t) lease));
+    S_COUNT (self, dropped, 1);
+}
+
+//  ORIGIN, which we saw dead, is alive: it hears which of its tasks we
+//  dropped, so that it can hand them out again.
+static void
+s_dropped_tell (s_pool_t *self, const char *origin)
+{
+    json_t *record = json_object_get (self->dropped, origin);
+    if (!record)
+        return;
+    const char *run;
+    json_t *items;
+    json_object_foreach (json_object_get (record, "runs"), run, items) {
+        tm_info ("work", "telling %.8s it came back after we dropped %zu of its task(s)",
+                 origin, json_array_size (items));
+        json_t *msg = json_pack ("{s:s, s:s, s:O}", "t", "dropped", "run", run, "items", items);
+        s_send (self, origin, &msg);
+    }
+    json_object_del (self->dropped, origin);
+}
+
+//  Forgets what we dropped for origins that did not come back in time.
+static void
+s_dropped_expire (s_pool_t *self, double now)
+{
+    const char *origin;
+    json_t *record, *tmp;
+    json_object_foreach_safe (self->dropped, tmp, origin, record)
+        if (now - json_number_value (json_object_get (record, "at")) > S_DROPPED_KEEP)
+            json_object_del (self->dropped, origin);
 }
 
 //  Kills what runs and drops what is queued for ORIGIN (and RUN, if
@@ -1129,6 +1222,8 @@ s_renew (s_pool_t *self)
     }
     for (s_held_t *held = (s_held_t *) zhashx_first (self->running); held;
          held = (s_held_t *) zhashx_next (self->running)) {
+        if (held->orphan)
+            continue;           //  Being killed: its origin hears 'dropped'
         char *note_key = tm_strdupf ("%s %s", held->origin, held->run);
         json_t *list = json_object_get (notes, note_key);
         if (!list) {
@@ -1178,10 +1273,47 @@ s_lease_expire (s_pool_t *self, double now)
     }
 }
 
-//  Member ID is gone (dead or left): its tasks go elsewhere under new
-//  leases; the tasks it gave us are dropped.
+//  A holder saw us dead and dropped these tasks of ours: we hand them
+//  out again.  Only the current lease counts, as for results: a lease
+//  names one hand-out, and a holder knows it only if it held the task.
 static void
-s_member_gone (s_pool_t *self, const char *id)
+s_on_dropped (s_pool_t *self, const char *from, json_t *msg)
+{
+    const char *key = json_string_value (json_object_get (msg, "run"));
+    json_t *items = json_object_get (msg, "items");
+    s_run_t *run = key ? (s_run_t *) zhashx_lookup (self->runs, key) : NULL;
+    if (!run || run->cancelling || !json_is_array (items))
+        return;                 //  Cancelling: those still running expire
+    size_t *indices = (size_t *) malloc ((json_array_size (items) + 1) * sizeof (size_t));
+    assert (indices);
+    size_t count = 0, i;
+    json_t *item;
+    json_array_foreach (items, i, item) {
+        json_int_t index = json_integer_value (json_array_get (item, 0));
+        json_int_t lease = json_integer_value (json_array_get (item, 1));
+        if (index < 0 || (size_t) index >= run->total)
+            continue;
+        s_entry_t *entry = &run->entries [index];
+        if (entry->state != ENTRY_DONE && entry->lease == (uint64_t) lease && lease > 0) {
+            entry->lease = 0;   //  Void until placed again: a repeat does not count
+            indices [count++] = (size_t) index;
+        }
+    }
+    if (count > 0) {
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, from);
+        tm_info ("work", "re-queueing %zu task(s) of run %s that '%s' dropped, seeing us dead",
+                 count, run->key, member && member->name ? member->name : from);
+        S_COUNT (self, requeued, count);
+        s_place (self, run, indices, count, NULL, true);
+    }
+    free (indices);
+}
+
+//  Member ID is gone (dead, left, or restarted): its tasks go elsewhere
+//  under new leases; the tasks it gave us are dropped.  MAY_RETURN: it
+//  was declared dead, which may be wrong, so we remember what we drop.
+static void
+s_member_gone (s_pool_t *self, const char *id, bool may_return)
 {
     for (s_run_t *run = (s_run_t *) zhashx_first (self->runs); run;
          run = (s_run_t *) zhashx_next (self->runs)) {
@@ -1204,6 +1336,25 @@ s_member_gone (s_pool_t *self, const char *id)
                 s_skip (self, run, indices [k], "not run: cancelled");
         free (indices);
     }
+    if (may_return) {
+        for (s_group_t *group = (s_group_t *) zlistx_first (self->groups); group;
+             group = (s_group_t *) zlistx_next (self->groups))
+            if (streq (group->origin, id))
+                for (s_held_t *held = (s_held_t *) zlistx_first (group->tasks); held;
+                     held = (s_held_t *) zlistx_next (group->tasks))
+                    s_dropped_add (self, id, held->run, held->index, held->lease);
+        for (s_held_t *held = (s_held_t *) zhashx_first (self->running); held;
+             held = (s_held_t *) zhashx_next (self->running))
+            if (streq (held->origin, id) && !held->orphan) {
+                s_dropped_add (self, id, held->run, held->index, held->lease);
+                held->orphan = true;
+            }
+    }
+    else
+        for (s_held_t *held = (s_held_t *) zhashx_first (self->running); held;
+             held = (s_held_t *) zhashx_next (self->running))
+            if (streq (held->origin, id))
+                held->orphan = true;
     s_drop (self, id, NULL);
     if (self->blobs)
         tm_blobs_source_gone (self->blobs, id);
@@ -1270,7 +1421,7 @@ s_on_member (s_pool_t *self, zmsg_t *msg)
             //  Restarted faster than anyone could see it dead: the new
             //  process holds nothing the old one held
             tm_info ("work", "member '%s' restarted", name);
-            s_member_gone (self, id);
+            s_member_gone (self, id, false);
         }
         if (boot)
             snprintf (member->boot, sizeof member->boot, "%s", boot);
@@ -1289,7 +1440,10 @@ s_on_member (s_pool_t *self, zmsg_t *msg)
         member->queue = json_is_integer (queue) ? (int) json_integer_value (queue) : 0;
         json_decref (json);
         if (was_alive && !member->alive && !streq (id, self->self_id))
-            s_member_gone (self, id);
+            s_member_gone (self, id, streq (state, "dead"));
+        else
+        if (!was_alive && member->alive && !streq (id, self->self_id))
+            s_dropped_tell (self, id);
     }
     free (id);
     free (name);
@@ -1354,6 +1508,9 @@ s_on_recv (s_pool_t *self, const char *from, zframe_t *payload)
     else
     if (streq (type, "hold"))
         s_on_hold (self, from, msg);
+    else
+    if (streq (type, "dropped"))
+        s_on_dropped (self, from, msg);
     else
     if (streq (type, "steal"))
         s_on_steal (self, from, msg);
@@ -1536,6 +1693,7 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self.runs, s_run_destroy);
     self.groups = zlistx_new ();
     self.running = zhashx_new ();
+    self.dropped = json_object ();
     self.load_free = -1;
     self.load_queue = -1;
     char *err = NULL;
@@ -1606,6 +1764,7 @@ tm_workpool_actor (zsock_t *pipe, void *args)
             }
             if (self.blobs)
                 tm_blobs_tick (self.blobs, now);
+            s_dropped_expire (&self, now);
             next_tick = now + S_TICK;
         }
     }
@@ -1623,6 +1782,7 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     zlistx_destroy (&self.groups);
     zhashx_destroy (&self.runs);
     zhashx_destroy (&self.members);
+    json_decref (self.dropped);
     zsock_destroy (&self.work);
     tm_blobs_destroy (&self.blobs);
     tm_loadcheck_destroy (&self.loadcheck);

@@ -77,6 +77,7 @@ typedef struct {
     uint64_t duplicates;        //  Results dropped: stale lease or already done
     uint64_t malformed;         //  Work messages or tasks that did not parse
     uint64_t tasks_run;         //  Attempts our executor finished
+    uint64_t dropped;           //  Tasks we dropped, seeing their origin dead
     tm_workpool_ring_t dispatch;        //  Tasks of other members' runs
     tm_workpool_ring_t dispatch_self;   //  Tasks we placed on ourselves as origin
 } tm_workpool_stats_t;

@@ -282,3 +282,165 @@ Test (workpool, origin_takes_back_tasks_their_holder_stops_renewing, .timeout = 
     tmu_rmrf (s_datadir);
     zsock_destroy (&gossip);
 }
+
+//  The tasks a "dropped" message lists, as "i:l" strings in a sorted
+//  JSON array, for comparison.
+static json_t *
+s_items (json_t *msg)
+{
+    json_t *items = json_object_get (msg, "items");
+    json_t *out = json_array ();
+    size_t i;
+    json_t *item;
+    json_array_foreach (items, i, item) {
+        char text [64];
+        snprintf (text, sizeof text, "%lld:%lld",
+                  (long long) json_integer_value (json_array_get (item, 0)),
+                  (long long) json_integer_value (json_array_get (item, 1)));
+        json_array_append_new (out, json_string (text));
+    }
+    return out;
+}
+
+Test (workpool, holder_tells_an_origin_that_comes_back_which_tasks_it_dropped)
+{
+    //  A starved origin misses its probes and is declared dead, then
+    //  refutes: the tasks its holders dropped meanwhile must not be lost
+    zsock_t *gossip;
+    zactor_t *pool = s_pool_with_a_queue (&gossip, "inproc://test-workpool-back", "alive");
+    s_member (gossip, S_ORIGIN, "origin", "dead");
+    //  The running one is killed: no result may go out for it
+    json_t *before = json_array ();
+    s_member (gossip, S_ORIGIN, "origin", "alive");
+    json_t *dropped = s_expect_after (gossip, S_ORIGIN, "dropped", 5000, before);
+    cr_assert_not_null (dropped, "the origin came back and heard nothing");
+    size_t i;
+    json_t *sent;
+    json_array_foreach (before, i, sent)
+        cr_assert (!streq (json_string_value (json_object_get (json_object_get (sent, "msg"),
+                                                               "t")), "result"),
+                   "sent a result for a task killed because its origin was dead");
+    cr_assert_str_eq (json_string_value (json_object_get (dropped, "run")), "r");
+    json_t *items = s_items (dropped);
+    json_t *want = json_pack ("[s, s, s]", "0:1", "1:2", "2:3");
+    size_t k;
+    json_t *item;
+    json_array_foreach (want, k, item) {
+        bool found = false;
+        json_t *got;
+        json_array_foreach (items, i, got)
+            found = found || json_equal (got, item);
+        cr_assert (found, "task %s is not in the dropped list", json_string_value (item));
+    }
+    cr_assert_eq (json_array_size (items), 3);
+    json_decref (want);
+    json_decref (items);
+    json_decref (dropped);
+    json_decref (before);
+    //  Told once
+    s_member (gossip, S_ORIGIN, "origin", "dead");
+    s_member (gossip, S_ORIGIN, "origin", "alive");
+    dropped = s_expect (gossip, S_ORIGIN, "dropped", 300);
+    cr_assert_null (dropped, "told the origin twice");
+    zactor_destroy (&pool);
+    if (s_datadir)
+        tmu_rmrf (s_datadir);
+    zsock_destroy (&gossip);
+}
+
+Test (workpool, holder_does_not_run_tasks_of_an_origin_it_sees_dead)
+{
+    //  Their results could not reach it: gossip drops what we send to a
+    //  member we see dead
+    zsock_t *gossip;
+    zactor_t *pool = s_pool_with_a_queue (&gossip, "inproc://test-workpool-ghost", "alive");
+    s_member (gossip, S_THIEF, "other", "dead");
+    tm_task_t *task = tm_task_new ("g", "suite", TM_KIND_MANIFEST);
+    tm_strv_push (&task->argv, "/bin/true");
+    json_t *assign = json_pack ("{s:s, s:s, s:b, s:[{s:i, s:i, s:i, s:o}]}", "t", "assign",
+                                "run", "q", "front", 0, "tasks", "i", 7, "l", 70, "a", 1,
+                                "task", tm_codec_task_encode (task));
+    tm_task_destroy (&task);
+    char *text = json_dumps (assign, JSON_COMPACT);
+    s_recv_from (gossip, S_THIEF, text);
+    free (text);
+    json_decref (assign);
+    json_t *started = s_expect (gossip, S_THIEF, "started", 300);
+    cr_assert_null (started, "ran a task of an origin it sees dead");
+    s_member (gossip, S_THIEF, "other", "alive");
+    json_t *dropped = s_expect (gossip, S_THIEF, "dropped", 5000);
+    cr_assert_not_null (dropped, "the origin came back and heard nothing");
+    json_t *items = s_items (dropped);
+    cr_assert_eq (json_array_size (items), 1);
+    cr_assert_str_eq (json_string_value (json_array_get (items, 0)), "7:70");
+    json_decref (items);
+    json_decref (dropped);
+    zactor_destroy (&pool);
+    if (s_datadir)
+        tmu_rmrf (s_datadir);
+    zsock_destroy (&gossip);
+}
+
+Test (workpool, origin_hands_out_again_what_a_holder_dropped)
+{
+    zsock_t *gossip = zsock_new (ZMQ_PAIR);
+    const char *endpoint = "inproc://test-workpool-origin";
+    cr_assert_eq (zsock_bind (gossip, "%s", endpoint), 0);
+    s_datadir = tmu_scratch ();
+    tm_workpool_config_t config = {
+        .datadir = s_datadir,
+        .work_endpoint = endpoint,
+        .slots = 1,
+        .executor = { .member = "o", .kill_grace = 0.5, .cancel_grace = 0.05,
+                      .output_limit = 4096 },
+    };
+    zactor_t *pool = zactor_new (tm_workpool_actor, &config);
+    char *hello = zstr_recv (gossip);
+    free (hello);
+    //  We are the origin; the holder is the only member with slots
+    zsock_send (gossip, "ss", "SELF", S_ORIGIN);
+    zsock_send (gossip, "ssssss", "MEMBER", S_ORIGIN, "o", "alive", "127.0.0.1:1", "{\"slots\":0}");
+    s_member (gossip, S_THIEF, "holder", "alive");
+    //  A steal answered proves the members were taken in (the pipe and
+    //  the work socket are read in no set order)
+    s_recv_from (gossip, S_THIEF, "{\"t\":\"steal\",\"want\":1}");
+    json_t *give = s_expect (gossip, S_THIEF, "give", 5000);
+    cr_assert_not_null (give);
+    json_decref (give);
+    tm_tasklist_t *tasks = tm_tasklist_new ();
+    for (int i = 0; i < 2; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "t%d", i);
+        tm_task_t *task = tm_task_new (id, "suite", TM_KIND_MANIFEST);
+        tm_strv_push (&task->argv, "/bin/true");
+        tm_tasklist_append (tasks, &task);
+    }
+    zsock_send (pool, "sspii", "RUN", "k", tasks, 0, 0);
+    json_t *assign = s_expect (gossip, S_THIEF, "assign", 5000);
+    cr_assert_not_null (assign, "the origin placed nothing");
+    json_t *first = json_array_get (json_object_get (assign, "tasks"), 0);
+    json_int_t index = json_integer_value (json_object_get (first, "i"));
+    json_int_t lease = json_integer_value (json_object_get (first, "l"));
+    json_decref (assign);
+
+    char text [128];
+    snprintf (text, sizeof text, "{\"t\":\"dropped\",\"run\":\"k\",\"items\":[[%lld,%lld]]}",
+              (long long) index, (long long) lease);
+    s_recv_from (gossip, S_THIEF, text);
+    assign = s_expect (gossip, S_THIEF, "assign", 5000);
+    cr_assert_not_null (assign, "the dropped task was not handed out again");
+    json_t *again = json_array_get (json_object_get (assign, "tasks"), 0);
+    cr_assert_eq (json_array_size (json_object_get (assign, "tasks")), 1);
+    cr_assert_eq (json_integer_value (json_object_get (again, "i")), index);
+    cr_assert_gt (json_integer_value (json_object_get (again, "l")), lease, "not under a new lease");
+    json_decref (assign);
+    //  The same report again, now under a stale lease: nothing moves
+    s_recv_from (gossip, S_THIEF, text);
+    assign = s_expect (gossip, S_THIEF, "assign", 300);
+    cr_assert_null (assign, "a stale dropped report moved a task");
+    zactor_destroy (&pool);
+    if (s_datadir)
+        tmu_rmrf (s_datadir);
+    zsock_destroy (&gossip);
+    tm_tasklist_destroy (&tasks);
+}

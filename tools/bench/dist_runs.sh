@@ -7,7 +7,7 @@
 #
 #   tools/bench/dist_runs.sh [--agents N] [--slots S] [--tests C]
 #                            [--reps R] [--fault-agents N] [--fault-tests C]
-#                            [--fault-kills K] [--fault-stall S]
+#                            [--fault-kills K] [--stall S]
 #                            [--dispatch-agents N]
 #                            [--dispatch-slots S] [--dispatch-tests C]
 #                            [--dispatch-runs R] [--scale-agents N]
@@ -22,8 +22,8 @@
 #   --fault-agents N  agents of the fault run (default 10)
 #   --fault-tests C   tests of the fault run (default 10000)
 #   --fault-kills K   agents SIGKILLed (and restarted) during it (default 3)
-#   --fault-stall S   give up on the fault run after S s without a new
-#                     result (default 60)
+#   --stall S         give up on a fault or scale run after S s without a
+#                     new result (default 60; --fault-stall is the same)
 #   --dispatch-agents N  agents of the dispatch part (default 10)
 #   --dispatch-slots S   slots per agent there (default 4)
 #   --dispatch-tests LIST  sizes of the dispatch runs, each at most the
@@ -59,9 +59,10 @@
 # under way K agents (not the origin) are SIGKILLed one after another and
 # restarted on their data directories.  Every test must have exactly one
 # result, and it must match the ground truth: lost, duplicated and wrong
-# are counted.  A run that gives no new result for --fault-stall s (a
-# task the cluster lost) is interrupted and reported STALLED; the tests
-# it never finished then count as wrong (skipped).
+# are counted.  A run that gives no new result for --stall s (a task the
+# cluster lost) is interrupted and reported STALLED, with every agent's
+# stats saved next to its log; the tests it never finished then count as
+# wrong (skipped).  The same holds for the scale run.
 #
 # Dispatch: N agents x S slots on loopback; for each size C, one warm-up
 # run, then R runs of C `sleep 0.1` tests, C at most the cluster's free
@@ -98,7 +99,7 @@
 set -u
 me=dist_runs.sh
 agents=20 slots=4 tests=400 reps=3
-fault_agents=10 fault_tests=10000 fault_kills=3 fault_stall=60
+fault_agents=10 fault_tests=10000 fault_kills=3 stall=60
 dispatch_agents=10 dispatch_slots=4 dispatch_tests="" dispatch_runs=20
 scale_agents=120 scale_tests=2000 scale_durations=uniform:0:0.2 form_timeout=600
 only=steal,faults,dispatch,scale keep=0 scratch=/tmp/testmesh-dist-
@@ -123,7 +124,7 @@ while [ $# -gt 0 ]; do
         --reps) is_count "$val" || usage_error "--reps wants a count"; reps=$val ;;
         --fault-agents) is_count "$val" && [ "$val" -ge 2 ] || usage_error "--fault-agents wants 2 or more"; fault_agents=$val ;;
         --fault-tests) is_count "$val" || usage_error "--fault-tests wants a count"; fault_tests=$val ;;
-        --fault-stall) is_count "$val" || usage_error "--fault-stall wants seconds"; fault_stall=$val ;;
+        --stall|--fault-stall) is_count "$val" || usage_error "$opt wants seconds"; stall=$val ;;
         --fault-kills) case $val in ''|*[!0-9]*) usage_error "--fault-kills wants a count" ;; esac; fault_kills=$val ;;
         --dispatch-agents) is_count "$val" && [ "$val" -ge 2 ] || usage_error "--dispatch-agents wants 2 or more"; dispatch_agents=$val ;;
         --dispatch-slots) is_count "$val" || usage_error "--dispatch-slots wants a count"; dispatch_slots=$val ;;
@@ -306,6 +307,36 @@ all_cpu () {
     for p in $pids; do cpu_of "$p"; done | awk '{ t += $1 } END { printf "%.2f\n", t }'
 }
 
+# await_run CLI DIR N PART: waits for the CLI (pid CLI, output DIR/run.out)
+# to exit.  A task the cluster lost would make the run wait for ever: after
+# --stall s without a new result, it saves the N agents' stats as
+# DIR/c/I.stats and interrupts the CLI (it cancels the run and reports what
+# never finished as skipped: counted wrong).  Sets stalled (a reason, or "").
+# CLI may be /usr/bin/time: then the CLI is its child.
+await_run () {
+    local cli=$1 d=$2 n=$3 part=$4 results=-1 last_change a target
+    stalled=""
+    last_change=$(date +%s)
+    while kill -0 "$cli" 2>/dev/null; do
+        if [ "$(grep -c ' gen/' "$d/run.out")" -ne "$results" ]; then
+            results=$(grep -c ' gen/' "$d/run.out")
+            last_change=$(date +%s)
+        elif [ $(( $(date +%s) - last_change )) -ge "$stall" ]; then
+            stalled="$results results, then none for $stall s"
+            say "$part: stalled ($stalled); saving every agent's stats as c/N.stats, interrupting the run"
+            for a in $(seq 1 "$n"); do
+                "$testmesh" stats --data "$d/c/$a" > "$d/c/$a.stats" 2>&1
+            done
+            target=$(pgrep -P "$cli" -f "testmesh run" || echo "$cli")
+            kill -INT "$target" 2>/dev/null
+            sleep 10
+            kill -KILL "$target" 2>/dev/null
+            break
+        fi
+        sleep 1
+    done
+}
+
 # --------------------------------------------------------------- stealing
 steal_part () {
     local d=$work/steal
@@ -365,7 +396,7 @@ faults_part () {
     cluster "$d/c" "$fault_agents" 2
     "$testmesh" run --data "$d/c/1" --progress lines --json "$d/report.json" "$d/suite.ini" \
         > "$d/run.out" 2>&1 &
-    local cli=$! t0 victims v
+    local cli=$! t0 victims v stalled
     pids="$pids $cli"
     t0=$(now)
     # Kill K distinct agents (never the origin) while the run lasts
@@ -379,28 +410,7 @@ faults_part () {
         start_agent "$d/c/$v" "a$v" 2
         echo "$last_pid" > "$d/c/$v.pid"
     done
-    # A task the cluster lost would make the run wait for ever: after
-    # --fault-stall s without a new result, interrupt the CLI (it cancels
-    # the run and reports what never finished as skipped: counted wrong)
-    local results=-1 last_change stalled="" a
-    last_change=$(date +%s)
-    while kill -0 "$cli" 2>/dev/null; do
-        if [ "$(grep -c ' gen/' "$d/run.out")" -ne "$results" ]; then
-            results=$(grep -c ' gen/' "$d/run.out")
-            last_change=$(date +%s)
-        elif [ $(( $(date +%s) - last_change )) -ge "$fault_stall" ]; then
-            stalled="$results results, then none for $fault_stall s"
-            say "faults: stalled ($stalled); saving every agent's stats as c/N.stats, interrupting the run"
-            for a in $(seq 1 "$fault_agents"); do
-                "$testmesh" stats --data "$d/c/$a" > "$d/c/$a.stats" 2>&1
-            done
-            kill -INT "$cli" 2>/dev/null
-            sleep 10
-            kill -KILL "$cli" 2>/dev/null
-            break
-        fi
-        sleep 1
-    done
+    await_run "$cli" "$d" "$fault_agents" faults
     wait "$cli"
     local rc=$?
     local wall
@@ -512,7 +522,11 @@ scale_part () {
     t0=$(now)
     /usr/bin/time -f "%U %S" -o "$d/cli.time" \
         "$testmesh" run --data "$d/c/1" --progress lines --json "$d/report.json" "$d/suite.ini" \
-        > "$d/run.out" 2>&1
+        > "$d/run.out" 2>&1 &
+    local cli=$! stalled
+    pids="$pids $cli"
+    await_run "$cli" "$d" "$n" scale
+    wait "$cli"
     rc=$?
     t1=$(now)
     cpu1=$(cpu_of "$agent1_pid")
@@ -531,6 +545,7 @@ scale_part () {
     echo
     echo "scale: $scale_tests tests ($scale_durations s, 10 % failing) on $n agents x 1 slot"
     printf '  %-38s %s s\n' "cluster formed in" "$formed"
+    [ -z "$stalled" ] || printf '  %-38s %s\n' "STALLED" "$stalled"
     if read -r total lost dup wrong members < "$d/verdict" && is_count "${members:-x}"; then
         printf '  %-38s %s of %s (exit %s: 1 = some failed, as they should)\n' "results" "$total" "$scale_tests" "$rc"
         printf '  %-38s %s / %s / %s (target 0 / 0 / 0)\n' "lost / duplicated / wrong" "$lost" "$dup" "$wrong"
