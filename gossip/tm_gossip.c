@@ -1282,11 +1282,17 @@ s_handle_work (s_gossip_t *self)
                                                 zframe_data (payload), zframe_size (payload));
             if (frame)
                 s_send (self, member.address, &frame);
-            else
+            else {
                 self->work_dropped++;
+                zsock_send (self->work, "ssf", "UNSENT", hex, payload);
+            }
         }
-        else
+        else {
+            //  The pool's view of the members follows ours: it may have
+            //  sent this before it heard that ID died; it gets it back
             self->work_dropped++;
+            zsock_send (self->work, "ssf", "UNSENT", hex ? hex : "", payload);
+        }
         free (hex);
         zframe_destroy (&payload);
     }

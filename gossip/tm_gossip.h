@@ -49,9 +49,10 @@
             "HELLO"                     send the member table, then changes
             "SEND" s:id f:payload       to the member of hex ID (ourselves
                                         included: it comes straight back as
-                                        RECV); dropped and counted
-                                        (work_dropped) if ID is unknown,
-                                        dead, left or revoked
+                                        RECV); if ID is unknown, dead, left
+                                        or revoked, not sent, counted
+                                        (work_dropped) and given back
+                                        as UNSENT
             "LOAD" s:free s:queue       our free slots and queued tasks, for
                                         our metadata (sent at most every
                                         0.5 s: each change is a signed fact)
@@ -62,6 +63,9 @@
                                         dead, left; meta is its JSON)
             "SYNCED"                    the snapshot after HELLO is complete
             "RECV" s:id f:payload       a WORK payload from member ID
+            "UNSENT" s:id f:payload     a SEND we did not send: the pool
+                                        may have sent it before it heard
+                                        (from us) that ID died
 */
 #ifndef TM_GOSSIP_H_INCLUDED
 #define TM_GOSSIP_H_INCLUDED

@@ -1273,9 +1273,10 @@ s_lease_expire (s_pool_t *self, double now)
     }
 }
 
-//  A holder saw us dead and dropped these tasks of ours: we hand them
-//  out again.  Only the current lease counts, as for results: a lease
-//  names one hand-out, and a holder knows it only if it held the task.
+//  A holder saw us dead and dropped these tasks of ours (or an assign of
+//  ours to FROM never left): we hand them out again.  Only the current
+//  lease counts, as for results: a lease names one hand-out, and a
+//  holder knows it only if it held the task.
 static void
 s_on_dropped (s_pool_t *self, const char *from, json_t *msg)
 {
@@ -1301,12 +1302,81 @@ s_on_dropped (s_pool_t *self, const char *from, json_t *msg)
     }
     if (count > 0) {
         s_member_t *member = (s_member_t *) zhashx_lookup (self->members, from);
-        tm_info ("work", "re-queueing %zu task(s) of run %s that '%s' dropped, seeing us dead",
+        tm_info ("work", "re-queueing %zu task(s) of run %s that '%s' dropped or never got",
                  count, run->key, member && member->name ? member->name : from);
         S_COUNT (self, requeued, count);
         s_place (self, run, indices, count, NULL, true);
     }
     free (indices);
+}
+
+//  Gossip did not send MSG to member TO: it saw TO dead (or never knew
+//  it) by the time it got it, though we did not yet.  What it carried
+//  must not be lost with it.
+static void
+s_on_unsent (s_pool_t *self, const char *to, json_t *msg)
+{
+    const char *type = json_string_value (json_object_get (msg, "t"));
+    const char *run = json_string_value (json_object_get (msg, "run"));
+    size_t i;
+    json_t *item;
+    if (streq (type, "assign") && run) {
+        //  Our own tasks: handed out again, as if TO had dropped them
+        json_t *items = json_array ();
+        json_array_foreach (json_object_get (msg, "tasks"), i, item)
+            json_array_append_new (items, json_pack ("[O, O]", json_object_get (item, "i"),
+                                                     json_object_get (item, "l")));
+        json_t *dropped = json_pack ("{s:s, s:s, s:o}", "t", "dropped", "run", run,
+                                     "items", items);
+        s_on_dropped (self, to, dropped);
+        json_decref (dropped);
+    }
+    else
+    if (streq (type, "give")) {
+        //  Out of our queue, told moved, never given: their origins hand
+        //  them out again
+        json_t *by_origin = json_object ();     //  "origin run" -> [[i, l]...]
+        json_array_foreach (json_object_get (msg, "tasks"), i, item) {
+            const char *origin = json_string_value (json_object_get (item, "o"));
+            const char *task_run = json_string_value (json_object_get (item, "run"));
+            if (!origin || strlen (origin) != S_HEX - 1 || !task_run)
+                continue;
+            char *key = tm_strdupf ("%s %s", origin, task_run);
+            json_t *list = json_object_get (by_origin, key);
+            if (!list) {
+                list = json_array ();
+                json_object_set_new (by_origin, key, list);
+            }
+            json_array_append_new (list, json_pack ("[O, O]", json_object_get (item, "i"),
+                                                    json_object_get (item, "l")));
+            free (key);
+        }
+        const char *key;
+        json_t *list;
+        json_object_foreach (by_origin, key, list) {
+            char origin [S_HEX];
+            snprintf (origin, sizeof origin, "%.*s", S_HEX - 1, key);
+            json_t *note = json_pack ("{s:s, s:s, s:O}", "t", "dropped", "run", key + S_HEX,
+                                      "items", list);
+            s_send (self, origin, &note);
+        }
+        json_decref (by_origin);
+    }
+    else
+    if ((streq (type, "result") || streq (type, "dropped")) && run) {
+        //  For an origin gossip sees dead: it hears of them if it comes back
+        if (streq (type, "result"))
+            s_dropped_add (self, to, run, (uint64_t) json_integer_value (json_object_get (msg, "i")),
+                           (uint64_t) json_integer_value (json_object_get (msg, "l")));
+        else
+            json_array_foreach (json_object_get (msg, "items"), i, item)
+                s_dropped_add (self, to, run, (uint64_t) json_integer_value (json_array_get (item, 0)),
+                               (uint64_t) json_integer_value (json_array_get (item, 1)));
+    }
+    //  Others need nothing: a started is followed by its result, a moved
+    //  origin is dead (its thief reports under the same lease if it comes
+    //  back), a steal is abandoned after S_STEAL_WAIT, a cancel's run
+    //  dies with its origin
 }
 
 //  Member ID is gone (dead, left, or restarted): its tasks go elsewhere
@@ -1545,6 +1615,18 @@ s_handle_work (s_pool_t *self)
         if (from && payload)
             s_on_recv (self, from, payload);
         free (from);
+        zframe_destroy (&payload);
+    }
+    else
+    if (command && streq (command, "UNSENT")) {
+        char *to = zmsg_popstr (msg);
+        zframe_t *payload = zmsg_pop (msg);
+        json_t *json = payload ? json_loadb ((const char *) zframe_data (payload),
+                                             zframe_size (payload), 0, NULL) : NULL;
+        if (to && json)
+            s_on_unsent (self, to, json);
+        json_decref (json);
+        free (to);
         zframe_destroy (&payload);
     }
     else

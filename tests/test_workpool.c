@@ -283,6 +283,17 @@ Test (workpool, origin_takes_back_tasks_their_holder_stops_renewing, .timeout = 
     zsock_destroy (&gossip);
 }
 
+//  Gives the pool back MSG (a JSON object) as UNSENT to TO.
+static void
+s_unsent (zsock_t *gossip, const char *to, json_t *msg)
+{
+    char *text = json_dumps (msg, JSON_COMPACT);
+    zframe_t *frame = zframe_new (text, strlen (text));
+    zsock_send (gossip, "ssf", "UNSENT", to, frame);
+    zframe_destroy (&frame);
+    free (text);
+}
+
 //  The tasks a "dropped" message lists, as "i:l" strings in a sorted
 //  JSON array, for comparison.
 static json_t *
@@ -433,14 +444,50 @@ Test (workpool, origin_hands_out_again_what_a_holder_dropped)
     cr_assert_eq (json_array_size (json_object_get (assign, "tasks")), 1);
     cr_assert_eq (json_integer_value (json_object_get (again, "i")), index);
     cr_assert_gt (json_integer_value (json_object_get (again, "l")), lease, "not under a new lease");
-    json_decref (assign);
     //  The same report again, now under a stale lease: nothing moves
     s_recv_from (gossip, S_THIEF, text);
-    assign = s_expect (gossip, S_THIEF, "assign", 300);
-    cr_assert_null (assign, "a stale dropped report moved a task");
+    json_t *stale = s_expect (gossip, S_THIEF, "assign", 300);
+    cr_assert_null (stale, "a stale dropped report moved a task");
+    //  An assign gossip did not send (it saw the holder dead before we
+    //  did) is handed out again too
+    s_unsent (gossip, S_THIEF, assign);
+    json_decref (assign);
+    assign = s_expect (gossip, S_THIEF, "assign", 5000);
+    cr_assert_not_null (assign, "an unsent assign was not handed out again");
+    cr_assert_eq (json_integer_value (json_object_get (
+                      json_array_get (json_object_get (assign, "tasks"), 0), "i")), index);
+    json_decref (assign);
     zactor_destroy (&pool);
     if (s_datadir)
         tmu_rmrf (s_datadir);
     zsock_destroy (&gossip);
     tm_tasklist_destroy (&tasks);
+}
+
+Test (workpool, give_that_gossip_did_not_send_goes_back_to_the_origin)
+{
+    //  The pool saw the thief alive, gossip already saw it dead: the
+    //  origin, told the task moved, must hear that it is nowhere
+    zsock_t *gossip;
+    zactor_t *pool = s_pool_with_a_queue (&gossip, "inproc://test-workpool-unsent", "alive");
+    s_recv_from (gossip, S_THIEF, "{\"t\":\"steal\",\"want\":1}");
+    json_t *give = s_expect (gossip, S_THIEF, "give", 5000);
+    cr_assert_not_null (give);
+    json_t *task = json_array_get (json_object_get (give, "tasks"), 0);
+    cr_assert_not_null (task);
+    char want [64];
+    snprintf (want, sizeof want, "%lld:%lld",
+              (long long) json_integer_value (json_object_get (task, "i")),
+              (long long) json_integer_value (json_object_get (task, "l")));
+    s_unsent (gossip, S_THIEF, give);
+    json_decref (give);
+    json_t *dropped = s_expect (gossip, S_ORIGIN, "dropped", 5000);
+    cr_assert_not_null (dropped, "the origin did not hear that the given task is nowhere");
+    json_t *items = s_items (dropped);
+    cr_assert_eq (json_array_size (items), 1);
+    cr_assert_str_eq (json_string_value (json_array_get (items, 0)), want);
+    json_decref (items);
+    json_decref (dropped);
+    zactor_destroy (&pool);
+    zsock_destroy (&gossip);
 }
