@@ -106,6 +106,10 @@ tm_control_bind (const char *datadir, char **err)
     zsock_t *server = zsock_new (ZMQ_ROUTER);
     zsock_set_linger (server, 0);
     zsock_set_maxmsgsize (server, TM_CONTROL_MAX);
+    //  A ROUTER drops what it cannot queue for a peer, silently: a run's
+    //  CLI that falls behind would lose results.  What we queue is bounded
+    //  by the runs we hold (an event per test and attempt).
+    zsock_set_sndhwm (server, 0);
     //  Bind with a tight umask so the socket is never reachable by
     //  others, not even between bind and chmod.
     mode_t old = umask (0077);

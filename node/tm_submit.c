@@ -233,6 +233,9 @@ s_start (s_submit_t *self)
         zsock_set_curve_publickey (self->agent, self->config.client_public);
         zsock_set_curve_secretkey (self->agent, self->config.client_secret);
     }
+    //  Take every event the agent sends however far behind we are: it
+    //  would otherwise queue, and then drop, what we have not read
+    zsock_set_rcvhwm (self->agent, 0);
     //  A cancel sent just before we end gets a moment to leave
     zsock_set_linger (self->agent, 500);
     //  The largest message the agent may send is a result with both
