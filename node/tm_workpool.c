@@ -664,6 +664,22 @@ s_dropped_expire (s_pool_t *self, double now)
             json_object_del (self->dropped, origin);
 }
 
+//  Adds HELD's (index, lease) to NOTES["origin run"], the per-run lists
+//  of moved and hold notes.
+static void
+s_note_add (json_t *notes, const s_held_t *held)
+{
+    char *note_key = tm_strdupf ("%s %s", held->origin, held->run);
+    json_t *list = json_object_get (notes, note_key);
+    if (!list) {
+        list = json_array ();
+        json_object_set_new (notes, note_key, list);
+    }
+    json_array_append_new (list, json_pack ("[I, I]", (json_int_t) held->index,
+                                            (json_int_t) held->lease));
+    free (note_key);
+}
+
 //  Kills what runs and drops what is queued for ORIGIN (and RUN, if
 //  given): its origin cancelled the run, or died.
 static void
@@ -740,15 +756,7 @@ s_on_steal (s_pool_t *self, const char *thief, json_t *msg)
             "o", held->origin, "run", held->run, "i", (json_int_t) held->index,
             "l", (json_int_t) held->lease, "a", held->attempt,
             "task", tm_codec_task_encode (held->task)));
-        char *group_key = tm_strdupf ("%s %s", held->origin, held->run);
-        json_t *list = json_object_get (moved, group_key);
-        if (!list) {
-            list = json_array ();
-            json_object_set_new (moved, group_key, list);
-        }
-        json_array_append_new (list, json_pack ("[I, I]", (json_int_t) held->index,
-                                                (json_int_t) held->lease));
-        free (group_key);
+        s_note_add (moved, held);
         s_held_destroy (&held);
     }
     zlistx_destroy (&exhausted);
@@ -1207,33 +1215,14 @@ s_renew (s_pool_t *self)
 {
     json_t *notes = json_object ();         //  "origin run" -> [[i, l], ...]
     for (s_group_t *group = (s_group_t *) zlistx_first (self->groups); group;
-         group = (s_group_t *) zlistx_next (self->groups)) {
-        char *note_key = tm_strdupf ("%s %s", group->origin, group->run);
-        json_t *list = json_object_get (notes, note_key);
-        if (!list) {
-            list = json_array ();
-            json_object_set_new (notes, note_key, list);
-        }
+         group = (s_group_t *) zlistx_next (self->groups))
         for (s_held_t *held = (s_held_t *) zlistx_first (group->tasks); held;
              held = (s_held_t *) zlistx_next (group->tasks))
-            json_array_append_new (list, json_pack ("[I, I]", (json_int_t) held->index,
-                                                    (json_int_t) held->lease));
-        free (note_key);
-    }
+            s_note_add (notes, held);
     for (s_held_t *held = (s_held_t *) zhashx_first (self->running); held;
-         held = (s_held_t *) zhashx_next (self->running)) {
-        if (held->orphan)
-            continue;           //  Being killed: its origin hears 'dropped'
-        char *note_key = tm_strdupf ("%s %s", held->origin, held->run);
-        json_t *list = json_object_get (notes, note_key);
-        if (!list) {
-            list = json_array ();
-            json_object_set_new (notes, note_key, list);
-        }
-        json_array_append_new (list, json_pack ("[I, I]", (json_int_t) held->index,
-                                                (json_int_t) held->lease));
-        free (note_key);
-    }
+         held = (s_held_t *) zhashx_next (self->running))
+        if (!held->orphan)      //  Being killed: its origin hears 'dropped'
+            s_note_add (notes, held);
     const char *note_key;
     json_t *list;
     json_object_foreach (notes, note_key, list) {
