@@ -21,7 +21,7 @@ CFLAGS   ?= -O2 -g
 # `override` so that a CFLAGS given on the command line (as `make asan`
 # does) adds optimisation and sanitizer flags without losing these.
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -MMD -MP \
-            -Inode -Igossip $(PKG_CFLAGS)
+            -Inode -Igossip -Idht-cache $(PKG_CFLAGS)
 ifneq ($(filter 1 true,$(WERROR) $(CI)),)
 override CFLAGS += -Werror
 endif
@@ -35,7 +35,8 @@ endif
 
 # Every module but main.c goes into a static library that the binary,
 # the unit tests and the tools all link, so tests exercise shipped code.
-LIB_SRCS  := $(filter-out node/main.c,$(wildcard node/*.c)) $(wildcard gossip/*.c)
+LIB_SRCS  := $(filter-out node/main.c,$(wildcard node/*.c)) $(wildcard gossip/*.c) \
+             $(wildcard dht-cache/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libtestmesh.a
 BIN       := $(BUILD)/testmesh
