@@ -1,0 +1,109 @@
+/*  tm_cachedb.h - one member's share of the result cache, in RocksDB.
+
+    Every member keeps the cache keys it owns (docs/caching.md, 4) in
+    DATADIR/cache; an embedded node (`testmesh run` with no agent) keeps
+    the whole cache there.  Values are opaque bytes to this module: the
+    signed encodings of tm_cacheentry.h.  Only this module sees RocksDB.
+
+    Two kinds of value, each under a 32-byte key:
+        TM_CACHEDB_ENTRY    under a result key K: an encoded entry
+        TM_CACHEDB_RECORD   under an identity I: an encoded record
+    plus tombstones (cache invalidate), kept by their own 32-byte id.
+
+    Size cap and LRU: the bytes of keys and values of entries and
+    records are counted; a put that takes the share over its cap evicts
+    the least recently used values (a get or a put uses a value) until
+    it fits.  Tombstones are not counted and never evicted: there are
+    few, and forgetting one would bring invalidated results back.
+
+    Failure, never a crash (docs/caching.md, 4): if the database cannot
+    be opened (corrupt, unreadable) or a write fails (disk full), the
+    share goes DEGRADED: the reason is logged once as an error, gets
+    miss, puts are dropped, and the owner keeps running tests.  A
+    database another process holds open (a second embedded run) is
+    opened read-only: gets work, puts are dropped silently.
+
+    Not thread-safe: one owner thread (the cache actor, or the CLI).
+*/
+#ifndef TM_CACHEDB_H_INCLUDED
+#define TM_CACHEDB_H_INCLUDED
+
+#include "tm_common.h"
+
+#define TM_CACHEDB_KEY  32          //  Bytes of every key
+
+typedef enum {
+    TM_CACHEDB_ENTRY = 'e',
+    TM_CACHEDB_RECORD = 'r'
+} tm_cachedb_kind_t;
+
+typedef struct {
+    uint64_t entries;           //  Entries held
+    uint64_t records;           //  Records held
+    uint64_t tombstones;        //  Tombstones held
+    uint64_t bytes;             //  Counted bytes of entries and records
+    uint64_t cap;               //  The cap on bytes
+    uint64_t hits;              //  Gets of an entry that found it
+    uint64_t misses;            //  Gets of an entry that did not
+    uint64_t puts;              //  Puts stored
+    uint64_t evicted;           //  Values evicted to stay under the cap
+    uint64_t errors;            //  Failed reads or writes (each logged)
+    bool degraded;              //  See the banner
+    bool readonly;              //  Another process holds the database
+} tm_cachedb_stats_t;
+
+typedef struct _tm_cachedb_t tm_cachedb_t;
+
+//  Opens (creating) DATADIR/cache with a cap of CAP bytes (0: the
+//  default, 1 GiB).  Never fails for a bad database: the share is then
+//  degraded (see banner).  Returns NULL with *err only if DATADIR/cache
+//  cannot be created at all.
+tm_cachedb_t *tm_cachedb_new (const char *datadir, uint64_t cap, char **err);
+void tm_cachedb_destroy (tm_cachedb_t **self_p);
+
+//  Gets the value of KIND under KEY into a new buffer *VALUE_P (caller
+//  frees) of *SIZE_P bytes.  Returns 0, or -1 if absent (or degraded).
+//  Counts a hit or a miss for entries, and marks the value used.
+int tm_cachedb_get (tm_cachedb_t *self, tm_cachedb_kind_t kind,
+                    const uint8_t key [TM_CACHEDB_KEY], char **value_p, size_t *size_p);
+
+//  True if a value of KIND is under KEY; counts nothing, marks nothing.
+bool tm_cachedb_has (tm_cachedb_t *self, tm_cachedb_kind_t kind,
+                     const uint8_t key [TM_CACHEDB_KEY]);
+
+//  Stores SIZE bytes at VALUE under KEY, replacing any, then evicts
+//  least recently used values while over the cap (a value larger than
+//  the whole cap is not stored).  Returns 0, or -1 if not stored.
+int tm_cachedb_put (tm_cachedb_t *self, tm_cachedb_kind_t kind,
+                    const uint8_t key [TM_CACHEDB_KEY], const void *value, size_t size);
+
+//  Removes the value of KIND under KEY, if any.  Returns 0, or -1 on a
+//  write error.
+int tm_cachedb_delete (tm_cachedb_t *self, tm_cachedb_kind_t kind,
+                       const uint8_t key [TM_CACHEDB_KEY]);
+
+//  Calls FN for every value of KIND (both kinds if KIND is 0), in key
+//  order, until it returns false.  FN must not change the share; collect
+//  keys and act afterwards.  Marks nothing used.
+typedef bool (tm_cachedb_each_fn) (tm_cachedb_kind_t kind, const uint8_t *key,
+                                   const char *value, size_t size, void *arg);
+void tm_cachedb_each (tm_cachedb_t *self, tm_cachedb_kind_t kind,
+                      tm_cachedb_each_fn *fn, void *arg);
+
+//  Evicts least recently used values until the share is at most CAP
+//  bytes (0: its own cap).  Returns how many it evicted.
+size_t tm_cachedb_gc (tm_cachedb_t *self, uint64_t cap);
+
+//  Tombstones (tm_cachetomb_t encodings) under their 32-byte ids.  Put
+//  returns 0, or -1 if not stored.  Each calls FN for every tombstone.
+int tm_cachedb_tomb_put (tm_cachedb_t *self, const uint8_t id [TM_CACHEDB_KEY],
+                         const void *value, size_t size);
+void tm_cachedb_tomb_each (tm_cachedb_t *self, tm_cachedb_each_fn *fn, void *arg);
+
+//  Copies the counters into *STATS.
+void tm_cachedb_stats (tm_cachedb_t *self, tm_cachedb_stats_t *stats);
+
+//  True if degraded, and why (borrowed) in *REASON_P if not NULL.
+bool tm_cachedb_degraded (tm_cachedb_t *self, const char **reason_p);
+
+#endif

@@ -1,0 +1,88 @@
+/*  tm_dht.h - the cache actor: this member's share and the DHT over it.
+
+    One per agent.  It owns the member's share (tm_cachedb, in
+    DATADIR/cache) and talks to the other members' cache actors through
+    the gossip actor's cache socket (tm_gossip.h: the same protocol as
+    the work socket, in CACHE envelopes), so every message is signed
+    and its author known.  docs/caching.md, 4, is the design:
+      - a key's owners are the R alive members of highest rendezvous
+        weight (tm_rendezvous.h), R = config.replicas;
+      - GET asks, for each key, its first owner, batching all keys of
+        one owner into one message; a key the owner lacks (or an owner
+        that does not answer within a deadline) is asked of the next
+        owner; a value found at a later owner is written back (repair)
+        to the earlier owners that missed;
+      - PUT writes to every owner;
+      - on every membership change (a member alive, dead, left, or back
+        with a new boot id) it hands each value it holds to those of its
+        owners that did not have it, and deletes what it no longer owns
+        once its owners have acknowledged it;
+      - tombstones are sent to every member, and to every member that
+        becomes alive later; a tombstone deletes the entries it covers
+        and keeps them from being stored or served again;
+      - an entry whose signature does not verify, or whose signer is
+        revoked (not a member any more), is dropped and counted, from a
+        peer or in the share.
+    Nothing from the network is trusted: a malformed message is dropped
+    and counted (stats "malformed").
+
+    Pipe protocol (frames as for zsock_send; JSON is a string frame):
+        owner -> dht
+            "GET" s:reqid s:kind s:keys      KIND "entry" or "record";
+                                            KEYS a JSON array of hex keys
+            "PUT" s:kind s:items             ITEMS a JSON array of
+                                            [hex key, value string]
+            "INVALIDATE" s:reqid s:glob      issue a tombstone
+            "STATS" s:reqid                  every member's share stats
+            "GC" s:reqid                     evict to the cap, here
+            "$TERM"
+        dht -> owner
+            "GOT" s:reqid s:values           JSON array, one per key in
+                                            order: the value string or null
+            "INVALIDATED" s:reqid s:json     {"deleted": n} here
+            "STATS" s:reqid s:json           {"replicas": R, "members":
+                                            [{"name", "entries", "records",
+                                            "bytes", "cap", "hits", "misses",
+                                            "evicted", "degraded"}, ...]}
+                                            (members that answer in 1 s)
+            "GC" s:reqid s:json              {"evicted": n}
+    Every GET is answered by one GOT, within about 2 s whatever peers do.
+*/
+#ifndef TM_DHT_H_INCLUDED
+#define TM_DHT_H_INCLUDED
+
+#include "tm_common.h"
+#include "tm_cacheentry.h"
+
+//  Counters for `testmesh stats` ("cache"), written by the actor; read
+//  field by field (each written atomically).
+typedef struct {
+    uint64_t gets;              //  Keys asked by our owner
+    uint64_t found;             //  ... found somewhere
+    uint64_t remote_gets;       //  Keys peers asked of us
+    uint64_t puts;              //  Values stored in our share
+    uint64_t repaired;          //  Values written back to owners that missed
+    uint64_t handed;            //  Values handed to new owners
+    uint64_t handoff_runs;      //  Handoffs started (membership changes)
+    double handoff_done;        //  Wall clock the last handoff completed
+    uint64_t bad_signature;     //  Entries dropped: signature or signer
+    uint64_t tombstoned;        //  Entries deleted or refused by tombstones
+    uint64_t malformed;         //  Messages that did not parse
+} tm_dht_stats_t;
+
+typedef struct {
+    const char *datadir;        //  The share is DATADIR/cache
+    const char *member;         //  Our name
+    const uint8_t *node_sk;     //  Our Ed25519 secret key (64 bytes), to
+                                //  sign tombstones; copied
+    const char *cache_endpoint; //  The gossip actor's cache socket
+    int replicas;               //  R, >= 1
+    uint64_t cap;               //  Bytes of our share; 0 = default
+    tm_dht_stats_t *stats;      //  Counters to keep, or NULL; outlives the actor
+} tm_dht_config_t;
+
+//  The actor function: zactor_new (tm_dht_actor, &config).  The config
+//  is copied before the actor signals ready.
+void tm_dht_actor (zsock_t *pipe, void *args);
+
+#endif
