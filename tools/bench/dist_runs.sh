@@ -6,7 +6,7 @@
 # nothing.
 #
 #   tools/bench/dist_runs.sh [--agents N] [--slots S] [--tests C]
-#                            [--reps R] [--fault-agents N] [--fault-tests C]
+#                            [--durations SPEC] [--reps R] [--fault-agents N] [--fault-tests C]
 #                            [--fault-kills K] [--stall S]
 #                            [--dispatch-agents N]
 #                            [--dispatch-slots S] [--dispatch-tests C]
@@ -18,6 +18,8 @@
 #   --agents N        agents of the stealing run (default 20)
 #   --slots S         slots per agent there (default 4)
 #   --tests C         tests of the skewed suite (default 400)
+#   --durations SPEC  their durations, as gen_suite.sh --durations
+#                     (default lognormal:-1.6:1.1)
 #   --reps R          repetitions of the stealing run; medians (default 3)
 #   --fault-agents N  agents of the fault run (default 10)
 #   --fault-tests C   tests of the fault run (default 10000)
@@ -98,7 +100,7 @@
 
 set -u
 me=dist_runs.sh
-agents=20 slots=4 tests=400 reps=3
+agents=20 slots=4 tests=400 reps=3 durations=lognormal:-1.6:1.1
 fault_agents=10 fault_tests=10000 fault_kills=3 stall=60
 dispatch_agents=10 dispatch_slots=4 dispatch_tests="" dispatch_runs=20
 scale_agents=120 scale_tests=2000 scale_durations=uniform:0:0.2 form_timeout=600
@@ -121,6 +123,7 @@ while [ $# -gt 0 ]; do
         --agents) is_count "$val" || usage_error "--agents wants a count"; agents=$val ;;
         --slots) is_count "$val" || usage_error "--slots wants a count"; slots=$val ;;
         --tests) is_count "$val" || usage_error "--tests wants a count"; tests=$val ;;
+        --durations) durations=$val ;;
         --reps) is_count "$val" || usage_error "--reps wants a count"; reps=$val ;;
         --fault-agents) is_count "$val" && [ "$val" -ge 2 ] || usage_error "--fault-agents wants 2 or more"; fault_agents=$val ;;
         --fault-tests) is_count "$val" || usage_error "--fault-tests wants a count"; fault_tests=$val ;;
@@ -341,7 +344,7 @@ await_run () {
 steal_part () {
     local d=$work/steal
     mkdir -p "$d"
-    "$gen" manifest --count "$tests" --durations lognormal:-1.6:1.1 --seed 7 \
+    "$gen" manifest --count "$tests" --durations "$durations" --seed 7 \
         --truth "$d/truth" --out "$d/suite.ini" || fail "gen_suite failed"
     # The generator's passing tests are `sleep D`: the sleeps are the work
     local bound static
@@ -378,7 +381,7 @@ steal_part () {
     done
     stop_all
     echo
-    echo "work stealing: $agents agents x $slots slots, $tests log-normal sleep tests, $reps runs"
+    echo "work stealing: $agents agents x $slots slots, $tests sleep tests ($durations s), $reps runs"
     printf '  %-34s %s\n' "bound max(work/slots, longest)" "$bound s"
     printf '  %-34s %s s (runs:%s)\n' "makespan, median" "$(echo $spans | median)" "$spans"
     printf '  %-34s %s (target <= 1.10)\n' "ratio, median" "$(echo $ratios | median)"
