@@ -46,6 +46,10 @@ typedef struct {
     size_t err_size;            //  Bytes in err
     uint64_t err_cut;           //  Bytes of stderr not kept
     int leftovers;              //  Stray processes it left behind, killed
+    char *trace;                //  Task traced: what it read, ran and looked up
+                                //  (tm_trace_read's text), NULL if not traced
+    bool untraceable;           //  Trace asked for, but the program cannot be
+                                //  traced (static) or the shim is missing
 } tm_result_t;
 
 tm_result_t *tm_result_new (const char *id, size_t index);

@@ -59,6 +59,8 @@ typedef struct {
                                 //  and cwd lie under; NULL runs it in place
     tm_file_t *files;           //  Shipped files (root set), files_size of them
     size_t files_size;
+    bool trace;                 //  Run it under the trace shim (tm_trace.h): the
+                                //  origin stores its result in the cache
     double expected;            //  Expected seconds from history, < 0 unknown
     size_t index;               //  Position in the run's task list
 } tm_task_t;
