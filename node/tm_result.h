@@ -51,6 +51,10 @@ typedef struct {
     uint8_t cache_pk [32];      //  its Ed25519 key,
     uint8_t cache_sig [64];     //  the signature,
     double cache_created;       //  and the claim's time
+    char *trace;                //  Task traced: what it read, ran and looked up
+                                //  (tm_trace_read's text), NULL if not traced
+    bool untraceable;           //  Trace asked for, but the program cannot be
+                                //  traced (static) or the shim is missing
 } tm_result_t;
 
 tm_result_t *tm_result_new (const char *id, size_t index);

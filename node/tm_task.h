@@ -63,6 +63,8 @@ typedef struct {
     char *cache_decl;           //  identity and declared digest, which its
                                 //  runner signs into a passing result; NULL
                                 //  when the result is not to be cached
+    bool trace;                 //  Run it under the trace shim (tm_trace.h): the
+                                //  origin stores its result in the cache
     double expected;            //  Expected seconds from history, < 0 unknown
     size_t index;               //  Position in the run's task list
 } tm_task_t;
