@@ -5,6 +5,8 @@
 #include "tm_testutil.h"
 #include "tm_cachedb.h"
 #include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #define S_VALUE 100                         //  Bytes of the usual test value
 #define S_COUNTED (TM_CACHEDB_KEY + S_VALUE)    //  What one of them counts
@@ -569,6 +571,51 @@ Test (cachedb, ten_thousand_puts_and_gets_are_quick)
              puts * 1000, gets * 1000);
     //  Generous: a shared CI machine, maybe under ASan
     cr_assert_lt (puts + gets, 20.0);
+    tm_cachedb_destroy (&db);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
+Test (cachedb, write_failure_degrades_once_and_keeps_running)
+{
+    char *dir = tmu_scratch ();
+    pid_t pid = fork ();
+    cr_assert_geq (pid, 0);
+    if (pid == 0) {
+        //  A full disk, as near as a test gets: no file may grow past
+        //  1 MiB, and a write past it fails with EFBIG instead of a signal
+        tm_cachedb_t *db = s_open (dir, 0);
+        if (s_put (db, TM_CACHEDB_ENTRY, 1, S_VALUE))
+            _exit (10);
+        signal (SIGXFSZ, SIG_IGN);
+        struct rlimit limit = { 1024 * 1024, 1024 * 1024 };
+        if (setrlimit (RLIMIT_FSIZE, &limit))
+            _exit (11);
+        int failed_at = -1;
+        for (int n = 2; n < 200 && failed_at < 0; n++)
+            if (s_put (db, TM_CACHEDB_ENTRY, n, 64 * 1024))
+                failed_at = n;
+        if (failed_at < 0)
+            _exit (12);
+        tm_cachedb_stats_t stats = s_stats (db);
+        int code = !stats.degraded ? 13
+                 : stats.errors != 1 ? 14
+                 : s_put (db, TM_CACHEDB_ENTRY, 500, 10) != -1 ? 15
+                 : s_stats (db).errors != 1 ? 16        //  Dropped, not retried
+                 : s_get (db, TM_CACHEDB_ENTRY, 1, S_VALUE) ? 17 : 0;
+        tm_cachedb_destroy (&db);
+        _exit (code);
+    }
+    int status;
+    cr_assert_eq (waitpid (pid, &status, 0), pid);
+    cr_assert (WIFEXITED (status), "the child died of signal %d", WTERMSIG (status));
+    cr_assert_eq (WEXITSTATUS (status), 0, "child failed check %d", WEXITSTATUS (status));
+    //  Afterwards (space again) the share opens and holds what was written
+    tm_cachedb_t *db = s_open (dir, 0);
+    cr_assert_not (s_stats (db).degraded);
+    cr_assert (s_get (db, TM_CACHEDB_ENTRY, 1, S_VALUE));
+    s_seen_t seen = s_each (db, 0, 0);
+    cr_assert_eq (seen.bytes, s_stats (db).bytes, "counters match the values");
     tm_cachedb_destroy (&db);
     tmu_rmrf (dir);
     free (dir);
