@@ -76,7 +76,8 @@ void tm_cachedb_destroy (tm_cachedb_t **self_p);
 
 //  Gets the value of KIND under KEY into a new buffer *VALUE_P (caller
 //  frees) of *SIZE_P bytes.  Returns 0, or -1 if absent (or degraded).
-//  Counts a hit or a miss for entries, and marks the value used.
+//  Counts a hit or a miss for entries, and marks the value used (not
+//  when read-only).
 int tm_cachedb_get (tm_cachedb_t *self, tm_cachedb_kind_t kind,
                     const uint8_t key [TM_CACHEDB_KEY], char **value_p, size_t *size_p);
 
