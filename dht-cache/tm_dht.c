@@ -1078,7 +1078,7 @@ static void
 s_invalidate (s_dht_t *self, const char *reqid, const char *glob)
 {
     size_t deleted = 0;
-    if (glob && *glob && strlen (glob) <= 1024) {
+    if (glob && *glob && strlen (glob) <= TM_CACHE_TEST_ID_MAX) {
         tm_cachetomb_t *tomb = tm_cachetomb_new (glob, tm_wall_now (), self->member);
         tm_cachetomb_sign (tomb, self->node_sk);
         zlistx_t *one = zlistx_new ();
