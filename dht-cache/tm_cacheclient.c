@@ -283,7 +283,7 @@ tm_cacheclient_invalidate (tm_cacheclient_t *self, const char *glob, size_t *del
         json_decref (reply);
         return 0;
     }
-    tm_cachetomb_t *tomb = tm_cachetomb_new (glob, tm_now (), self->member);
+    tm_cachetomb_t *tomb = tm_cachetomb_new (glob, tm_wall_now (), self->member);
     tm_cachetomb_sign (tomb, self->sk);
     uint8_t id [TM_CACHEDB_KEY];
     tm_cachetomb_id (tomb, id);

@@ -297,7 +297,7 @@ tm_runcache_store (tm_runcache_t *self, tm_tasklist_t *tasks, tm_result_t **resu
     char **entry_values = (char **) calloc (total + 1, sizeof (char *));
     assert (record_keys && record_values && entry_keys && entry_values);
     size_t records = 0, entries = 0, unsigned_passes = 0;
-    double now = tm_now ();
+    double now = tm_wall_now ();
     for (size_t i = 0; i < total; i++) {
         s_slot_t *slot = &self->slots [i];
         tm_task_t *task = tm_tasklist_get (tasks, i);

@@ -36,6 +36,7 @@
 #include "tm_token.h"
 #include "tm_submit.h"
 #include "tm_runcache.h"
+#include "tm_trace.h"
 #include <getopt.h>
 #include <sodium.h>
 #include <signal.h>
@@ -583,7 +584,7 @@ static void
 s_write_explain (const char *datadir, tm_runcache_t *runcache)
 {
     json_t *reasons = tm_runcache_reasons (runcache);
-    json_t *doc = json_pack ("{s:f, s:o}", "time", tm_now (), "tests", reasons);
+    json_t *doc = json_pack ("{s:f, s:o}", "time", tm_wall_now (), "tests", reasons);
     char *path = tm_strdupf ("%s/cache-explain.json", datadir);
     char *tmp = tm_strdupf ("%s.%d", path, (int) getpid ());
     if (json_dump_file (doc, tmp, JSON_COMPACT) != 0 || rename (tmp, path) != 0) {
@@ -632,6 +633,7 @@ tm_run_main (int argc, char **argv)
     tm_result_t **hits = NULL;          //  Cached results, by index
     size_t hit_count = 0;
     tm_tasklist_t *view = NULL;         //  The tests to run, when some hit
+    char *trace_shim = NULL;            //  The embedded node's trace shim
 
     state.keep_output = options.junit || options.json;
     state.tasks = s_discover (&options);
@@ -743,6 +745,15 @@ tm_run_main (int argc, char **argv)
             runcache = tm_runcache_new (cache, options.cache);
             hits = tm_runcache_lookup (runcache, state.tasks, &hit_count);
         }
+        //  What the tests read goes into their next keys: the embedded
+        //  node traces them (an agent's executor has its own shim)
+        if (cache && !submit && (options.cache & TM_CACHE_WRITE)) {
+            trace_shim = tm_trace_shim_path (datadir, &err);
+            if (!trace_shim) {
+                tm_warn ("cache", "%s; undeclared inputs are not traced", err);
+                zstr_free (&err);
+            }
+        }
     }
 
     bool tty = isatty (STDOUT_FILENO) && getenv ("TERM") && !streq (getenv ("TERM"), "dumb");
@@ -804,6 +815,7 @@ tm_run_main (int argc, char **argv)
                 .kill_grace = 2.0,
                 .cancel_grace = 0.05,
                 .output_limit = options.output_limit,
+                .trace_shim = trace_shim,
             },
         };
         runner = zactor_new (tm_scheduler_actor, &config);
@@ -869,6 +881,7 @@ done:
     tm_runcache_destroy (&runcache);
     tm_cacheclient_destroy (&cache);
     tm_keys_destroy (&keys);
+    free (trace_shim);
     zstr_free (&err);
     zactor_destroy (&runner);
     tm_console_destroy (&console);
