@@ -107,8 +107,9 @@ s_usage (FILE *out)
 "                         the tests to the members that run them (repeatable)\n"
 "      --shared-fs        every member sees this machine's paths: run tests\n"
 "                         where they are, ship no files\n"
-"      --cache MODE       readwrite (default): serve cached results and\n"
-"                         store passes; read, write or off (docs/caching.md)\n"
+"      --cache MODE       readwrite (default, or $TESTMESH_CACHE): serve cached\n"
+"                         results and store passes; read, write or off\n"
+"                         (docs/caching.md)\n"
 "      --no-cache         the same as --cache=off\n"
 "      --data DIR         data directory (default $TESTMESH_HOME, else\n"
 "                         $XDG_DATA_HOME/testmesh)\n"
@@ -164,7 +165,15 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
     options->timeout = TM_DEFAULT_TIMEOUT;
     options->output_limit = TM_DEFAULT_OUTPUT_LIMIT;
     options->progress = "auto";
+    //  TESTMESH_CACHE sets the default, as GOFLAGS=-count=1 does for Go:
+    //  a CI job, or a test harness, turns the cache off for every run
     options->cache = TM_CACHE_READWRITE;
+    const char *cache_env = getenv ("TESTMESH_CACHE");
+    if (cache_env && *cache_env && tm_cache_mode_parse (cache_env, &options->cache) != 0) {
+        fprintf (stderr, "testmesh: TESTMESH_CACHE wants readwrite, read, write or off, "
+                 "not '%s'\n", cache_env);
+        return -1;
+    }
     opterr = 0;
     optind = 1;
     int opt;
