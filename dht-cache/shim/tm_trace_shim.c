@@ -742,8 +742,8 @@ mkdtemp (char *template)
 
 // ------------------------------------------------------------------ exec
 
-//  Traces the program FILE resolves to through PATH (from ENV), the way
-//  execvp does: each candidate up to the first executable one, since a
+//  Traces the program FILE resolves to through PATH (ENV's, or ours if
+//  ENV is NULL, as glibc's execvp and posix_spawnp do), the way it does: each candidate up to the first executable one, since a
 //  candidate that appears later would change what runs.
 static void
 s_trace_search (const char *file, char *const *env)
@@ -928,7 +928,7 @@ posix_spawnp (pid_t *pid, const char *file, const posix_spawn_file_actions_t *ac
 {
     S_REAL (int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *,
                                 const posix_spawnattr_t *, char *const [], char *const []));
-    s_trace_search (file, envp);
+    s_trace_search (file, NULL);       //  Searched in our PATH, not ENVP's
     S_ENV_FIX (envp, fixed);
     return real_posix_spawnp (pid, file, actions, attr, argv, fixed);
 }
