@@ -68,30 +68,6 @@ tm_runcache_destroy (tm_runcache_t **self_p)
     *self_p = NULL;
 }
 
-static int
-s_component_compare (const void *a, const void *b)
-{
-    return strcmp (((const tm_component_t *) a)->name, ((const tm_component_t *) b)->name);
-}
-
-//  A new sorted list of A's and B's components (names copied).
-static tm_component_t *
-s_merge (const tm_component_t *a, size_t a_size, const tm_component_t *b, size_t b_size,
-         size_t *size_p)
-{
-    size_t size = a_size + b_size;
-    tm_component_t *list = (tm_component_t *) calloc (size + 1, sizeof *list);
-    assert (list);
-    for (size_t i = 0; i < size; i++) {
-        const tm_component_t *from = i < a_size ? &a [i] : &b [i - a_size];
-        list [i].name = strdup (from->name);
-        memcpy (list [i].digest, from->digest, TM_CACHE_HEX);
-    }
-    qsort (list, size, sizeof *list, s_component_compare);
-    *size_p = size;
-    return list;
-}
-
 static void
 s_reason (s_slot_t *slot, char *reason)
 {
@@ -216,7 +192,7 @@ tm_runcache_lookup (tm_runcache_t *self, tm_tasklist_t *tasks, size_t *hits_p)
         if (record->traced)
             tm_cachekey_retrace (self->keyer, record->components, record->components_size,
                                  &traced, &traced_size);
-        all = s_merge (slot->decl, slot->decl_size, traced, traced_size, &all_size);
+        tm_cachekey_merge (slot->decl, slot->decl_size, traced, traced_size, &all, &all_size);
         char *key = (char *) malloc (TM_CACHE_HEX);
         assert (key);
         tm_cachekey_digest (all, all_size, key);
@@ -312,7 +288,7 @@ tm_runcache_store (tm_runcache_t *self, tm_tasklist_t *tasks, tm_result_t **resu
         if (result->trace)
             tm_cachekey_from_trace (self->keyer, result->trace, NULL, NULL,
                                     &traced, &traced_size);
-        all = s_merge (slot->decl, slot->decl_size, traced, traced_size, &all_size);
+        tm_cachekey_merge (slot->decl, slot->decl_size, traced, traced_size, &all, &all_size);
         tm_components_free (&traced, traced_size);
 
         tm_cacherecord_t *record = tm_cacherecord_new ();
