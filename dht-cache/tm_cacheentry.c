@@ -407,6 +407,8 @@ tm_cacherecord_encode (const tm_cacherecord_t *self, size_t *size_p)
     json_object_set_new (json, "status", json_string (tm_status_name (self->status)));
     json_object_set_new (json, "created", json_real (self->created));
     json_object_set_new (json, "traced", json_boolean (self->traced));
+    if (self->expected > 0)
+        json_object_set_new (json, "expected", json_real (self->expected));
     //  Sorted by name whatever the caller's order, so that the encoding
     //  of a record is canonical and the decoder can insist on it
     const tm_component_t **sorted = (const tm_component_t **)
@@ -446,6 +448,10 @@ tm_cacherecord_decode (const char *data, size_t size, char **err)
         goto fail;
     }
     self->traced = json_is_true (traced);
+    //  Optional: records written before it existed have none
+    if (json_object_get (json, "expected")
+    &&  s_number (json, "expected", S_CREATED_MAX, &self->expected, what, err))
+        goto fail;
     if (!json_is_array (list) || json_array_size (list) > TM_CACHE_COMPONENTS_MAX) {
         tm_fail (err, "%s: 'components' is not an array of at most %d",
                  what, TM_CACHE_COMPONENTS_MAX);

@@ -117,6 +117,9 @@ typedef struct {
     tm_status_t status;             //  How that run ended (explain says so)
     double created;                 //  When it ended
     bool traced;                    //  False: not traceable (static), only declared
+    double expected;                //  Expected seconds (the cluster's duration
+                                    //  history: a moving average weighing the
+                                    //  latest run by half); 0 = unknown
     tm_component_t *components;     //  Declared and traced, sorted by name
     size_t components_size;
 } tm_cacherecord_t;

@@ -16,6 +16,7 @@ typedef struct {
     tm_component_t *decl;       //  Declared components, sorted
     size_t decl_size;
     char *reason;               //  Why it hit or missed
+    double expected;            //  Its record's expected seconds; 0 unknown
 } s_slot_t;
 
 struct _tm_runcache_t {
@@ -181,12 +182,18 @@ tm_runcache_lookup (tm_runcache_t *self, tm_tasklist_t *tasks, size_t *hits_p)
             continue;
         size_t i = which [j];
         s_slot_t *slot = &self->slots [i];
+        tm_task_t *task = tm_tasklist_get (tasks, i);
         tm_cacherecord_t *record = tm_cacherecord_decode (records [j], strlen (records [j]), NULL);
         if (!record || !streq (record->ident, slot->ident)) {
             s_reason (slot, strdup ("its record in the cache is unreadable"));
             tm_cacherecord_destroy (&record);
             continue;
         }
+        //  The record is the cluster's duration history: a test that ran
+        //  on any member's run is ordered by it (longest first)
+        slot->expected = record->expected;
+        if (task->expected < 0 && record->expected > 0)
+            task->expected = record->expected;
         tm_component_t *traced = NULL, *all = NULL;
         size_t traced_size = 0, all_size = 0;
         if (record->traced)
@@ -298,6 +305,8 @@ tm_runcache_store (tm_runcache_t *self, tm_tasklist_t *tasks, tm_result_t **resu
         record->status = result->status;
         record->created = now;
         record->traced = result->trace != NULL;
+        record->expected = slot->expected > 0 ? (slot->expected + result->duration) / 2
+                                              : result->duration;
         record->components = all;
         record->components_size = all_size;
         size_t size = 0;
