@@ -632,8 +632,7 @@ s_cache_answer (zactor_t *dht, zhashx_t *pending, zsock_t *control)
     }
     zframe_t *routing_id = (zframe_t *) zhashx_lookup (pending, reqid);
     if (routing_id) {
-        zhashx_freefn (pending, reqid, NULL);
-        zhashx_delete (pending, reqid);
+        zhashx_delete (pending, reqid);     //  No destructor: the frame is ours
         json_t *value = json ? json_loads (json, 0, NULL) : NULL;
         json_t *reply;
         if (!value)
@@ -651,12 +650,6 @@ s_cache_answer (zactor_t *dht, zhashx_t *pending, zsock_t *control)
     zstr_free (&command);
     zstr_free (&reqid);
     zstr_free (&json);
-}
-
-static void
-s_frame_destroy (void **item_p)
-{
-    zframe_destroy ((zframe_t **) item_p);
 }
 
 //  Answers one control request.
@@ -857,8 +850,7 @@ tm_agent_main (int argc, char **argv)
     }
     clients = zhashx_new ();
     zhashx_set_destructor (clients, s_client_destroy);
-    cache_pending = zhashx_new ();
-    zhashx_set_destructor (cache_pending, s_frame_destroy);
+    cache_pending = zhashx_new ();     //  Frames destroyed by hand (s_cache_answer, done)
     {
         //  The node key signs our tombstones; the gossip actor has loaded
         //  (or made) it by now, so this reads what it uses
@@ -1000,6 +992,9 @@ done:
     //  goes first: it borrows the clients' task lists until it ends
     zactor_destroy (&pool);
     zactor_destroy (&dht);              //  Before gossip: it holds the cache socket's peer
+    for (zframe_t *frame = cache_pending ? (zframe_t *) zhashx_first (cache_pending) : NULL;
+         frame; frame = (zframe_t *) zhashx_next (cache_pending))
+        zframe_destroy (&frame);
     zhashx_destroy (&cache_pending);
     zhashx_destroy (&clients);
     zsock_destroy (&client_port);
