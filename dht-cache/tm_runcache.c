@@ -206,14 +206,22 @@ tm_runcache_lookup (tm_runcache_t *self, tm_tasklist_t *tasks, size_t *hits_p)
         char *diff = tm_cachekey_explain (record->components, record->components_size,
                                           all, all_size);
         if (diff) {
-            //  One line for the console's explain; keep the first lines
-            for (char *c = diff; *c; c++)
-                if (*c == '\n')
-                    *c = ';';
+            //  One line for cache explain: "changed: A changed; B changed"
             size_t len = strlen (diff);
-            if (len && diff [len - 1] == ';')
-                diff [len - 1] = 0;
-            s_reason (slot, tm_strdupf ("changed: %s", diff));
+            while (len && diff [len - 1] == '\n')
+                diff [--len] = 0;
+            char *line = (char *) malloc (2 * len + 16);
+            assert (line);
+            char *to = line + sprintf (line, "changed: ");
+            for (const char *from = diff; *from; from++)
+                if (*from == '\n') {
+                    *to++ = ';';
+                    *to++ = ' ';
+                }
+                else
+                    *to++ = *from;
+            *to = 0;
+            s_reason (slot, line);
             free (diff);
         }
         else

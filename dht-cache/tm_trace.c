@@ -23,7 +23,13 @@ tm_trace_shim_path (const char *dir, char **err)
     char hex [65];
     sodium_bin2hex (hex, sizeof hex, digest, sizeof digest);
     hex [16] = 0;
-    char *path = tm_strdupf ("%s/libtestmesh-trace-%s.so", dir, hex);
+    //  Absolute: LD_PRELOAD is read in the test's cwd, which is not ours
+    char cwd [4096] = "";
+    if (dir [0] != '/' && !getcwd (cwd, sizeof cwd)) {
+        tm_fail (err, "cannot find the trace shim's directory: %s", strerror (errno));
+        return NULL;
+    }
+    char *path = tm_strdupf ("%s%s%s/libtestmesh-trace-%s.so", cwd, *cwd ? "/" : "", dir, hex);
     struct stat st;
     if (stat (path, &st) == 0 && S_ISREG (st.st_mode) && (size_t) st.st_size == size)
         return path;

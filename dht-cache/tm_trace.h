@@ -41,7 +41,8 @@ extern const unsigned char tm_trace_shim_end [];
 //  its digest>.so (mode 0555; written under a temporary name and
 //  renamed, so a concurrent caller or a crash never leaves half a file)
 //  unless a file of that name and size is there already.  Returns its
-//  path (caller frees), or NULL with *err set.
+//  absolute path (caller frees; a relative DIR is taken from our cwd:
+//  tests run in other directories), or NULL with *err set.
 char *tm_trace_shim_path (const char *dir, char **err);
 
 //  True if the shim can see what PROGRAM does: PROGRAM (a path, or a

@@ -22,6 +22,7 @@
 #include "tm_dht.h"
 #include "tm_gossip.h"
 #include "tm_keys.h"
+#include "tm_trace.h"
 #include "tm_store.h"
 #include "tm_submit.h"
 #include "tm_workpool.h"
@@ -764,6 +765,8 @@ tm_agent_main (int argc, char **argv)
     zactor_t *pool = NULL;
     zactor_t *dht = NULL;
     zhashx_t *cache_pending = NULL;     //  reqid -> routing id of a cache request
+    tm_keys_t *keys = NULL;             //  Our identity, until the actors copied it
+    char *trace_shim = NULL;            //  The trace shim's path
     zhashx_t *clients = NULL;
     zsock_t *client_port = NULL;
     tm_store_t *store = NULL;
@@ -827,13 +830,28 @@ tm_agent_main (int argc, char **argv)
     free (token);
     free (config.bound);
 
+    //  The node key signs our tombstones and the cache claims of the
+    //  passes we run; the gossip actor has loaded (or made) it by now,
+    //  so this reads what it uses
+    keys = tm_keys_new (datadir, &err);
+    if (!keys)
+        goto done;
+    //  The trace shim, written out of the binary, for tasks whose origin
+    //  caches them (docs/caching.md, 3); without it they run untraced
+    trace_shim = tm_trace_shim_path (datadir, &err);
+    if (!trace_shim) {
+        tm_warn ("agent", "%s; tests run without tracing", err);
+        zstr_free (&err);
+    }
     tm_workpool_config_t pool_config = {
         .stats = &s_work_stats,
         .blob_stats = &s_blob_stats,
         .datadir = datadir,
         .work_endpoint = work_endpoint,
         .slots = options.slots,
+        .node_sk = tm_keys_node_secret (keys),
         .executor = {
+            .trace_shim = trace_shim,
             .member = options.name,
             .default_timeout = 0,       //  Each task carries its run's
             .kill_grace = 2.0,
@@ -852,11 +870,6 @@ tm_agent_main (int argc, char **argv)
     zhashx_set_destructor (clients, s_client_destroy);
     cache_pending = zhashx_new ();     //  Frames destroyed by hand (s_cache_answer, done)
     {
-        //  The node key signs our tombstones; the gossip actor has loaded
-        //  (or made) it by now, so this reads what it uses
-        tm_keys_t *keys = tm_keys_new (datadir, &err);
-        if (!keys)
-            goto done;
         tm_dht_config_t dht_config = {
             .datadir = datadir,
             .member = options.name,
@@ -867,8 +880,9 @@ tm_agent_main (int argc, char **argv)
             .stats = &s_cache_stats,
         };
         dht = zactor_new (tm_dht_actor, &dht_config);
-        tm_keys_destroy (&keys);
     }
+    //  Both actors copied the key
+    tm_keys_destroy (&keys);
 
     zmq_pollitem_t items [] = {
         { zsock_resolve (control), 0, ZMQ_POLLIN, 0 },
@@ -1006,6 +1020,8 @@ done:
         unlink (path);
         free (path);
     }
+    tm_keys_destroy (&keys);
+    free (trace_shim);
     free (datadir);
     if (signal_fd >= 0)
         close (signal_fd);
