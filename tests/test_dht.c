@@ -314,9 +314,10 @@ Test (dht, garbage_keys_get_an_error_not_a_crash)
     tmc_assert_running (agents [0]);
 }
 
-//  A figure, not a behaviour: a batched 10,000-key get through one agent
-//  of 5 (R = 3), every key present.
-Test (dht, bench_ten_thousand_key_get_through_one_of_five, .timeout = 180)
+//  A batched 10,000-key get through one agent of 5 (R = 3), every key
+//  present: every value comes back, from owners on every member.  (How
+//  long it takes is tools/bench/cache.sh's, not a test's.)
+Test (dht, ten_thousand_keys_in_one_get_all_come_back, .timeout = 180)
 {
     tmc_agent_t *agents [5];
     const char *names [] = { "a1", "b1", "c1", "d1", "e1" };
@@ -338,21 +339,17 @@ Test (dht, bench_ten_thousand_key_get_through_one_of_five, .timeout = 180)
     }
     //  Wait for the puts to land (the last chunk found everywhere)
     s_wait_found (agents [1], "bench9", 1000, 1000, 30);
-    for (int round = 0; round < 3; round++) {
-        double start = tmu_now ();
+    for (int round = 0; round < 2; round++) {
         char *err = NULL;
         json_t *reply = s_call (agents [2], json_pack ("{s:s, s:s, s:O}", "cmd", "cache-get",
                                                        "kind", "entry", "keys", keys), &err);
-        double took = tmu_now () - start;
         cr_assert_not_null (reply, "%s", err);
         json_t *values = json_object_get (reply, "values");
         size_t found = 0, i;
         json_t *value;
         json_array_foreach (values, i, value)
             found += json_is_string (value);
-        cr_log_warn ("10,000-key cache-get through c1 of 5: %zu found in %.0f ms", found,
-                     took * 1000);
-        cr_assert_eq (found, 10000);
+        cr_assert_eq (found, 10000, "round %d: %zu of 10000 found", round, found);
         json_decref (reply);
     }
     json_decref (keys);
