@@ -37,7 +37,7 @@ endif
 # the unit tests and the tools all link, so tests exercise shipped code.
 LIB_SRCS  := $(filter-out node/main.c,$(wildcard node/*.c)) $(wildcard gossip/*.c) \
              $(wildcard dht-cache/*.c)
-LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/dht-cache/tm_trace_blob.o
 LIB       := $(BUILD)/libtestmesh.a
 BIN       := $(BUILD)/testmesh
 
@@ -51,6 +51,23 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The trace shim (dht-cache/shim/, tm_trace.h) is preloaded into test
+# programs, so it is built with plain flags of its own: never CFLAGS or
+# LDFLAGS, which carry the sanitizers under `make asan`.  It is embedded
+# in the library (one binary) by tm_trace_blob.S's .incbin.
+SHIM        := $(BUILD)/libtestmesh-trace.so
+SHIM_CFLAGS := -std=gnu11 -O2 -fPIC -shared -s -Wall -Wextra -Wno-unused-parameter \
+               $(if $(filter 1 true,$(WERROR) $(CI)),-Werror)
+$(SHIM): dht-cache/shim/tm_trace_shim.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  SHIM    $@")
+	$(Q)$(CC) $(SHIM_CFLAGS) $< -o $@ -ldl
+
+$(BUILD)/obj/dht-cache/tm_trace_blob.o: dht-cache/tm_trace_blob.S $(SHIM)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(CC) -c -DTM_TRACE_SHIM_SO='"$(SHIM)"' $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")

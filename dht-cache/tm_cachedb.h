@@ -21,7 +21,17 @@
     share goes DEGRADED: the reason is logged once as an error, gets
     miss, puts are dropped, and the owner keeps running tests.  A
     database another process holds open (a second embedded run) is
-    opened read-only: gets work, puts are dropped silently.
+    opened read-only: gets work (but mark nothing used), puts, deletes
+    and gc are dropped silently (-1, or 0 evicted).  A read-only handle
+    sees the database as it was when opened.  RocksDB's lock is also
+    held against a second handle in the same process: it too is
+    read-only.
+
+    Costs (docs in tm_cachedb.c): a get is one point read, plus an
+    in-memory LRU update written every 128 gets (or at the next put,
+    delete, gc, flush or destroy); a put is a few point reads and one
+    atomic write (unsynced WAL: a crash of the process loses nothing, a
+    crash of the machine may lose the last writes, never consistency).
 
     Not thread-safe: one owner thread (the cache actor, or the CLI).
 */
@@ -42,7 +52,10 @@ typedef struct {
     uint64_t records;           //  Records held
     uint64_t tombstones;        //  Tombstones held
     uint64_t bytes;             //  Counted bytes of entries and records
+                                //  (32 per key + the value's size)
     uint64_t cap;               //  The cap on bytes
+    //  The counts above persist across reopen; those below count this
+    //  handle's work only
     uint64_t hits;              //  Gets of an entry that found it
     uint64_t misses;            //  Gets of an entry that did not
     uint64_t puts;              //  Puts stored
@@ -63,7 +76,8 @@ void tm_cachedb_destroy (tm_cachedb_t **self_p);
 
 //  Gets the value of KIND under KEY into a new buffer *VALUE_P (caller
 //  frees) of *SIZE_P bytes.  Returns 0, or -1 if absent (or degraded).
-//  Counts a hit or a miss for entries, and marks the value used.
+//  Counts a hit or a miss for entries, and marks the value used (not
+//  when read-only).
 int tm_cachedb_get (tm_cachedb_t *self, tm_cachedb_kind_t kind,
                     const uint8_t key [TM_CACHEDB_KEY], char **value_p, size_t *size_p);
 
@@ -73,12 +87,13 @@ bool tm_cachedb_has (tm_cachedb_t *self, tm_cachedb_kind_t kind,
 
 //  Stores SIZE bytes at VALUE under KEY, replacing any, then evicts
 //  least recently used values while over the cap (a value larger than
-//  the whole cap is not stored).  Returns 0, or -1 if not stored.
+//  the whole cap is not stored, nor is an empty value).  Returns 0, or
+//  -1 if not stored (too big, empty, read-only, degraded, write error).
 int tm_cachedb_put (tm_cachedb_t *self, tm_cachedb_kind_t kind,
                     const uint8_t key [TM_CACHEDB_KEY], const void *value, size_t size);
 
-//  Removes the value of KIND under KEY, if any.  Returns 0, or -1 on a
-//  write error.
+//  Removes the value of KIND under KEY, if any.  Returns 0 (also if
+//  there was none), or -1 on a write error or if read-only or degraded.
 int tm_cachedb_delete (tm_cachedb_t *self, tm_cachedb_kind_t kind,
                        const uint8_t key [TM_CACHEDB_KEY]);
 
@@ -91,11 +106,19 @@ void tm_cachedb_each (tm_cachedb_t *self, tm_cachedb_kind_t kind,
                       tm_cachedb_each_fn *fn, void *arg);
 
 //  Evicts least recently used values until the share is at most CAP
-//  bytes (0: its own cap).  Returns how many it evicted.
+//  bytes (0: its own cap).  Returns how many it evicted.  The share's
+//  own cap does not change.
 size_t tm_cachedb_gc (tm_cachedb_t *self, uint64_t cap);
 
+//  Writes the pending LRU updates of recent gets now (a cache actor may
+//  call it when idle; destroy does).  Returns 0, or -1 on a write error
+//  or if degraded (0 if read-only: there is nothing to write).
+int tm_cachedb_flush (tm_cachedb_t *self);
+
 //  Tombstones (tm_cachetomb_t encodings) under their 32-byte ids.  Put
-//  returns 0, or -1 if not stored.  Each calls FN for every tombstone.
+//  returns 0, or -1 if not stored (empty, read-only, degraded, write
+//  error); putting the same id again replaces it.  Each calls FN for
+//  every tombstone, with KIND 0 and KEY its id.
 int tm_cachedb_tomb_put (tm_cachedb_t *self, const uint8_t id [TM_CACHEDB_KEY],
                          const void *value, size_t size);
 void tm_cachedb_tomb_each (tm_cachedb_t *self, tm_cachedb_each_fn *fn, void *arg);

@@ -24,6 +24,32 @@
     member can file a genuine claim under a wrong K, but members may run
     any command anyway; what the signature stops is a relay or a
     non-member forging a pass.
+
+    Canonical bytes (each field followed by one NUL; no field can hold a
+    NUL, the decoders refuse one; numbers printed with "%.6f", so a
+    change below a microsecond is not seen by the signature):
+      entry      "tm-cache-claim-1" ident decl test_id status-name
+                 duration created member
+      tombstone  "tm-cache-tomb-1" glob created member
+    ident and decl are the 64-digit hex strings; status-name is
+    tm_status_name's ("passed").  A tombstone's id is the BLAKE2b-256 of
+    its canonical bytes.
+
+    Encodings (compact JSON objects; decoders ignore unknown fields and
+    refuse duplicate ones):
+      entry      {"key", "ident", "decl": hex, "test_id": s, "status": s,
+                  "duration", "created": n, "member": s,
+                  "member_pk": 64 hex, "sig": 128 hex}
+      record     {"ident", "key": hex, "test_id": s, "status": s,
+                  "created": n, "traced": bool,
+                  "components": [[name, hex digest], ...]}
+                 components strictly sorted by name (the encoder sorts
+                 them, the decoder refuses unsorted or repeated names)
+      tombstone  {"glob": s, "created": n, "member": s,
+                  "member_pk": 64 hex, "sig": 128 hex}
+    Bounds the decoders enforce: the TM_CACHE_*_MAX below; strings are
+    non-empty valid UTF-8; numbers finite, duration in [0, 1e9], created
+    in [0, 1e12]; status one of tm_status_name's.
 */
 #ifndef TM_CACHEENTRY_H_INCLUDED
 #define TM_CACHEENTRY_H_INCLUDED
@@ -35,6 +61,13 @@
 #define TM_CACHE_PK     32          //  Ed25519 public key bytes
 #define TM_CACHE_SK     64          //  Ed25519 secret key bytes (libsodium form)
 #define TM_CACHE_SIG    64          //  Ed25519 signature bytes
+
+//  Limits on decoded input (bytes unless said otherwise).
+#define TM_CACHE_DECODE_MAX         (64 * 1024 * 1024)  //  One encoding
+#define TM_CACHE_TEST_ID_MAX        4096    //  A test id, a tombstone's glob
+#define TM_CACHE_MEMBER_MAX         64      //  A member's name
+#define TM_CACHE_COMPONENTS_MAX     100000  //  Components of one record (count)
+#define TM_CACHE_COMPONENT_NAME_MAX 4096    //  A component's name
 
 //  One input of a test's key: NAME ("program", "argv", "input:PATH",
 //  "env:NAME", "platform", "traced:PATH", "traced-exec:PATH",
@@ -65,10 +98,11 @@ tm_cacheentry_t *tm_cacheentry_new (void);
 void tm_cacheentry_destroy (tm_cacheentry_t **self_p);
 
 //  Signs the claim with SK (crypto_sign's 64-byte form), setting
-//  member_pk from it.  Every claim field must be set first.
+//  member_pk from it.  Every claim field must be set first (asserted).
 void tm_cacheentry_sign (tm_cacheentry_t *self, const uint8_t sk [TM_CACHE_SK]);
 
-//  True if sig is member_pk's signature of the claim.
+//  True if sig is member_pk's signature of the claim (false if a claim
+//  field is missing).
 bool tm_cacheentry_verify (const tm_cacheentry_t *self);
 
 //  JSON encoding (caller frees), and its decoder: NULL with *err on
@@ -83,12 +117,18 @@ typedef struct {
     tm_status_t status;             //  How that run ended (explain says so)
     double created;                 //  When it ended
     bool traced;                    //  False: not traceable (static), only declared
+    double expected;                //  Expected seconds (the cluster's duration
+                                    //  history: a moving average weighing the
+                                    //  latest run by half); 0 = unknown
     tm_component_t *components;     //  Declared and traced, sorted by name
     size_t components_size;
 } tm_cacherecord_t;
 
 tm_cacherecord_t *tm_cacherecord_new (void);
 void tm_cacherecord_destroy (tm_cacherecord_t **self_p);
+//  Encodes with the components sorted by name, whatever their order in
+//  the record (names must be unique, or the decoder refuses the result).
+//  The decoder returns them sorted; NULL with *err on anything malformed.
 char *tm_cacherecord_encode (const tm_cacherecord_t *self, size_t *size_p);
 tm_cacherecord_t *tm_cacherecord_decode (const char *data, size_t size, char **err);
 
@@ -116,5 +156,7 @@ bool tm_cachetomb_covers (const tm_cachetomb_t *self, const char *test_id, doubl
 //  -1 on anything else.
 void tm_cache_hex (const uint8_t bytes [32], char hex [TM_CACHE_HEX]);
 int tm_cache_from_hex (const char *hex, uint8_t bytes [32]);
+//  True if HEX (may be NULL) is exactly 64 lowercase hex digits.
+bool tm_cache_hex_valid (const char *hex);
 
 #endif

@@ -16,6 +16,14 @@
         WORK    (18)  member -> member: an opaque payload of the work
                       protocol (node/tm_workpool.c), passed to the owner's
                       work socket; the envelope's signer is its author
+        CACHE   (19)  member -> member: an opaque payload of the cache
+                      protocol (dht-cache/tm_dht.c), passed to the owner's
+                      cache socket, as WORK to the work socket
+
+    Channels.  The work socket and the cache socket are two instances of
+    one thing (s_channel_t): a PAIR to a local actor, one envelope type,
+    the same HELLO/SEND/MEMBER/SYNCED/RECV/UNSENT protocol (tm_gossip.h).
+    One implementation serves both; the poll set has one item per channel.
 
     Rotations and revocations spread epidemically when they are made: to
     TM_FACTS_FANOUT random members, each of which passes on what is new
@@ -85,6 +93,7 @@
 #define TM_TYPE_SWIM          16        //  1..15 belong to tm_envelope
 #define TM_TYPE_FACTS         17
 #define TM_TYPE_WORK          18
+#define TM_TYPE_CACHE         19
 #define TM_META_INTERVAL      0.5       //  s between metadata updates (load)
 #define TM_FACT_CERT          1
 #define TM_FACT_ROTATION      2
@@ -101,6 +110,20 @@
                                         //  on one host share their IP)
 
 typedef enum { STATE_JOINING, STATE_MEMBER, STATE_LEFT } s_state_t;
+
+//  A channel: a PAIR to a local actor whose payloads travel between
+//  members as envelopes of one type (tm_gossip.h, "Work socket").
+typedef enum { CHANNEL_WORK, CHANNEL_CACHE, CHANNELS } s_channel_id_t;
+typedef struct {
+    const char *name;           //  "work", "cache": logs and stats
+    uint8_t type;               //  Envelope type of its payloads
+    bool load;                  //  Takes LOAD (the work pool's)
+    bool revoked_state;         //  Reports revoked members as state "revoked"
+    zsock_t *sock;              //  PAIR to the local actor, NULL without one
+    bool ready;                 //  The actor said HELLO: send it events
+    uint64_t dropped;           //  Payloads for unknown or gone members, or
+                                //  that arrived before HELLO
+} s_channel_t;
 
 //  A peer address we send to: one connection of the client socket.
 typedef struct {
@@ -164,13 +187,11 @@ typedef struct {
     uint64_t joins_duplicate;   //  JOINs of a key admitted moments ago
     uint64_t sender_mismatch;   //  Envelopes signed by another key than the connection's
     zsock_t *zap;               //  ZAP handler (REP), NULL if another owns it
-    zsock_t *work;              //  PAIR to the work pool, NULL without one
-    bool work_ready;            //  The work pool said HELLO: send it events
+    s_channel_t channels [CHANNELS];    //  Work pool's and cache actor's sockets
     int free_slots;             //  Load gossiped in our metadata
     int queue_length;           //  (set by the work pool's LOAD)
     bool meta_dirty;            //  Load changed since the last metadata
     double next_meta;           //  When the metadata may change again
-    uint64_t work_dropped;      //  Work messages for unknown or gone members
     char boot [17];             //  Random per process, in our metadata: a
                                 //  member restarted before anyone saw it
                                 //  dead is a new process holding nothing
@@ -516,19 +537,32 @@ s_swim_verify (void *arg, const uint8_t id [TM_SWIM_ID_SIZE], const void *data,
     return tm_keys_verify (id, data, size, sig);
 }
 
-//  Tells the work pool about MEMBER: "MEMBER" id name state address meta.
+//  Tells CHANNEL's actor about MEMBER: "MEMBER" id name state address
+//  meta.
 static void
-s_work_member (s_gossip_t *self, const tm_swim_member_t *member)
+s_channel_member (s_gossip_t *self, s_channel_t *channel, const tm_swim_member_t *member)
 {
-    if (!self->work || !self->work_ready)
+    if (!channel->sock || !channel->ready)
         return;
     char hex [2 * TM_SWIM_ID_SIZE + 1];
     s_hex (member->id, hex);
     char *meta = strndup (member->meta ? (const char *) member->meta : "",
                           member->meta_size);
-    zsock_send (self->work, "ssssss", "MEMBER", hex, member->name,
-                tm_swim_state_name (member->state), member->address, meta);
+    const char *state = tm_swim_state_name (member->state);
+    if (channel->revoked_state && !member->is_self
+    &&  tm_keys_status (self->keys, member->id) == TM_KEYS_REVOKED)
+        state = "revoked";
+    zsock_send (channel->sock, "ssssss", "MEMBER", hex, member->name, state,
+                member->address, meta);
     free (meta);
+}
+
+//  s_channel_member to every channel.
+static void
+s_channels_member (s_gossip_t *self, const tm_swim_member_t *member)
+{
+    for (int i = 0; i < CHANNELS; i++)
+        s_channel_member (self, &self->channels [i], member);
 }
 
 static void
@@ -537,7 +571,7 @@ s_swim_event (void *arg, const tm_swim_event_t *event)
     s_gossip_t *self = (s_gossip_t *) arg;
     const tm_swim_member_t *member = &event->member;
     if (event->type != TM_SWIM_EVENT_CONFLICT)
-        s_work_member (self, member);
+        s_channels_member (self, member);
     if (event->type == TM_SWIM_EVENT_CONFLICT)
         tm_warn ("gossip", "member '%s' (%s): another node claims its %s",
                  member->name, member->address, event->conflict);
@@ -656,6 +690,9 @@ s_disconnect_revoked (s_gossip_t *self)
             s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, member.address);
             if (peer)
                 s_peer_forget (self, peer);
+            //  The channels that care learn it now, not when SWIM finds
+            //  it dead (the cache refuses what a revoked member signed)
+            s_channels_member (self, &member);
         }
     }
 }
@@ -825,7 +862,7 @@ s_beacon_publish (s_gossip_t *self)
     self->next_beacon = tm_now () + TM_BEACON_REFRESH;
 }
 
-static void s_work_snapshot (s_gossip_t *self);
+static void s_channels_snapshot (s_gossip_t *self);
 
 //  Binds the CURVE server and starts SWIM.  Returns -1 with *err set.
 static int
@@ -859,7 +896,7 @@ s_start_member (s_gossip_t *self, char **err)
          peer = (s_peer_t *) zhashx_next (self->peers))
         s_hello (self, peer);
     s_beacon_publish (self);
-    s_work_snapshot (self);
+    s_channels_snapshot (self);
     return 0;
 }
 
@@ -1113,14 +1150,17 @@ s_handle_server (s_gossip_t *self)
                          env.payload_size - 1 - length, tm_now ());
     }
     else
-    if (env.type == TM_TYPE_WORK && self->state == STATE_MEMBER && !env.introduction) {
-        if (self->work && self->work_ready) {
+    if ((env.type == TM_TYPE_WORK || env.type == TM_TYPE_CACHE)
+    &&  self->state == STATE_MEMBER && !env.introduction) {
+        s_channel_t *channel = &self->channels [env.type == TM_TYPE_WORK ? CHANNEL_WORK
+                                                                         : CHANNEL_CACHE];
+        if (channel->sock && channel->ready) {
             zframe_t *payload = zframe_new (env.payload, env.payload_size);
-            zsock_send (self->work, "ssf", "RECV", hex, payload);
+            zsock_send (channel->sock, "ssf", "RECV", hex, payload);
             zframe_destroy (&payload);
         }
         else
-            self->work_dropped++;
+            channel->dropped++;
     }
     else
     if (env.type == TM_TYPE_FACTS && self->state == STATE_MEMBER && !env.introduction) {
@@ -1224,7 +1264,8 @@ s_handle_beacon (s_gossip_t *self)
 }
 
 //  ---------------------------------------------------------------------
-//  The work pool's socket (tm_gossip.h: "Work socket")
+//  Channels: the work pool's and the cache actor's sockets (tm_gossip.h:
+//  "Work socket", "Cache socket")
 
 static void
 s_parse_hex_id (const char *hex, uint8_t id [TM_SWIM_ID_SIZE], bool *ok)
@@ -1233,35 +1274,43 @@ s_parse_hex_id (const char *hex, uint8_t id [TM_SWIM_ID_SIZE], bool *ok)
        && sodium_hex2bin (id, TM_SWIM_ID_SIZE, hex, strlen (hex), NULL, NULL, NULL) == 0;
 }
 
-//  Our id, the member table and SYNCED, once we are a member.
+//  Our id, the member table and SYNCED to CHANNEL, once we are a member.
 static void
-s_work_snapshot (s_gossip_t *self)
+s_channel_snapshot (s_gossip_t *self, s_channel_t *channel)
 {
-    if (!self->work || !self->work_ready || !self->swim)
+    if (!channel->sock || !channel->ready || !self->swim)
         return;
     char hex [2 * TM_SWIM_ID_SIZE + 1];
     s_hex (tm_swim_id (self->swim), hex);
-    zsock_send (self->work, "ss", "SELF", hex);
+    zsock_send (channel->sock, "ss", "SELF", hex);
     for (size_t i = 0; i < tm_swim_size (self->swim); i++) {
         tm_swim_member_t member;
         if (tm_swim_member_at (self->swim, i, &member))
-            s_work_member (self, &member);
+            s_channel_member (self, channel, &member);
     }
-    zsock_send (self->work, "s", "SYNCED");
+    zsock_send (channel->sock, "s", "SYNCED");
 }
 
 static void
-s_handle_work (s_gossip_t *self)
+s_channels_snapshot (s_gossip_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->work);
+    for (int i = 0; i < CHANNELS; i++)
+        s_channel_snapshot (self, &self->channels [i]);
+}
+
+//  One command from CHANNEL's actor.
+static void
+s_handle_channel (s_gossip_t *self, s_channel_t *channel)
+{
+    zmsg_t *msg = zmsg_recv (channel->sock);
     if (!msg)
         return;
     char *command = zmsg_popstr (msg);
     if (command && streq (command, "HELLO")) {
         //  The snapshot first, then every change as it happens; a joiner
         //  sends it once admitted (s_start_member)
-        self->work_ready = true;
-        s_work_snapshot (self);
+        channel->ready = true;
+        s_channel_snapshot (self, channel);
     }
     else
     if (command && streq (command, "SEND") && zmsg_size (msg) == 2) {
@@ -1273,31 +1322,31 @@ s_handle_work (s_gossip_t *self)
         tm_swim_member_t member;
         if (ok && self->swim && memcmp (id, tm_swim_id (self->swim), TM_SWIM_ID_SIZE) == 0)
             //  To ourselves: the same path as from a peer, without the wire
-            zsock_send (self->work, "ssf", "RECV", hex, payload);
+            zsock_send (channel->sock, "ssf", "RECV", hex, payload);
         else
         if (ok && self->swim && tm_swim_member (self->swim, id, &member)
         &&  member.state != TM_SWIM_DEAD && member.state != TM_SWIM_LEFT
         &&  tm_keys_status (self->keys, id) != TM_KEYS_REVOKED) {
-            zframe_t *frame = tm_envelope_seal (self->envelope, TM_TYPE_WORK,
+            zframe_t *frame = tm_envelope_seal (self->envelope, channel->type,
                                                 zframe_data (payload), zframe_size (payload));
             if (frame)
                 s_send (self, member.address, &frame);
             else {
-                self->work_dropped++;
-                zsock_send (self->work, "ssf", "UNSENT", hex, payload);
+                channel->dropped++;
+                zsock_send (channel->sock, "ssf", "UNSENT", hex, payload);
             }
         }
         else {
-            //  The pool's view of the members follows ours: it may have
+            //  The actor's view of the members follows ours: it may have
             //  sent this before it heard that ID died; it gets it back
-            self->work_dropped++;
-            zsock_send (self->work, "ssf", "UNSENT", hex ? hex : "", payload);
+            channel->dropped++;
+            zsock_send (channel->sock, "ssf", "UNSENT", hex ? hex : "", payload);
         }
         free (hex);
         zframe_destroy (&payload);
     }
     else
-    if (command && streq (command, "LOAD") && zmsg_size (msg) == 2) {
+    if (command && streq (command, "LOAD") && channel->load && zmsg_size (msg) == 2) {
         char *free_slots = zmsg_popstr (msg), *queue = zmsg_popstr (msg);
         int f = atoi (free_slots ? free_slots : "0"), q = atoi (queue ? queue : "0");
         if (f != self->free_slots || q != self->queue_length) {
@@ -1489,7 +1538,12 @@ s_stats_json (s_gossip_t *self)
                          json_integer ((json_int_t) self->joins_duplicate));
     json_object_set_new (stats, "sender_mismatch",
                          json_integer ((json_int_t) self->sender_mismatch));
-    json_object_set_new (stats, "work_dropped", json_integer ((json_int_t) self->work_dropped));
+    for (int i = 0; i < CHANNELS; i++) {
+        char key [32];
+        snprintf (key, sizeof key, "%s_dropped", self->channels [i].name);
+        json_object_set_new (stats, key,
+                             json_integer ((json_int_t) self->channels [i].dropped));
+    }
     if (self->swim) {
         tm_swim_stats_t swim;
         tm_swim_stats (self->swim, &swim);
@@ -1591,17 +1645,25 @@ s_setup (s_gossip_t *self, char **err)
     }
     tm_envelope_set_max_payload (self->envelope, TM_SWIM_PUSH_PULL_MAX + 1024);
 
-    if (config->work_endpoint) {
-        self->work = zsock_new (ZMQ_PAIR);
-        zsock_set_sndhwm (self->work, 0);   //  Never drop work between threads
-        zsock_set_rcvhwm (self->work, 0);
+    self->channels [CHANNEL_WORK] = (s_channel_t) {
+        .name = "work", .type = TM_TYPE_WORK, .load = true };
+    self->channels [CHANNEL_CACHE] = (s_channel_t) {
+        .name = "cache", .type = TM_TYPE_CACHE, .revoked_state = true };
+    const char *endpoints [CHANNELS] = { config->work_endpoint, config->cache_endpoint };
+    for (int i = 0; i < CHANNELS; i++) {
+        s_channel_t *channel = &self->channels [i];
+        if (!endpoints [i])
+            continue;
+        channel->sock = zsock_new (ZMQ_PAIR);
+        zsock_set_sndhwm (channel->sock, 0);    //  Never drop between threads
+        zsock_set_rcvhwm (channel->sock, 0);
         //  ... but never block on it either: with no high-water mark a send
-        //  can only fail when the pool is gone (the agent destroys it
+        //  can only fail when the actor is gone (the agent destroys it
         //  before us), and a PAIR with no peer would block that send, and
         //  with it our $TERM, for ever
-        zsock_set_sndtimeo (self->work, 0);
-        if (zsock_bind (self->work, "%s", config->work_endpoint) != 0)
-            return tm_fail (err, "cannot bind the work socket %s", config->work_endpoint);
+        zsock_set_sndtimeo (channel->sock, 0);
+        if (zsock_bind (channel->sock, "%s", endpoints [i]) != 0)
+            return tm_fail (err, "cannot bind the %s socket %s", channel->name, endpoints [i]);
     }
     self->free_slots = config->slots;
     self->bind_host_port = strdup (config->bind);
@@ -1681,7 +1743,8 @@ s_destroy (s_gossip_t *self)
     zlistx_destroy (&self->facts);
     zsock_destroy (&self->server);
     zsock_destroy (&self->zap);
-    zsock_destroy (&self->work);
+    for (int i = 0; i < CHANNELS; i++)
+        zsock_destroy (&self->channels [i].sock);
     tm_envelope_destroy (&self->envelope);
     tm_keys_destroy (&self->keys);
     free (self->advertise);
@@ -1742,7 +1805,7 @@ tm_gossip_actor (zsock_t *pipe, void *args)
     s_drain (&self);
 
     while (!self.terminated) {
-        //  Seven items whatever the number of peers: the cost of a wake-up
+        //  Eight items whatever the number of peers: the cost of a wake-up
         //  does not grow with the cluster.  Absent sockets poll nothing
         zmq_pollitem_t items [] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
@@ -1756,9 +1819,12 @@ tm_gossip_actor (zsock_t *pipe, void *args)
               self.client ? ZMQ_POLLIN : 0, 0 },
             { self.client_monitor ? zsock_resolve (self.client_monitor) : NULL, -1,
               self.client_monitor ? ZMQ_POLLIN : 0, 0 },
-            { self.work ? zsock_resolve (self.work) : NULL, -1,
-              self.work ? ZMQ_POLLIN : 0, 0 }
+            { self.channels [0].sock ? zsock_resolve (self.channels [0].sock) : NULL, -1,
+              self.channels [0].sock ? ZMQ_POLLIN : 0, 0 },
+            { self.channels [1].sock ? zsock_resolve (self.channels [1].sock) : NULL, -1,
+              self.channels [1].sock ? ZMQ_POLLIN : 0, 0 }
         };
+        assert (CHANNELS == 2);     //  Items 6 and 7
         double now = tm_now ();
         double next = now + 1.0;
         if (self.swim && tm_swim_next_deadline (self.swim) < next)
@@ -1796,9 +1862,13 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                 s_handle_client (&self);
         if (items [5].socket && (items [5].revents & ZMQ_POLLIN))
             s_client_events (&self);
-        if (self.work && (items [6].revents & ZMQ_POLLIN))
-            for (int burst = 0; burst < 256 && (zsock_events (self.work) & ZMQ_POLLIN); burst++)
-                s_handle_work (&self);
+        for (int i = 0; i < CHANNELS; i++) {
+            s_channel_t *channel = &self.channels [i];
+            if (channel->sock && (items [6 + i].revents & ZMQ_POLLIN))
+                for (int burst = 0; burst < 256 && (zsock_events (channel->sock) & ZMQ_POLLIN);
+                     burst++)
+                    s_handle_channel (&self, channel);
+        }
         now = tm_now ();
         if (self.swim) {
             if (tm_swim_next_deadline (self.swim) <= now)

@@ -66,6 +66,17 @@
             "UNSENT" s:id f:payload     a SEND we did not send: the pool
                                         may have sent it before it heard
                                         (from us) that ID died
+            "SELF" s:id                 our own hex id, first in every
+                                        snapshot (before the MEMBER lines)
+    A member's hex id is the hex of its node Ed25519 public key.
+
+    Cache socket.  With config.cache_endpoint set, the actor binds a
+    second PAIR there for the cache actor (dht-cache/tm_dht.c), with the
+    same protocol as the work socket but without LOAD, carrying CACHE
+    envelopes.  One difference: a member whose key is revoked is reported
+    (at once, and in every later MEMBER line) with state "revoked", so
+    that the cache can refuse what it signed.  Its drops are counted as
+    cache_dropped.
 */
 #ifndef TM_GOSSIP_H_INCLUDED
 #define TM_GOSSIP_H_INCLUDED
@@ -93,6 +104,7 @@ typedef struct {
     double join_timeout;        //  Seconds to find a member that admits us
     tm_swim_config_t swim;      //  Protocol timing (lan or fast profile)
     const char *work_endpoint;  //  inproc endpoint for the work socket, or NULL
+    const char *cache_endpoint; //  inproc endpoint for the cache socket, or NULL
     char *error;                //  OUT: why start-up failed (caller frees)
     char *bound;                //  OUT: the advertised "host:port" (caller frees)
 } tm_gossip_config_t;

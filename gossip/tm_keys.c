@@ -1033,6 +1033,13 @@ tm_keys_node_public (tm_keys_t *self)
     return self->node_pk;
 }
 
+const uint8_t *
+tm_keys_node_secret (tm_keys_t *self)
+{
+    assert (self);
+    return self->vault->node_sk;
+}
+
 const char *
 tm_keys_node_curve_public (tm_keys_t *self)
 {

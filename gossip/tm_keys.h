@@ -95,6 +95,11 @@ void tm_keys_destroy (tm_keys_t **self_p);
 //  The node's Ed25519 public key (32 bytes, borrowed).
 const uint8_t *tm_keys_node_public (tm_keys_t *self);
 
+//  The node's Ed25519 secret key (64 bytes, libsodium's form; borrowed,
+//  wiped by tm_keys_destroy), for signing structures of other modules
+//  (cache entries and tombstones, dht-cache/tm_cacheentry.h).
+const uint8_t *tm_keys_node_secret (tm_keys_t *self);
+
 //  The node's CURVE client keypair, z85 text (borrowed).
 const char *tm_keys_node_curve_public (tm_keys_t *self);
 const char *tm_keys_node_curve_secret (tm_keys_t *self);

@@ -4,6 +4,7 @@
     testmesh agent [OPTIONS]             run the agent (tm_agent.c)
     testmesh members [remove NAME]       list or revoke members (tm_agent.c)
     testmesh token [--rotate]            print the join token (tm_agent.c)
+    testmesh cache stats|explain|...     the result cache (tm_cachecmd.c)
     testmesh version                     print the version
     testmesh help                        print usage
 
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include "tm_agent.h"
 #include "tm_run.h"
+#include "tm_cachecmd.h"
 
 static void
 s_usage (FILE *out)
@@ -27,6 +29,7 @@ s_usage (FILE *out)
 "  members         list the cluster's members (remove NAME: revoke one)\n"
 "  token           print the cluster's join token (--rotate: a new one)\n"
 "  stats           print the local agent's counters (JSON)\n"
+"  cache           the result cache: stats, explain GLOB, invalidate [GLOB], gc\n"
 "  version         print the version\n"
 "  help            this text\n"
 "\n"
@@ -76,6 +79,8 @@ main (int argc, char **argv)
         return tm_token_main (argc - 1, argv + 1);
     if (streq (command, "stats"))
         return tm_stats_main (argc - 1, argv + 1);
+    if (streq (command, "cache"))
+        return tm_cachecmd_main (argc - 1, argv + 1);
     if (streq (command, "version") || streq (command, "--version")) {
         printf ("testmesh %s\n", TM_VERSION);
         return TM_EXIT_OK;

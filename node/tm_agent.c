@@ -3,21 +3,26 @@
     testmesh agent [--data DIR] [--join TOKEN] [--bind HOST:PORT]
                    [--advertise HOST:PORT] [--name NAME] [--slots N]
                    [--label K=V]... [--no-beacon] [--beacon-port N]
-                   [--profile lan|fast]
+                   [--profile lan|fast] [--cache-replicas R] [--cache-size SIZE]
     testmesh members [--json] [--data DIR]
     testmesh members remove NAME [--data DIR]
     testmesh token [--rotate] [--data DIR]
 
     The agent runs in the foreground: the gossip actor (gossip/) keeps
-    membership, and this thread serves the control socket (tm_control)
-    and the signals.  SIGINT or SIGTERM make it leave gracefully (peers
+    membership, the work pool runs tests, the cache actor (dht-cache/
+    tm_dht.h) keeps this member's share of the result cache, and this
+    thread serves the control socket (tm_control) and the signals.
+    Cache commands are answered when the cache actor answers: the
+    request's routing id waits in a table under the request id.  SIGINT or SIGTERM make it leave gracefully (peers
     see 'left' within a second), then exit 0.
 */
 #include "tm_agent.h"
 #include "tm_codec.h"
 #include "tm_control.h"
+#include "tm_dht.h"
 #include "tm_gossip.h"
 #include "tm_keys.h"
+#include "tm_trace.h"
 #include "tm_store.h"
 #include "tm_submit.h"
 #include "tm_workpool.h"
@@ -41,6 +46,8 @@ typedef struct {
     const char *profile;        //  --profile lan|fast
     double join_timeout;        //  --join-timeout SECS
     const char *client_bind;    //  --client-bind HOST:PORT, or NULL
+    int cache_replicas;         //  --cache-replicas R
+    uint64_t cache_size;        //  --cache-size SIZE, bytes
 } s_agent_options_t;
 
 static void
@@ -64,11 +71,43 @@ s_agent_usage (FILE *out)
 "      --join-timeout SECS  give up joining after SECS (default 60)\n"
 "      --client-bind HOST:PORT  also accept runs from machines that are not\n"
 "                           members (testmesh run --node, with the token)\n"
+"      --cache-replicas R   members that keep each cache entry (default 3)\n"
+"      --cache-size SIZE    this member's share of the cache, in bytes, with\n"
+"                           a K, M or G suffix (default 1G)\n"
 "      --data DIR           data directory (default $TESTMESH_HOME, else\n"
 "                           $XDG_DATA_HOME/testmesh)\n"
 "  -h, --help               this text\n");
 }
 
+//  Parses "512M", "2G", "1048576" (K, M, G: powers of 1024) into *SIZE.
+//  Returns 0, or -1 if malformed, below 1 MiB or absurd.
+static int
+s_parse_size (const char *text, uint64_t *size)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long number = strtoull (text, &end, 10);
+    if (!*text || !isdigit ((unsigned char) *text) || errno || end == text)
+        return -1;
+    uint64_t unit = 1;
+    if (*end == 'K' || *end == 'k')
+        unit = 1024;
+    else
+    if (*end == 'M' || *end == 'm')
+        unit = 1024 * 1024;
+    else
+    if (*end == 'G' || *end == 'g')
+        unit = 1024 * 1024 * 1024;
+    else
+    if (*end)
+        return -1;
+    if (unit > 1 && end [1])
+        return -1;
+    if (number > (1ULL << 50) / unit || number * unit < 1024 * 1024)
+        return -1;
+    *size = number * unit;
+    return 0;
+}
 
 static int
 s_parse_agent (int argc, char **argv, s_agent_options_t *options)
@@ -86,6 +125,8 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
         { "profile",     required_argument, 0, 'P' },
         { "join-timeout", required_argument, 0, 'T' },
         { "client-bind", required_argument, 0, 'C' },
+        { "cache-replicas", required_argument, 0, 'R' },
+        { "cache-size",  required_argument, 0, 'S' },
         { "help",        no_argument,       0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -93,6 +134,8 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
     options->beacon = true;
     options->beacon_port = TM_GOSSIP_DEFAULT_PORT;
     options->profile = "lan";
+    options->cache_replicas = 3;
+    options->cache_size = 1024ULL * 1024 * 1024;
     options->slots = (int) sysconf (_SC_NPROCESSORS_ONLN);
     if (options->slots < 1)
         options->slots = 1;
@@ -133,6 +176,22 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
                 tm_strv_push (&options->labels, optarg);
                 break;
             case 'B': options->beacon = false; break;
+            case 'R':
+                number = strtol (optarg, &end, 10);
+                if (!*optarg || *end || number < 1 || number > 16) {
+                    fprintf (stderr, "testmesh: --cache-replicas wants 1 to 16, not '%s'\n",
+                             optarg);
+                    return -1;
+                }
+                options->cache_replicas = (int) number;
+                break;
+            case 'S':
+                if (s_parse_size (optarg, &options->cache_size) != 0) {
+                    fprintf (stderr, "testmesh: --cache-size wants bytes with an optional "
+                             "K, M or G suffix (at least 1M), not '%s'\n", optarg);
+                    return -1;
+                }
+                break;
             case 'T':
                 options->join_timeout = strtod (optarg, &end);
                 if (!*optarg || *end || !(options->join_timeout > 0)) {
@@ -190,6 +249,7 @@ s_raise_fd_limit (void)
 static char *s_gossip_failed;
 static tm_workpool_stats_t s_work_stats;   //  The work pool's counters
 static tm_blobs_stats_t s_blob_stats;      //  ... and those of its shipping
+static tm_dht_stats_t s_cache_stats;       //  The cache actor's counters
 
 //  Calls the gossip actor; an unsolicited FAILED in place of the answer
 //  is kept for the main loop.
@@ -466,6 +526,133 @@ s_latency_json (const tm_workpool_ring_t *ring, bool recent)
     return summary;
 }
 
+//  The cache actor's counters, for `testmesh stats`.
+static json_t *
+s_cache_stats_json (void)
+{
+    tm_dht_stats_t *c = &s_cache_stats;
+    const struct { const char *name; uint64_t *value; } counters [] = {
+        { "gets", &c->gets }, { "found", &c->found }, { "remote_gets", &c->remote_gets },
+        { "puts", &c->puts }, { "repaired", &c->repaired }, { "handed", &c->handed },
+        { "handoff_runs", &c->handoff_runs }, { "bad_signature", &c->bad_signature },
+        { "tombstoned", &c->tombstoned }, { "malformed", &c->malformed },
+    };
+    json_t *json = json_object ();
+    for (size_t i = 0; i < sizeof counters / sizeof counters [0]; i++)
+        json_object_set_new (json, counters [i].name, json_integer ((json_int_t)
+            __atomic_load_n (counters [i].value, __ATOMIC_RELAXED)));
+    double done;
+    __atomic_load (&c->handoff_done, &done, __ATOMIC_RELAXED);
+    json_object_set_new (json, "handoff_done", json_real (done));
+    return json;
+}
+
+//  ---------------------------------------------------------------------
+//  The result cache: control requests passed to the cache actor, whose
+//  answers go back to the requester kept under the request id
+
+//  A cache request from the control socket.  Returns NULL if it went to
+//  the cache actor (PENDING keeps *ROUTING_ID_P under its request id),
+//  else the reply (an error, or PUT's immediate answer).
+static json_t *
+s_cache_request (zactor_t *dht, zhashx_t *pending, json_t *request, const char *command,
+                 zframe_t **routing_id_p)
+{
+    static unsigned long s_requests;
+    if (!dht)
+        return tm_control_error ("this agent has no cache");
+    char reqid [32];
+    snprintf (reqid, sizeof reqid, "c%lu", ++s_requests);
+    const char *kind = json_string_value (json_object_get (request, "kind"));
+    bool kind_ok = kind && (streq (kind, "entry") || streq (kind, "record"));
+    if (streq (command, "cache-get")) {
+        json_t *keys = json_object_get (request, "keys");
+        if (!kind_ok || !json_is_array (keys))
+            return tm_control_error ("cache-get needs a kind (entry or record) and an "
+                                     "array of keys");
+        size_t i;
+        json_t *key;
+        uint8_t bytes [32];
+        json_array_foreach (keys, i, key)
+            if (!json_is_string (key) || tm_cache_from_hex (json_string_value (key), bytes) != 0)
+                return tm_control_error ("cache-get: key %zu is not 64 lowercase hex digits", i);
+        char *text = json_dumps (keys, JSON_COMPACT);
+        zsock_send (dht, "ssss", "GET", reqid, kind, text);
+        free (text);
+    }
+    else
+    if (streq (command, "cache-put")) {
+        json_t *items = json_object_get (request, "items");
+        if (!kind_ok || !json_is_array (items))
+            return tm_control_error ("cache-put needs a kind (entry or record) and an "
+                                     "array of [key, value] items");
+        size_t i;
+        json_t *item;
+        uint8_t bytes [32];
+        json_array_foreach (items, i, item)
+            if (!json_is_array (item) || json_array_size (item) != 2
+            ||  !json_is_string (json_array_get (item, 0))
+            ||  !json_is_string (json_array_get (item, 1))
+            ||  tm_cache_from_hex (json_string_value (json_array_get (item, 0)), bytes) != 0)
+                return tm_control_error ("cache-put: item %zu is not [hex key, value]", i);
+        char *text = json_dumps (items, JSON_COMPACT);
+        zsock_send (dht, "sss", "PUT", kind, text);
+        free (text);
+        return json_pack ("{s:b}", "ok", 1);
+    }
+    else
+    if (streq (command, "cache-invalidate")) {
+        const char *glob = json_string_value (json_object_get (request, "glob"));
+        if (!glob || !*glob || strlen (glob) > TM_CACHE_TEST_ID_MAX)
+            return tm_control_error ("cache-invalidate needs a glob");
+        zsock_send (dht, "sss", "INVALIDATE", reqid, glob);
+    }
+    else
+    if (streq (command, "cache-stats"))
+        zsock_send (dht, "ss", "STATS", reqid);
+    else
+    if (streq (command, "cache-gc"))
+        zsock_send (dht, "ss", "GC", reqid);
+    else
+        return tm_control_error ("unknown command '%s'", command);
+    zhashx_insert (pending, reqid, *routing_id_p);
+    *routing_id_p = NULL;
+    return NULL;
+}
+
+//  An answer from the cache actor, to the request that waits for it.
+static void
+s_cache_answer (zactor_t *dht, zhashx_t *pending, zsock_t *control)
+{
+    char *command = NULL, *reqid = NULL, *json = NULL;
+    if (zsock_recv (dht, "sss", &command, &reqid, &json) != 0 || !command || !reqid) {
+        zstr_free (&command);
+        zstr_free (&reqid);
+        zstr_free (&json);
+        return;
+    }
+    zframe_t *routing_id = (zframe_t *) zhashx_lookup (pending, reqid);
+    if (routing_id) {
+        zhashx_delete (pending, reqid);     //  No destructor: the frame is ours
+        json_t *value = json ? json_loads (json, 0, NULL) : NULL;
+        json_t *reply;
+        if (!value)
+            reply = tm_control_error ("the agent's cache actor answered garbage");
+        else
+        if (streq (command, "GOT"))
+            reply = json_pack ("{s:b, s:o}", "ok", 1, "values", value);
+        else {
+            //  INVALIDATED, STATS, GC: their object, with ok
+            reply = value;
+            json_object_set_new (reply, "ok", json_true ());
+        }
+        tm_control_reply (control, &routing_id, &reply);
+    }
+    zstr_free (&command);
+    zstr_free (&reqid);
+    zstr_free (&json);
+}
+
 //  Answers one control request.
 static json_t *
 s_control (zactor_t *gossip, json_t *request)
@@ -526,6 +713,7 @@ s_control (zactor_t *gossip, json_t *request)
             for (size_t i = 0; i < sizeof shipping / sizeof shipping [0]; i++)
                 json_object_set_new (counters, shipping [i].name,
                                      json_integer ((json_int_t) shipping [i].value));
+            json_object_set_new (stats, "cache", s_cache_stats_json ());
             free (answer);
             answer = json_dumps (stats, JSON_COMPACT);
         }
@@ -575,6 +763,10 @@ tm_agent_main (int argc, char **argv)
     zsock_t *control = NULL;
     zactor_t *gossip = NULL;
     zactor_t *pool = NULL;
+    zactor_t *dht = NULL;
+    zhashx_t *cache_pending = NULL;     //  reqid -> routing id of a cache request
+    tm_keys_t *keys = NULL;             //  Our identity, until the actors copied it
+    char *trace_shim = NULL;            //  The trace shim's path
     zhashx_t *clients = NULL;
     zsock_t *client_port = NULL;
     tm_store_t *store = NULL;
@@ -597,6 +789,9 @@ tm_agent_main (int argc, char **argv)
     }
     char work_endpoint [64];
     snprintf (work_endpoint, sizeof work_endpoint, "inproc://testmesh-work-%d", (int) getpid ());
+    char cache_endpoint [64];
+    snprintf (cache_endpoint, sizeof cache_endpoint, "inproc://testmesh-cache-%d",
+              (int) getpid ());
     tm_gossip_config_t config = {
         .datadir = datadir,
         .name = options.name,
@@ -610,6 +805,7 @@ tm_agent_main (int argc, char **argv)
         .beacon_interval = streq (options.profile, "fast") ? 0.2 : 1.0,
         .join_timeout = options.join_timeout,
         .work_endpoint = work_endpoint,
+        .cache_endpoint = cache_endpoint,
     };
     if (streq (options.profile, "fast"))
         tm_swim_config_fast (&config.swim);
@@ -634,13 +830,28 @@ tm_agent_main (int argc, char **argv)
     free (token);
     free (config.bound);
 
+    //  The node key signs our tombstones and the cache claims of the
+    //  passes we run; the gossip actor has loaded (or made) it by now,
+    //  so this reads what it uses
+    keys = tm_keys_new (datadir, &err);
+    if (!keys)
+        goto done;
+    //  The trace shim, written out of the binary, for tasks whose origin
+    //  caches them (docs/caching.md, 3); without it they run untraced
+    trace_shim = tm_trace_shim_path (datadir, &err);
+    if (!trace_shim) {
+        tm_warn ("agent", "%s; tests run without tracing", err);
+        zstr_free (&err);
+    }
     tm_workpool_config_t pool_config = {
         .stats = &s_work_stats,
         .blob_stats = &s_blob_stats,
         .datadir = datadir,
         .work_endpoint = work_endpoint,
         .slots = options.slots,
+        .node_sk = tm_keys_node_secret (keys),
         .executor = {
+            .trace_shim = trace_shim,
             .member = options.name,
             .default_timeout = 0,       //  Each task carries its run's
             .kill_grace = 2.0,
@@ -657,6 +868,21 @@ tm_agent_main (int argc, char **argv)
     }
     clients = zhashx_new ();
     zhashx_set_destructor (clients, s_client_destroy);
+    cache_pending = zhashx_new ();     //  Frames destroyed by hand (s_cache_answer, done)
+    {
+        tm_dht_config_t dht_config = {
+            .datadir = datadir,
+            .member = options.name,
+            .node_sk = tm_keys_node_secret (keys),
+            .cache_endpoint = cache_endpoint,
+            .replicas = options.cache_replicas,
+            .cap = options.cache_size,
+            .stats = &s_cache_stats,
+        };
+        dht = zactor_new (tm_dht_actor, &dht_config);
+    }
+    //  Both actors copied the key
+    tm_keys_destroy (&keys);
 
     zmq_pollitem_t items [] = {
         { zsock_resolve (control), 0, ZMQ_POLLIN, 0 },
@@ -664,6 +890,7 @@ tm_agent_main (int argc, char **argv)
         { zsock_resolve (gossip), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (pool), 0, ZMQ_POLLIN, 0 },
         { NULL, -1, 0, 0 },     //  The client port, once bound
+        { zsock_resolve (dht), 0, ZMQ_POLLIN, 0 },
     };
     double next_heartbeat = tm_now () + S_HEARTBEAT;
     while (!s_gossip_failed) {
@@ -681,8 +908,10 @@ tm_agent_main (int argc, char **argv)
         }
         if (options.client_bind && !client_port)
             wait = 500;         //  Not a member yet: ask again soon
-        if (zmq_poll (items, 5, wait) < 0 && zmq_errno () != EINTR)
+        if (zmq_poll (items, 6, wait) < 0 && zmq_errno () != EINTR)
             break;
+        if (items [5].revents & ZMQ_POLLIN)
+            s_cache_answer (dht, cache_pending, control);
         if (items [3].revents & ZMQ_POLLIN)
             s_pool_event (pool, clients);
         if (tm_now () >= next_heartbeat) {
@@ -720,6 +949,9 @@ tm_agent_main (int argc, char **argv)
             else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
                 reply = s_run_command (pool, clients, request, command, control, routing_id);
+            else
+            if (command && strncmp (command, "cache-", 6) == 0)
+                reply = s_cache_request (dht, cache_pending, request, command, &routing_id);
             else
             if (request)
                 reply = s_control (gossip, request);
@@ -773,6 +1005,11 @@ done:
     //  Runs we own end with us: their CLIs see us go silent.  The pool
     //  goes first: it borrows the clients' task lists until it ends
     zactor_destroy (&pool);
+    zactor_destroy (&dht);              //  Before gossip: it holds the cache socket's peer
+    for (zframe_t *frame = cache_pending ? (zframe_t *) zhashx_first (cache_pending) : NULL;
+         frame; frame = (zframe_t *) zhashx_next (cache_pending))
+        zframe_destroy (&frame);
+    zhashx_destroy (&cache_pending);
     zhashx_destroy (&clients);
     zsock_destroy (&client_port);
     tm_store_destroy (&store);
@@ -783,6 +1020,8 @@ done:
         unlink (path);
         free (path);
     }
+    tm_keys_destroy (&keys);
+    free (trace_shim);
     free (datadir);
     if (signal_fd >= 0)
         close (signal_fd);

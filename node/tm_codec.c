@@ -107,6 +107,9 @@ tm_codec_task_encode (const tm_task_t *task)
     failed |= json_object_set_new (json, "history_key", s_string_or_null (task->history_key));
     failed |= json_object_set_new (json, "expected", json_real (task->expected));
     failed |= json_object_set_new (json, "index", s_count (task->index));
+    failed |= json_object_set_new (json, "trace", json_boolean (task->trace));
+    failed |= json_object_set_new (json, "cache_ident", s_string_or_null (task->cache_ident));
+    failed |= json_object_set_new (json, "cache_decl", s_string_or_null (task->cache_decl));
     if (task->root) {
         failed |= json_object_set_new (json, "root", json_string (task->root));
         json_t *files = json_array ();
@@ -152,6 +155,16 @@ tm_codec_result_encode (const tm_result_t *result)
     failed |= json_object_set_new (json, "err", s_base64 (result->err, result->err_size));
     failed |= json_object_set_new (json, "err_cut", s_count (result->err_cut));
     failed |= json_object_set_new (json, "leftovers", json_integer (result->leftovers));
+    failed |= json_object_set_new (json, "trace", s_text_or_null (result->trace));
+    failed |= json_object_set_new (json, "untraceable", json_boolean (result->untraceable));
+    if (result->cache_signed) {
+        char pk [sizeof result->cache_pk * 2 + 1], sig [sizeof result->cache_sig * 2 + 1];
+        sodium_bin2hex (pk, sizeof pk, result->cache_pk, sizeof result->cache_pk);
+        sodium_bin2hex (sig, sizeof sig, result->cache_sig, sizeof result->cache_sig);
+        failed |= json_object_set_new (json, "cache_pk", json_string (pk));
+        failed |= json_object_set_new (json, "cache_sig", json_string (sig));
+        failed |= json_object_set_new (json, "cache_created", json_real (result->cache_created));
+    }
     if (failed) {
         json_decref (json);
         return NULL;
@@ -401,6 +414,51 @@ s_get_files (json_t *json, tm_task_t *task, const char *what, char **err)
     return rc;
 }
 
+//  A cache digest field (tm_task.h's cache_ident, cache_decl): absent or
+//  null leaves NULL, else 64 lowercase hex digits.
+static int
+s_get_digest (json_t *json, const char *key, char **value, const char *what, char **err)
+{
+    if (s_get_string (json, key, false, true, false, value, what, err) != 0)
+        return -1;
+    if (*value && !tm_task_digest_valid (*value)) {
+        zstr_free (value);
+        return tm_fail (err, "%s field '%s' is not a digest", what, key);
+    }
+    return 0;
+}
+
+//  FIELD (hex) into SIZE bytes at OUT.
+static int
+s_get_hex (json_t *json, const char *key, uint8_t *out, size_t size, const char *what,
+           char **err)
+{
+    const char *hex = json_string_value (json_object_get (json, key));
+    size_t got = 0;
+    if (!hex || strlen (hex) != size * 2
+    ||  sodium_hex2bin (out, size, hex, size * 2, NULL, &got, NULL) != 0 || got != size)
+        return tm_fail (err, "%s field '%s' must be %zu bytes in hex", what, key, size);
+    return 0;
+}
+
+//  The runner's signed cache claim (tm_result.h), if the result has one:
+//  all three fields or none.  The signature itself is checked where the
+//  claim is filed (tm_runcache.c), against the claimed fields.
+static int
+s_get_claim (json_t *json, tm_result_t *result, const char *what, char **err)
+{
+    if (!json_object_get (json, "cache_sig"))
+        return 0;
+    if (s_get_hex (json, "cache_pk", result->cache_pk, sizeof result->cache_pk, what, err) != 0
+    ||  s_get_hex (json, "cache_sig", result->cache_sig, sizeof result->cache_sig, what,
+                   err) != 0
+    ||  s_get_number (json, "cache_created", true, 0, TM_CODEC_EPOCH_MAX,
+                      &result->cache_created, what, err) != 0)
+        return -1;
+    result->cache_signed = true;
+    return 0;
+}
+
 tm_task_t *
 tm_codec_task_decode (json_t *json, char **err)
 {
@@ -442,7 +500,10 @@ tm_codec_task_decode (json_t *json, char **err)
     ||  s_get_number (json, "expected", false, -TM_CODEC_SECONDS_MAX,
                       TM_CODEC_SECONDS_MAX, &task->expected, what, err) != 0
     ||  s_get_integer (json, "index", true, 0, S_INDEX_MAX, &index, what, err) != 0
-    ||  s_get_files (json, task, what, err) != 0)
+    ||  s_get_files (json, task, what, err) != 0
+    ||  s_get_bool (json, "trace", &task->trace, what, err) != 0
+    ||  s_get_digest (json, "cache_ident", &task->cache_ident, what, err) != 0
+    ||  s_get_digest (json, "cache_decl", &task->cache_decl, what, err) != 0)
         tm_task_destroy (&task);
     else
         task->index = (size_t) index;
@@ -492,7 +553,10 @@ tm_codec_result_decode (json_t *json, char **err)
     ||  s_get_count (json, "out_cut", &result->out_cut, what, err) != 0
     ||  s_get_base64 (json, "err", &result->err, &result->err_size, what, err) != 0
     ||  s_get_count (json, "err_cut", &result->err_cut, what, err) != 0
-    ||  s_get_int (json, "leftovers", false, 0, INT_MAX, &result->leftovers, what, err) != 0)
+    ||  s_get_int (json, "leftovers", false, 0, INT_MAX, &result->leftovers, what, err) != 0
+    ||  s_get_string (json, "trace", false, true, false, &result->trace, what, err) != 0
+    ||  s_get_bool (json, "untraceable", &result->untraceable, what, err) != 0
+    ||  s_get_claim (json, result, what, err) != 0)
         tm_result_destroy (&result);
 done:
     free (id);

@@ -218,6 +218,9 @@ s_print_result_line (tm_console_t *self, const tm_result_t *result)
     const char *reason = tm_text_reason (result, buf, sizeof buf);
     if (reason && result->status != TM_STATUS_PASSED)
         fprintf (self->out, "  (%s)", reason);
+    else
+    if (result->cached)
+        fprintf (self->out, "  (cached)");
     fputc ('\n', self->out);
 }
 
@@ -487,7 +490,8 @@ s_print_slowest (tm_console_t *self, tm_result_t **results, size_t count)
     size_t found = 0;
     for (size_t i = 0; i < count; i++) {
         const tm_result_t *result = results [i];
-        if (!result || result->status == TM_STATUS_SKIPPED)
+        //  A cached test took no time in this run
+        if (!result || result->status == TM_STATUS_SKIPPED || result->cached)
             continue;
         //  Insertion into a short sorted array: O(count).
         size_t pos = found;
@@ -533,8 +537,12 @@ tm_console_summary (tm_console_t *self, tm_result_t **results,
         self->bar_shown = false;
     }
     size_t counts [TM_STATUS_COUNT] = { 0 };
-    for (size_t i = 0; i < count; i++)
+    size_t cached = 0, ran = 0;
+    for (size_t i = 0; i < count; i++) {
         counts [results [i]? results [i]->status: TM_STATUS_SKIPPED]++;
+        cached += results [i] && results [i]->cached;
+        ran += results [i] && results [i]->attempts > 0;
+    }
 
     fputc ('\n', out);
     bool show_member = s_several_members (results, count);
@@ -573,6 +581,8 @@ tm_console_summary (tm_console_t *self, tm_result_t **results,
         s_print_count (self, counts [TM_STATUS_CRASHED], "crashed", S_RED);
     s_print_count (self, counts [TM_STATUS_FLAKY], "flaky", S_YELLOW);
     s_print_count (self, counts [TM_STATUS_SKIPPED], "skipped", S_YELLOW);
+    if (cached)
+        fprintf (out, ", %zu cached, %zu run", cached, ran);
     fprintf (out, " in %.1f s\n", elapsed);
     fflush (out);
 }

@@ -144,7 +144,7 @@ tm_control_recv (zsock_t *server, zframe_t **routing_id)
         const char *command = json_string_value (json_object_get (request, "cmd"));
         const char *why = "malformed request";
         if (command && zframe_size (body) > TM_CONTROL_REQUEST_MAX
-        &&  !streq (command, "run")) {
+        &&  !streq (command, "run") && !streq (command, "cache-put")) {
             why = "request too large";
             command = NULL;
         }

@@ -8,9 +8,29 @@
         reply:    {"ok": true, ...}  or  {"ok": false, "error": "one line"}
 
     Each message is one frame (after the ROUTER's routing id).  A "run"
-    request (tm_submit.h) carries a whole task list, so the socket takes
-    messages up to TM_CONTROL_MAX; every other request must fit in
+    request (tm_submit.h) carries a whole task list, and a "cache-put" a
+    batch of cache values, so the socket takes messages up to
+    TM_CONTROL_MAX; every other request must fit in
     TM_CONTROL_REQUEST_MAX, and tm_control_recv refuses a larger one.
+
+    The result cache (docs/caching.md; answered by the agent's cache
+    actor, dht-cache/tm_dht.h, so the reply comes when it has answered):
+        {"cmd":"cache-get", "kind":"entry"|"record", "keys":[hex, ...]}
+            -> {"ok":true, "values":[string|null, ...]}   one per key, in
+               order, within about 2 s; a key that is not 64 lowercase
+               hex digits makes the whole request an error
+        {"cmd":"cache-put", "kind":"entry"|"record", "items":[[hex, value], ...]}
+            -> {"ok":true}    at once; values that do not verify are
+               dropped and counted (stats "cache")
+        {"cmd":"cache-invalidate", "glob":GLOB}
+            -> {"ok":true, "deleted":n}    GLOB: fnmatch(3) over test ids;
+               n: entries deleted here
+        {"cmd":"cache-stats"}
+            -> {"ok":true, "replicas":R, "members":[{"name", "entries",
+               "records", "bytes", "cap", "hits", "misses", "evicted",
+               "degraded"}, ...]}    the members that answered within 1 s
+        {"cmd":"cache-gc"}
+            -> {"ok":true, "evicted":n}    this agent's share
     The socket lives in the data directory, so `--data` picks the agent,
     as it picks every other file.
 */

@@ -14,6 +14,7 @@
 #include "tm_executor.h"
 #include "tm_adapter.h"
 #include "tm_proc.h"
+#include "tm_trace.h"
 #include <math.h>
 #include <signal.h>
 
@@ -39,6 +40,9 @@ typedef struct {
     int leftovers;              //  Stray processes it left, killed
     double timeout;             //  Effective timeout, 0 = none
     char *spawn_error;          //  Could not start: why
+    char *trace_dir;            //  Private directory of its trace file, or NULL
+    char *trace_file;           //  TESTMESH_TRACE it runs with, or NULL
+    bool untraceable;           //  A trace was asked for and cannot be had
 } s_job_t;
 
 typedef struct {
@@ -83,8 +87,62 @@ s_job_destroy (s_job_t **self_p)
         return;
     tm_proc_destroy (&self->proc);
     free (self->spawn_error);
+    if (self->trace_file)
+        unlink (self->trace_file);
+    if (self->trace_dir)
+        rmdir (self->trace_dir);
+    free (self->trace_file);
+    free (self->trace_dir);
     free (self);
     *self_p = NULL;
+}
+
+//  True if TASK's program can be traced: the file it will exec (found
+//  as tm_proc_spawn finds it) is dynamically linked.
+static bool
+s_traceable (tm_task_t *task)
+{
+    const char *argv0 = task->argv ? task->argv [0] : NULL;
+    if (!argv0 || !*argv0)
+        return false;
+    char *program = !strchr (argv0, '/') ? tm_path_search (argv0, task->cwd)
+                  : argv0 [0] == '/' || !task->cwd ? strdup (argv0)
+                  : tm_strdupf ("%s/%s", task->cwd, argv0);
+    bool traceable = program && tm_trace_traceable (program);
+    free (program);
+    return traceable;
+}
+
+//  Sets JOB up to run under the trace shim: a private directory for the
+//  trace file, and LD_PRELOAD (the shim first, then what the task or we
+//  preload already) and TESTMESH_TRACE added to *ENV_P.  Returns 0, or
+//  -1 if the directory cannot be made.
+static int
+s_trace_prepare (s_executor_t *self, s_job_t *job, char ***env_p)
+{
+    const char *tmp = getenv ("TMPDIR");
+    char *dir = tm_strdupf ("%s/testmesh-trace.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp (dir)) {
+        tm_warn ("executor", "cannot make a directory for the trace of '%s': %s",
+                 job->task->id, strerror (errno));
+        free (dir);
+        return -1;
+    }
+    job->trace_dir = dir;
+    job->trace_file = tm_strdupf ("%s/trace", dir);
+    const char *preload = getenv ("LD_PRELOAD");
+    for (size_t i = 0; job->task->env && job->task->env [i]; i++)
+        if (strncmp (job->task->env [i], "LD_PRELOAD=", 11) == 0)
+            preload = job->task->env [i] + 11;
+    char *entry = preload && *preload
+                ? tm_strdupf ("LD_PRELOAD=%s:%s", self->config.trace_shim, preload)
+                : tm_strdupf ("LD_PRELOAD=%s", self->config.trace_shim);
+    tm_strv_push (env_p, entry);
+    free (entry);
+    entry = tm_strdupf ("TESTMESH_TRACE=%s", job->trace_file);
+    tm_strv_push (env_p, entry);
+    free (entry);
+    return 0;
 }
 
 static void
@@ -102,6 +160,10 @@ s_start (s_executor_t *self, tm_task_t *task, int attempt)
     char *marker = tm_strdupf ("TESTMESH_TEST_ID=%s", task->id);
     tm_strv_push (&env, marker);
     free (marker);
+    if (task->trace
+    &&  (!self->config.trace_shim || !s_traceable (task)
+         || s_trace_prepare (self, job, &env) != 0))
+        job->untraceable = true;
     job->proc = tm_proc_spawn (task->argv, task->cwd, env,
                                self->config.output_limit, &job->spawn_error);
     tm_strv_free (&env);
@@ -173,6 +235,13 @@ s_report (s_executor_t *self, s_job_t *job)
     result->spawned = job->spawned_wall;
     result->duration = job->ended - job->started;
     result->leftovers = job->leftovers;
+    result->untraceable = job->untraceable;
+    if (job->trace_file && job->proc) {
+        char *excludes [] = { (char *) self->config.trace_shim, job->trace_dir, NULL };
+        result->trace = tm_trace_read (job->trace_file, excludes);
+        if (!result->trace)
+            result->untraceable = true;     //  The shim wrote nothing: not loaded
+    }
     if (!job->proc) {
         result->status = TM_STATUS_CRASHED;
         tm_result_set_message (result, "%s", job->spawn_error);
@@ -356,6 +425,8 @@ tm_executor_actor (zsock_t *pipe, void *args)
     self.pipe = pipe;
     self.config = *(tm_executor_config_t *) args;
     self.config.member = strdup (self.config.member);
+    if (self.config.trace_shim)
+        self.config.trace_shim = strdup (self.config.trace_shim);
     self.jobs = zlistx_new ();
     self.queue = zlistx_new ();
     zlistx_set_destructor (self.queue, (zlistx_destructor_fn *) zstr_free);
@@ -430,4 +501,5 @@ tm_executor_actor (zsock_t *pipe, void *args)
     zlistx_destroy (&self.queue);
     free (items);
     free ((char *) self.config.member);
+    free ((char *) self.config.trace_shim);
 }

@@ -23,6 +23,14 @@
             "DONE"   p:result           one attempt finished; the
                                         receiver owns the tm_result_t
 
+    Tracing (docs/caching.md, section 3): a task with trace set, given a
+    config with a trace_shim, whose program is dynamically linked
+    (tm_trace_traceable), runs with the shim preloaded and TESTMESH_TRACE
+    naming a file in a private temporary directory; its result's trace
+    is that file read back (tm_trace_read), and the directory is removed.
+    When such a task cannot be traced, its result says untraceable.
+    Nothing else about how it runs changes.
+
     Every EXEC is answered by exactly one DONE, even when it is cancelled
     or never started, except after $TERM.
 */
@@ -39,6 +47,8 @@ typedef struct {
     double kill_grace;          //  Seconds between SIGTERM and SIGKILL on timeout
     double cancel_grace;        //  Seconds between SIGTERM and SIGKILL on cancel
     size_t output_limit;        //  Bytes kept per stream
+    const char *trace_shim;     //  The trace shim (tm_trace_shim_path) to preload
+                                //  into tasks that ask for a trace; NULL none (copied)
 } tm_executor_config_t;
 
 //  The actor function: zactor_new (tm_executor_actor, &config).  The

@@ -78,6 +78,7 @@ s_test_object (const tm_task_t *task, const tm_result_t *result)
         : json_null ());
     failed |= json_object_set_new (test, "member",
         s_string_or_null (result? result->member: NULL));
+    failed |= json_object_set_new (test, "cached", json_boolean (result && result->cached));
     const char *message = result? result->message: "no result";
     if (!result && task->skip_reason)
         message = task->skip_reason;

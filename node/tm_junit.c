@@ -129,7 +129,7 @@ s_write_testcase (FILE *out, const tm_task_t *task, const tm_result_t *result,
     bool has_out = result->out && result->out_size > 0;
     bool has_err = result->err && result->err_size > 0;
     bool elsewhere = result->member && !streq (result->member, hostname);
-    bool has_note = flaky || result->leftovers > 0 || elsewhere;
+    bool has_note = flaky || result->leftovers > 0 || elsewhere || result->cached;
     bool has_verdict = result->status == TM_STATUS_FAILED
                     || result->status == TM_STATUS_TIMEOUT
                     || result->status == TM_STATUS_CRASHED
@@ -158,6 +158,12 @@ s_write_testcase (FILE *out, const tm_task_t *task, const tm_result_t *result,
     }
     if (has_out || has_note) {
         fputs ("      <system-out>", out);
+        if (result->cached) {
+            fputs ("testmesh: cached result of a run on member ", out);
+            tm_text_xml_puts (out, result->member ? result->member : "?", false);
+            fputs ("\n", out);
+        }
+        else
         if (elsewhere) {
             fputs ("testmesh: ran on member ", out);
             tm_text_xml_puts (out, result->member, false);

@@ -32,12 +32,10 @@ s_answer_destroy (void **item_p)
     *item_p = NULL;
 }
 
-tm_loadcheck_t *
-tm_loadcheck_new (void)
+//  Reads our own ELF identity into SELF (known stays false if we cannot).
+static void
+s_identity (tm_loadcheck_t *self)
 {
-    tm_loadcheck_t *self = (tm_loadcheck_t *) zmalloc (sizeof (tm_loadcheck_t));
-    self->answers = zhashx_new ();
-    zhashx_set_destructor (self->answers, s_answer_destroy);
     int fd = open ("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     Elf64_Ehdr header;      //  Ident and machine sit at the same offsets in both classes
     if (fd >= 0 && pread (fd, &header, sizeof header, 0) == (ssize_t) sizeof header
@@ -48,6 +46,15 @@ tm_loadcheck_new (void)
     }
     if (fd >= 0)
         close (fd);
+}
+
+tm_loadcheck_t *
+tm_loadcheck_new (void)
+{
+    tm_loadcheck_t *self = (tm_loadcheck_t *) zmalloc (sizeof (tm_loadcheck_t));
+    self->answers = zhashx_new ();
+    zhashx_set_destructor (self->answers, s_answer_destroy);
+    s_identity (self);
     return self;
 }
 
@@ -372,4 +379,29 @@ tm_loadcheck_task (tm_loadcheck_t *self, const tm_task_t *task, char **why)
         return 0;
     *why = strdup (answer);
     return -1;
+}
+
+int
+tm_loadcheck_interp (const char *program, char *interp, size_t size)
+{
+    assert (program && interp && size > 0);
+    interp [0] = 0;
+    tm_loadcheck_t self = { 0 };
+    s_identity (&self);
+    int fd = open (program, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    unsigned char head [EI_NIDENT];
+    char *why = NULL;
+    int rc = 0;
+    if (!self.known
+    ||  pread (fd, head, EI_NIDENT, 0) != EI_NIDENT
+    ||  memcmp (head, ELFMAG, SELFMAG) != 0
+    ||  head [EI_CLASS] != self.ident [EI_CLASS]
+    ||  head [EI_DATA] != self.ident [EI_DATA]
+    ||  s_elf_interp (&self, fd, interp, size, &why) != 0)
+        rc = -1;
+    free (why);
+    close (fd);
+    return rc;
 }

@@ -50,4 +50,11 @@ void tm_loadcheck_destroy (tm_loadcheck_t **self_p);
 //  for at most a few seconds.
 int tm_loadcheck_task (tm_loadcheck_t *self, const tm_task_t *task, char **why);
 
+//  The ELF interpreter (PT_INTERP) PROGRAM names, into INTERP (SIZE
+//  bytes): empty for a statically linked ELF file.  Returns 0, or -1 if
+//  PROGRAM cannot be read, is not an ELF file, or is built for another
+//  class or byte order than this process (its headers are then not ours
+//  to read).  No loader is run.
+int tm_loadcheck_interp (const char *program, char *interp, size_t size);
+
 #endif

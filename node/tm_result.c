@@ -44,6 +44,7 @@ tm_result_destroy (tm_result_t **self_p)
     free (self->message);
     free (self->out);
     free (self->err);
+    free (self->trace);
     free (self);
     *self_p = NULL;
 }

@@ -46,6 +46,15 @@ typedef struct {
     size_t err_size;            //  Bytes in err
     uint64_t err_cut;           //  Bytes of stderr not kept
     int leftovers;              //  Stray processes it left behind, killed
+    bool cached;                //  From the result cache, not run (attempts 0)
+    bool cache_signed;          //  The runner signed its claim (tm_cacheentry.h):
+    uint8_t cache_pk [32];      //  its Ed25519 key,
+    uint8_t cache_sig [64];     //  the signature,
+    double cache_created;       //  and the claim's time
+    char *trace;                //  Task traced: what it read, ran and looked up
+                                //  (tm_trace_read's text), NULL if not traced
+    bool untraceable;           //  Trace asked for, but the program cannot be
+                                //  traced (static) or the shim is missing
 } tm_result_t;
 
 tm_result_t *tm_result_new (const char *id, size_t index);

@@ -35,6 +35,8 @@
 #include "tm_keys.h"
 #include "tm_token.h"
 #include "tm_submit.h"
+#include "tm_runcache.h"
+#include "tm_trace.h"
 #include <getopt.h>
 #include <sodium.h>
 #include <signal.h>
@@ -64,6 +66,7 @@ typedef struct {
     char **requires;            //  --require K=V, repeatable
     const char *node;           //  --node HOST:PORT: a member's client port
     const char *token;          //  --token, else $TESTMESH_TOKEN (with --node)
+    tm_cache_mode_t cache;      //  --cache MODE, --no-cache
     char **targets;             //  Positional arguments
 } tm_run_options_t;
 
@@ -104,6 +107,10 @@ s_usage (FILE *out)
 "                         the tests to the members that run them (repeatable)\n"
 "      --shared-fs        every member sees this machine's paths: run tests\n"
 "                         where they are, ship no files\n"
+"      --cache MODE       readwrite (default, or $TESTMESH_CACHE): serve cached\n"
+"                         results and store passes; read, write or off\n"
+"                         (docs/caching.md)\n"
+"      --no-cache         the same as --cache=off\n"
 "      --data DIR         data directory (default $TESTMESH_HOME, else\n"
 "                         $XDG_DATA_HOME/testmesh)\n"
 "  -h, --help             this text\n"
@@ -147,6 +154,8 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
         { "token",         required_argument, 0, 'T' },
         { "output-limit",  required_argument, 0, 'L' },
         { "progress",      required_argument, 0, 'P' },
+        { "cache",         required_argument, 0, 'C' },
+        { "no-cache",      no_argument,       0, 'n' },
         { "help",          no_argument,       0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -156,6 +165,15 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
     options->timeout = TM_DEFAULT_TIMEOUT;
     options->output_limit = TM_DEFAULT_OUTPUT_LIMIT;
     options->progress = "auto";
+    //  TESTMESH_CACHE sets the default, as GOFLAGS=-count=1 does for Go:
+    //  a CI job, or a test harness, turns the cache off for every run
+    options->cache = TM_CACHE_READWRITE;
+    const char *cache_env = getenv ("TESTMESH_CACHE");
+    if (cache_env && *cache_env && tm_cache_mode_parse (cache_env, &options->cache) != 0) {
+        fprintf (stderr, "testmesh: TESTMESH_CACHE wants readwrite, read, write or off, "
+                 "not '%s'\n", cache_env);
+        return -1;
+    }
     opterr = 0;
     optind = 1;
     int opt;
@@ -240,6 +258,14 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
                 }
                 options->progress = optarg;
                 break;
+            case 'C':
+                if (tm_cache_mode_parse (optarg, &options->cache) != 0) {
+                    fprintf (stderr, "testmesh: --cache wants readwrite, read, write or off, "
+                             "not '%s'\n", optarg);
+                    return -1;
+                }
+                break;
+            case 'n': options->cache = TM_CACHE_OFF; break;
             case 'h':
                 s_usage (stdout);
                 exit (TM_EXIT_OK);
@@ -405,6 +431,8 @@ typedef struct {
     size_t received;            //  Results received
     bool interrupted;           //  A signal cancelled the run
     bool keep_output;           //  A report wants every test's output
+    size_t *run_index;          //  Index in tasks of the runner's task I
+                                //  (a view without the cached tests), or NULL
 } s_run_state_t;
 
 //  Feeds events from the runner (a scheduler or a submit actor: one
@@ -444,6 +472,8 @@ s_event_loop (zactor_t *runner, int signal_fd, tm_console_t *console,
                 return -1;
             if (streq (command, "RESULT")) {
                 tm_result_t *result = (tm_result_t *) pointer;
+                if (state->run_index)
+                    result->index = state->run_index [result->index];
                 assert (result->index < tm_tasklist_size (state->tasks));
                 assert (!state->results [result->index]);
                 state->results [result->index] = result;
@@ -556,6 +586,25 @@ s_ship (const char *datadir, tm_tasklist_t *tasks)
     return rc;
 }
 
+//  Keeps why each test hit or missed in DATADIR/cache-explain.json, for
+//  `testmesh cache explain` (tm_cachecmd.c).  Written whole under a
+//  temporary name, then renamed: a reader never sees half of it.
+static void
+s_write_explain (const char *datadir, tm_runcache_t *runcache)
+{
+    json_t *reasons = tm_runcache_reasons (runcache);
+    json_t *doc = json_pack ("{s:f, s:o}", "time", tm_wall_now (), "tests", reasons);
+    char *path = tm_strdupf ("%s/cache-explain.json", datadir);
+    char *tmp = tm_strdupf ("%s.%d", path, (int) getpid ());
+    if (json_dump_file (doc, tmp, JSON_COMPACT) != 0 || rename (tmp, path) != 0) {
+        tm_warn ("cache", "cannot write %s: %s", path, strerror (errno));
+        unlink (tmp);
+    }
+    free (tmp);
+    free (path);
+    json_decref (doc);
+}
+
 int
 tm_run_main (int argc, char **argv)
 {
@@ -587,6 +636,13 @@ tm_run_main (int argc, char **argv)
     tm_console_t *console = NULL;
     s_run_state_t state = { 0 };
     char *err = NULL;
+    tm_keys_t *keys = NULL;             //  The embedded node's identity
+    tm_cacheclient_t *cache = NULL;     //  The result cache, if on
+    tm_runcache_t *runcache = NULL;
+    tm_result_t **hits = NULL;          //  Cached results, by index
+    size_t hit_count = 0;
+    tm_tasklist_t *view = NULL;         //  The tests to run, when some hit
+    char *trace_shim = NULL;            //  The embedded node's trace shim
 
     state.keep_output = options.junit || options.json;
     state.tasks = s_discover (&options);
@@ -674,6 +730,41 @@ tm_run_main (int argc, char **argv)
     if (submit && !options.node && !options.shared_fs && s_ship (datadir, state.tasks) != 0)
         goto done;
 
+    //  The result cache (docs/caching.md): a hit is a result already,
+    //  and only the misses run.  Not with --node: the paths are the
+    //  member's there, and this machine may not have the files to hash.
+    char hostname [256] = "local";
+    gethostname (hostname, sizeof hostname - 1);
+    if (options.cache != TM_CACHE_OFF && !options.node) {
+        if (submit)
+            cache = tm_cacheclient_new_agent (datadir);
+        else {
+            //  The embedded node signs what it runs with this data
+            //  directory's node identity (made on first use)
+            keys = tm_keys_new (datadir, &err);
+            if (keys)
+                cache = tm_cacheclient_new_local (datadir, 0, tm_keys_node_secret (keys),
+                                                  hostname, &err);
+            if (!cache) {
+                tm_warn ("cache", "%s; running without the cache", err);
+                zstr_free (&err);
+            }
+        }
+        if (cache) {
+            runcache = tm_runcache_new (cache, options.cache);
+            hits = tm_runcache_lookup (runcache, state.tasks, &hit_count);
+        }
+        //  What the tests read goes into their next keys: the embedded
+        //  node traces them (an agent's executor has its own shim)
+        if (cache && !submit && (options.cache & TM_CACHE_WRITE)) {
+            trace_shim = tm_trace_shim_path (datadir, &err);
+            if (!trace_shim) {
+                tm_warn ("cache", "%s; undeclared inputs are not traced", err);
+                zstr_free (&err);
+            }
+        }
+    }
+
     bool tty = isatty (STDOUT_FILENO) && getenv ("TERM") && !streq (getenv ("TERM"), "dumb");
     bool live = streq (options.progress, "live") || (streq (options.progress, "auto") && tty);
     bool color = tty && !(getenv ("NO_COLOR") && *getenv ("NO_COLOR"));
@@ -682,7 +773,31 @@ tm_run_main (int argc, char **argv)
     state.results = (tm_result_t **) calloc (total + 1, sizeof (tm_result_t *));
     assert (state.results);
 
+    //  The runner gets a view of the tests that missed
+    tm_tasklist_t *run_tasks = state.tasks;
+    if (hit_count) {
+        view = tm_tasklist_new_view ();
+        state.run_index = (size_t *) calloc (total + 1, sizeof (size_t));
+        assert (state.run_index);
+        for (size_t i = 0; i < total; i++) {
+            if (hits [i]) {
+                state.results [i] = hits [i];
+                hits [i] = NULL;
+                state.received++;
+                tm_console_result (console, state.results [i]);
+            }
+            else {
+                state.run_index [tm_tasklist_size (view)] = i;
+                tm_tasklist_view_append (view, tm_tasklist_get (state.tasks, i));
+            }
+        }
+        run_tasks = view;
+    }
+
     double started = tm_now ();
+    if (tm_tasklist_size (run_tasks) == 0)
+        ;                       //  Every test was cached: nothing to run
+    else
     if (submit) {
         tm_submit_config_t config = {
             .datadir = datadir,
@@ -690,7 +805,7 @@ tm_run_main (int argc, char **argv)
             .server_key = options.node ? server_key : NULL,
             .client_public = options.node ? client_public : NULL,
             .client_secret = options.node ? client_secret : NULL,
-            .tasks = state.tasks,
+            .tasks = run_tasks,
             .retries = options.retries,
             .fail_fast = options.fail_fast,
             .default_timeout = options.timeout,
@@ -699,8 +814,6 @@ tm_run_main (int argc, char **argv)
         runner = zactor_new (tm_submit_actor, &config);
     }
     else {
-        char hostname [256] = "local";
-        gethostname (hostname, sizeof hostname - 1);
         tm_scheduler_config_t config = {
             .slots = options.jobs,
             .retries = options.retries,
@@ -711,13 +824,14 @@ tm_run_main (int argc, char **argv)
                 .kill_grace = 2.0,
                 .cancel_grace = 0.05,
                 .output_limit = options.output_limit,
+                .trace_shim = trace_shim,
             },
         };
         runner = zactor_new (tm_scheduler_actor, &config);
-        zsock_send (runner, "sp", "RUN", state.tasks);
+        zsock_send (runner, "sp", "RUN", run_tasks);
     }
     char *reason = NULL;
-    int looped = s_event_loop (runner, signal_fd, console, &state, &reason);
+    int looped = runner ? s_event_loop (runner, signal_fd, console, &state, &reason) : 0;
     if (looped != 0) {
         tm_console_destroy (&console);
         fprintf (stderr, "testmesh: %s\n", reason ? reason : "run aborted");
@@ -727,6 +841,8 @@ tm_run_main (int argc, char **argv)
     }
     zactor_destroy (&runner);
     double elapsed = tm_now () - started;
+    for (size_t i = 0; view && i < total; i++)
+        tm_tasklist_get (state.tasks, i)->index = i;
 
     //  Every task has exactly one result (the runner's invariant)
     assert (state.received == total);
@@ -743,6 +859,10 @@ tm_run_main (int argc, char **argv)
     if (history && tm_history_flush (history, &err) != 0) {
         tm_warn ("run", "%s", err);
         zstr_free (&err);
+    }
+    if (runcache) {
+        tm_runcache_store (runcache, state.tasks, state.results);
+        s_write_explain (datadir, runcache);
     }
     tm_console_summary (console, state.results, total, elapsed);
     rc = failed || (flaky && options.strict_flaky) ? TM_EXIT_FAILED : TM_EXIT_OK;
@@ -762,6 +882,15 @@ tm_run_main (int argc, char **argv)
 
 done:
     sodium_memzero (client_secret, sizeof client_secret);
+    for (size_t i = 0; hits && i < total; i++)
+        tm_result_destroy (&hits [i]);
+    free (hits);
+    tm_tasklist_destroy (&view);
+    free (state.run_index);
+    tm_runcache_destroy (&runcache);
+    tm_cacheclient_destroy (&cache);
+    tm_keys_destroy (&keys);
+    free (trace_shim);
     zstr_free (&err);
     zactor_destroy (&runner);
     tm_console_destroy (&console);

@@ -64,6 +64,8 @@ tm_task_destroy (tm_task_t **self_p)
     free (self->skip_reason);
     free (self->unrunnable);
     free (self->history_key);
+    free (self->cache_ident);
+    free (self->cache_decl);
     free (self->root);
     for (size_t i = 0; i < self->files_size; i++)
         free (self->files [i].path);
@@ -122,9 +124,10 @@ tm_task_digest_valid (const char *digest)
 //  tm_tasklist: a growable array of owned tasks
 
 struct _tm_tasklist_t {
-    tm_task_t **items;          //  Tasks, owned
+    tm_task_t **items;          //  Tasks, owned unless view
     size_t size;                //  Tasks in use
     size_t capacity;            //  Slots allocated
+    bool view;                  //  Borrows its tasks (tm_tasklist_new_view)
 };
 
 tm_tasklist_t *
@@ -140,25 +143,46 @@ tm_tasklist_destroy (tm_tasklist_t **self_p)
     tm_tasklist_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < self->size; i++)
+    for (size_t i = 0; i < self->size && !self->view; i++)
         tm_task_destroy (&self->items [i]);
     free (self->items);
     free (self);
     *self_p = NULL;
 }
 
-void
-tm_tasklist_append (tm_tasklist_t *self, tm_task_t **task_p)
+tm_tasklist_t *
+tm_tasklist_new_view (void)
 {
-    assert (self && task_p && *task_p);
+    tm_tasklist_t *self = tm_tasklist_new ();
+    self->view = true;
+    return self;
+}
+
+static void
+s_tasklist_push (tm_tasklist_t *self, tm_task_t *task)
+{
     if (self->size == self->capacity) {
         self->capacity = self->capacity ? self->capacity * 2 : 64;
         self->items = (tm_task_t **) realloc (self->items,
                                               self->capacity * sizeof (tm_task_t *));
         assert (self->items);
     }
-    (*task_p)->index = self->size;
-    self->items [self->size++] = *task_p;
+    task->index = self->size;
+    self->items [self->size++] = task;
+}
+
+void
+tm_tasklist_view_append (tm_tasklist_t *self, tm_task_t *task)
+{
+    assert (self && self->view && task);
+    s_tasklist_push (self, task);
+}
+
+void
+tm_tasklist_append (tm_tasklist_t *self, tm_task_t **task_p)
+{
+    assert (self && task_p && *task_p && !self->view);
+    s_tasklist_push (self, *task_p);
     *task_p = NULL;
 }
 
@@ -193,7 +217,7 @@ void
 tm_tasklist_filter (tm_tasklist_t *self,
                     bool (*keep) (const tm_task_t *task, void *arg), void *arg)
 {
-    assert (self && keep);
+    assert (self && keep && !self->view);
     size_t kept = 0;
     for (size_t i = 0; i < self->size; i++) {
         if (keep (self->items [i], arg)) {

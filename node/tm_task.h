@@ -59,6 +59,12 @@ typedef struct {
                                 //  and cwd lie under; NULL runs it in place
     tm_file_t *files;           //  Shipped files (root set), files_size of them
     size_t files_size;
+    char *cache_ident;          //  Result cache (docs/caching.md): the test's
+    char *cache_decl;           //  identity and declared digest, which its
+                                //  runner signs into a passing result; NULL
+                                //  when the result is not to be cached
+    bool trace;                 //  Run it under the trace shim (tm_trace.h): the
+                                //  origin stores its result in the cache
     double expected;            //  Expected seconds from history, < 0 unknown
     size_t index;               //  Position in the run's task list
 } tm_task_t;
@@ -93,6 +99,12 @@ void tm_tasklist_destroy (tm_tasklist_t **self_p);
 void tm_tasklist_append (tm_tasklist_t *self, tm_task_t **task_p);
 size_t tm_tasklist_size (tm_tasklist_t *self);
 tm_task_t *tm_tasklist_get (tm_tasklist_t *self, size_t index);
+//  A view: a list that borrows its tasks from another (destroying it
+//  leaves them), for running part of a list.  tm_tasklist_view_append
+//  adds TASK and sets task->index to its place in the view: the owner
+//  restores the indexes it relies on when the view's run is over.
+tm_tasklist_t *tm_tasklist_new_view (void);
+void tm_tasklist_view_append (tm_tasklist_t *self, tm_task_t *task);
 //  Moves every task of *SOURCE_P to the end of SELF and destroys it.
 void tm_tasklist_splice (tm_tasklist_t *self, tm_tasklist_t **source_p);
 //  Keeps only tasks for which KEEP returns true; destroys the rest.

@@ -63,6 +63,8 @@
 #include "tm_loadcheck.h"
 #include "tm_scheduler.h"
 #include "tm_workdir.h"
+#include "tm_cacheentry.h"
+#include <sodium.h>
 #include <inttypes.h>
 #include <jansson.h>
 
@@ -144,6 +146,8 @@ typedef struct {
     zactor_t *executor;
     int slots;
     char *name;                 //  Our member name (results carry it)
+    uint8_t node_sk [TM_CACHE_SK];  //  Signs our results' cache claims
+    bool has_sk;
     char self_id [S_HEX];       //  Empty until gossip said SELF
     zhashx_t *members;          //  hex id -> s_member_t
     zhashx_t *runs;             //  key -> s_run_t, the runs we own
@@ -468,6 +472,60 @@ s_take_ready (s_pool_t *self, s_group_t *group)
     return NULL;
 }
 
+//  A shipped task's trace names paths in its work directory: rewrites
+//  each "TAG WORK/..." line to "TAG ROOT/...", the path on the origin
+//  that the origin hashes for the next run's key (tm_workdir.h).
+static void
+s_trace_to_origin (tm_result_t *result, const char *work, const char *root)
+{
+    size_t work_len = strlen (work);
+    char *mapped = NULL;
+    size_t mapped_size = 0;
+    FILE *out = open_memstream (&mapped, &mapped_size);
+    if (!out)
+        return;
+    for (const char *line = result->trace; *line; ) {
+        const char *end = strchr (line, '\n');
+        size_t len = end ? (size_t) (end - line) : strlen (line);
+        //  "T PATH": the path starts after the tag and a space
+        if (len > 2 + work_len && strncmp (line + 2, work, work_len) == 0
+        &&  (line [2 + work_len] == '/' || 2 + work_len == len))
+            fprintf (out, "%.2s%s%.*s\n", line, root,
+                     (int) (len - 2 - work_len), line + 2 + work_len);
+        else
+            fprintf (out, "%.*s\n", (int) len, line);
+        line += len + (end != NULL);
+    }
+    fclose (out);
+    free (result->trace);
+    result->trace = mapped;
+}
+
+//  Signs the cache claim of a passing attempt at a task its origin wants
+//  cached (tm_cacheentry.h): we ran it, so the entry is ours to sign.
+static void
+s_sign_claim (s_pool_t *self, s_held_t *held, tm_result_t *result)
+{
+    tm_task_t *task = held->task;
+    if (!self->has_sk || !task->cache_ident || !task->cache_decl
+    ||  result->status != TM_STATUS_PASSED)
+        return;
+    tm_cacheentry_t *entry = tm_cacheentry_new ();
+    memcpy (entry->ident, task->cache_ident, TM_CACHE_HEX);
+    memcpy (entry->decl, task->cache_decl, TM_CACHE_HEX);
+    entry->test_id = strdup (task->id);
+    entry->status = result->status;
+    entry->duration = result->duration;
+    entry->created = tm_wall_now ();
+    entry->member = strdup (self->name);
+    tm_cacheentry_sign (entry, self->node_sk);
+    memcpy (result->cache_pk, entry->member_pk, sizeof result->cache_pk);
+    memcpy (result->cache_sig, entry->sig, sizeof result->cache_sig);
+    result->cache_created = entry->created;
+    result->cache_signed = true;
+    tm_cacheentry_destroy (&entry);
+}
+
 //  Sends the result of an attempt at HELD to its origin, and destroys
 //  HELD (and with it the task's work directory).
 static void
@@ -476,6 +534,9 @@ s_send_result (s_pool_t *self, s_held_t **held_p, tm_result_t **result_p)
     s_held_t *held = *held_p;
     tm_result_t *result = *result_p;
     result->index = held->index;
+    if (result->trace && held->workdir && held->task->root)
+        s_trace_to_origin (result, tm_workdir_path (held->workdir), held->task->root);
+    s_sign_claim (self, held, result);
     json_t *encoded = tm_codec_result_encode (result);
     json_t *msg = json_pack ("{s:s, s:s, s:I, s:I, s:o}", "t", "result", "run", held->run,
                              "i", (json_int_t) held->index, "l", (json_int_t) held->lease,
@@ -1758,6 +1819,10 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     self.slots = config->slots > 0 ? config->slots : 1;
     self.stats = config->stats;
     self.name = strdup (config->executor.member);
+    if (config->node_sk) {
+        memcpy (self.node_sk, config->node_sk, TM_CACHE_SK);
+        self.has_sk = true;
+    }
     self.members = zhashx_new ();
     zhashx_set_destructor (self.members, s_member_destroy);
     self.runs = zhashx_new ();
@@ -1860,4 +1925,5 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     tm_store_destroy (&self.store);
     free (self.work_base);
     free (self.name);
+    sodium_memzero (self.node_sk, sizeof self.node_sk);
 }

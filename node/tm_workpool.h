@@ -104,6 +104,9 @@ typedef struct {
                                 //  DATADIR/work (tm_store.h, tm_workdir.h)
     const char *work_endpoint;  //  The gossip actor's work socket
     int slots;                  //  Tasks run here at once
+    const uint8_t *node_sk;     //  Our Ed25519 secret key (64 bytes, copied), to
+                                //  sign the cache claims of tasks we pass
+                                //  (tm_cacheentry.h); NULL signs nothing
     tm_executor_config_t executor;  //  For our executor (member = our name)
 } tm_workpool_config_t;
 

@@ -12,8 +12,15 @@
 # it runs as `SCRIPT BUILD` and its last "N passed, M failed" line is
 # added to the tally.  Its exit status 77 ("cannot run here": not root,
 # no `ip netns`) counts as one failure, never as a pass.
+#
+# The result cache is off (TESTMESH_CACHE=off) for every run the tests
+# make: most tests check what a run does, and a hit from an earlier test
+# sharing the default data directory would not run it.  The cache's own
+# tests (test_cli_cache.c) turn it on with --cache, and each uses a data
+# directory of its own.
 build=$1; shift
 export TM_BUILD="$build"
+export TESTMESH_CACHE=off
 passed=0; failed=0; crashing=0; bad=""
 for bin in "$@"; do
     name=$(basename "$bin")

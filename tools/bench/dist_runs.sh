@@ -106,6 +106,9 @@ dispatch_agents=10 dispatch_slots=4 dispatch_tests="" dispatch_runs=20
 scale_agents=120 scale_tests=2000 scale_durations=uniform:0:0.2 form_timeout=600
 only=steal,faults,dispatch,scale keep=0 scratch=/tmp/testmesh-dist-
 testmesh=${TESTMESH:-build/testmesh}
+# Every run here must run its tests: the result cache would serve the
+# repetitions (docs/caching.md); tools/bench/cache.sh measures it.
+export TESTMESH_CACHE=off
 
 fail () { printf '%s: %s\n' "$me" "$*" >&2; exit 1; }
 say () { printf '%s: %s\n' "$me" "$*" >&2; }

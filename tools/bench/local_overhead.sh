@@ -49,6 +49,9 @@ TARGET_RATIO=1.30
 
 count=10000; runs=3; jobs=2; ccount=; only=parallel,ctest,testmesh,criterion
 testmesh=${TESTMESH:-$root/build/testmesh}
+# Every run here must run its tests: the result cache would serve the
+# repetitions (docs/caching.md); tools/bench/cache.sh measures it.
+export TESTMESH_CACHE=off
 
 usage_error () {
     printf '%s: %s (usage: %s [--count N] [--runs R] [--jobs J] [--criterion-count M] [--testmesh PATH] [--only LIST])\n' \

@@ -28,6 +28,9 @@ set -u
 me=ship.sh
 members=4 mb=50 tests="" keep=0
 testmesh=${TESTMESH:-build/testmesh}
+# Every run here must run its tests: the result cache would serve the
+# repetitions (docs/caching.md); tools/bench/cache.sh measures it.
+export TESTMESH_CACHE=off
 
 fail () { printf '%s: %s\n' "$me" "$*" >&2; exit 1; }
 say () { printf '%s: %s\n' "$me" "$*" >&2; }

@@ -1,0 +1,1598 @@
+/*  tm_dht.c - the cache actor: this member's share and the DHT over it.
+
+    tm_dht.h is the contract and docs/caching.md, 4, the design; this
+    file is how.  Messages between the cache actors of two members are
+    one JSON object each, the payload of a CACHE envelope (the gossip
+    actor signs it, so its author is known for certain); field "t" names
+    it (docs/protocol.md, "CACHE"):
+
+        get    {t, q, k, keys: [hex, ...]}      asker -> owner
+        got    {t, q, vals: [string | null | false, ...]}
+                                                owner -> asker, one per key
+                                                in order: the value, null
+                                                (not held), or false (left
+                                                out to keep the message
+                                                under S_MSG_BUDGET: ask
+                                                again)
+        put    {t, k, items: [[hex, string], ...], q?}
+                                                store these; with q, answer
+                                                ack once done (handoff)
+        ack    {t, q}
+        tomb   {t, tombs: [string, ...]}        tombstone encodings
+        stats  {t, q}                           asker -> every member
+        stat   {t, q, s: {name, entries, ...}}
+
+    Q is a number the sender chose to match the answer; K "entry" or
+    "record".  A message that does not parse, or a field of the wrong
+    type, is dropped and counted (stats malformed); a value that does not
+    decode, names another key, fails its signature or has a signer that
+    is not a member (revoked, or never one) is dropped and counted
+    (malformed, bad_signature); a covered entry (tombstone) likewise
+    (tombstoned).
+
+    Invariants:
+    1. Every GET from the owner gets exactly one GOT: when every key is
+       found or has no owner left to ask, or at its deadline (S_GET_TIME),
+       whichever comes first.
+    2. A value reaches our share or our owner only after s_check passed
+       it: decoded, under its own key, signed by a member, not covered.
+    3. A batch in self->batches of a GET points to a live s_get_t: a GET
+       that ends removes its batches first.
+    4. No message we send is over S_MSG_BUDGET bytes of values (plus a
+       bounded overhead), far under the envelope's limit.
+
+    Handoff (the background part): every membership change that matters
+    (a member alive that was not, alive with a new boot id, or alive no
+    more) schedules one pass over our share, S_HANDOFF_DELAY later so that
+    a burst of changes makes one pass.  For each value it computes the
+    owners now and the owners at the last pass; it sends the value to
+    every owner now that was not one then (or that restarted since), and
+    if we are not an owner any more, to every owner now, asking for an
+    ack: once every one of them acked, the value is deleted here.  The
+    first pass after start has no "then": everything goes to its other
+    owners.
+*/
+#include "tm_dht.h"
+#include "tm_cachedb.h"
+#include "tm_rendezvous.h"
+#include <inttypes.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#define S_HEX             65            //  A member id (or key) in hex, with its NUL
+#define S_R_MAX           16            //  Largest R we take
+#define S_GET_BATCH       512           //  Keys per get message
+#define S_PUT_BATCH       256           //  Values per put message
+#define S_MSG_BUDGET      (3 * 1024 * 1024)   //  Bytes of values per message
+#define S_GET_TIME        1.8           //  s a GET may take in all
+#define S_ASK_TIME        0.3           //  s an owner has to answer one get
+#define S_STATS_TIME      1.0           //  s STATS waits for the members
+#define S_ACK_TIME        10.0          //  s a handoff put waits for its ack
+#define S_HANDOFF_DELAY   0.2           //  s after a change before the handoff
+#define S_TOMB_BATCH      128           //  Tombstones per tomb message
+
+#define S_COUNT(self, field, n) \
+    __atomic_fetch_add (&(self)->stats->field, (n), __ATOMIC_RELAXED)
+
+typedef struct {
+    char id [S_HEX];            //  Hex node key
+    char *name;                 //  Its name
+    char boot [17];             //  Its process's boot id ("" unknown)
+    bool alive;                 //  Alive or suspect
+    bool revoked;               //  Its key is revoked: nothing it signed counts
+} s_member_t;
+
+//  Where a GET's key is.
+typedef enum { KEY_TODO, KEY_ASKED, KEY_DONE } s_key_state_t;
+
+//  One GET from our owner.
+typedef struct {
+    char *reqid;                //  The owner's request id
+    tm_cachedb_kind_t kind;     //  Entries or records
+    size_t count;               //  Keys asked
+    uint8_t *keys;              //  count * 32 bytes
+    char **values;              //  Found values (owned), NULL until found
+    char **ids;                 //  Alive member ids when it started (owned)
+    size_t ids_count;
+    size_t *owners;             //  count * r indexes into ids, heaviest first
+    uint8_t *owners_size;       //  Owners of each key
+    uint8_t *next;              //  Position (in its owners) asked, or to ask
+    uint8_t *state;             //  s_key_state_t of each key
+    uint32_t *missed;           //  Positions that said "not held": repair them
+    size_t pending;             //  Keys not done
+    double deadline;            //  When it is answered whatever we have
+} s_get_t;
+
+typedef enum { BATCH_GET, BATCH_HANDOFF } s_batch_type_t;
+
+//  A message we wait on an answer to.
+typedef struct {
+    uint64_t q;                 //  Its number
+    s_batch_type_t type;
+    char owner [S_HEX];         //  To whom
+    s_get_t *get;               //  BATCH_GET: the GET (borrowed)
+    size_t *indexes;            //  ... and its keys asked
+    size_t size;
+    zlistx_t *drops;            //  BATCH_HANDOFF: "k<hex>" keys to drop when acked
+    double deadline;
+} s_batch_t;
+
+//  Values on their way to one member, one kind (a put message to be).
+typedef struct {
+    char owner [S_HEX];
+    tm_cachedb_kind_t kind;
+    json_t *items;              //  [[hex, value], ...]
+    size_t bytes;               //  Their JSON cost
+    zlistx_t *drops;            //  Keys to drop here once acked, or NULL
+} s_putbuf_t;
+
+//  A STATS from our owner, collecting answers.
+typedef struct {
+    char *reqid;
+    uint64_t q;
+    json_t *members;            //  Answers so far
+    zhashx_t *waiting;          //  Ids not answered yet
+    double deadline;
+} s_statreq_t;
+
+typedef struct {
+    zsock_t *pipe;              //  To our owner
+    zsock_t *cache;             //  PAIR to the gossip actor's cache socket
+    tm_cachedb_t *db;           //  Our share
+    char *member;               //  Our name
+    uint8_t node_sk [TM_CACHE_SK];  //  To sign tombstones
+    size_t r;                   //  Replicas
+    tm_dht_stats_t *stats;      //  Counters (the owner's, or own_stats)
+    tm_dht_stats_t own_stats;
+    char self_id [S_HEX];       //  Empty until gossip said SELF
+    bool synced;                //  The member table is complete
+    zhashx_t *members;          //  id -> s_member_t
+    zlistx_t *tombs;            //  tm_cachetomb_t * we hold
+    zhashx_t *tomb_ids;         //  Their ids in hex (a set)
+    zlistx_t *gets;             //  s_get_t * in progress
+    zhashx_t *batches;          //  "q" -> s_batch_t
+    zhashx_t *putbufs;          //  owner + kind -> s_putbuf_t, flushed per event
+    zhashx_t *drops;            //  "k<hex>" -> acks still awaited (intptr)
+    zlistx_t *statreqs;         //  s_statreq_t *
+    zhashx_t *placed;           //  id -> boot of the alive members at the last handoff
+    double handoff_due;         //  When to hand off, 0 = not due
+    uint64_t next_q;            //  Last message number
+    bool terminated;
+} s_dht_t;
+
+//  ---------------------------------------------------------------------
+//  Small helpers
+
+static const char *
+s_kind_name (tm_cachedb_kind_t kind)
+{
+    return kind == TM_CACHEDB_ENTRY ? "entry" : "record";
+}
+
+//  Parses "entry" or "record".  Returns 0, or -1.
+static int
+s_kind_parse (const char *name, tm_cachedb_kind_t *kind)
+{
+    if (name && streq (name, "entry"))
+        *kind = TM_CACHEDB_ENTRY;
+    else
+    if (name && streq (name, "record"))
+        *kind = TM_CACHEDB_RECORD;
+    else
+        return -1;
+    return 0;
+}
+
+//  The bytes VALUE costs as a JSON string (escapes included).
+static size_t
+s_json_cost (const char *value, size_t size)
+{
+    size_t cost = size + 8;
+    for (size_t i = 0; i < size; i++) {
+        unsigned char c = (unsigned char) value [i];
+        if (c == '"' || c == '\\')
+            cost++;
+        else
+        if (c < 0x20)
+            cost += 5;
+    }
+    return cost;
+}
+
+static void
+s_send (s_dht_t *self, const char *to, json_t **msg_p)
+{
+    char *text = json_dumps (*msg_p, JSON_COMPACT);
+    json_decref (*msg_p);
+    *msg_p = NULL;
+    if (!text)
+        return;
+    zframe_t *payload = zframe_new (text, strlen (text));
+    zsock_send (self->cache, "ssf", "SEND", to, payload);
+    zframe_destroy (&payload);
+    free (text);
+}
+
+static void
+s_member_destroy (void **item_p)
+{
+    s_member_t *member = (s_member_t *) *item_p;
+    if (member) {
+        free (member->name);
+        free (member);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_tomb_destroy (void **item_p)
+{
+    tm_cachetomb_destroy ((tm_cachetomb_t **) item_p);
+}
+
+//  The alive member ids (borrowed from the table; ourselves included),
+//  in a new array of *COUNT_P.
+static char **
+s_alive_ids (s_dht_t *self, size_t *count_p)
+{
+    char **ids = (char **) malloc ((zhashx_size (self->members) + 1) * sizeof (char *));
+    size_t count = 0;
+    for (s_member_t *member = (s_member_t *) zhashx_first (self->members); member;
+         member = (s_member_t *) zhashx_next (self->members))
+        if (member->alive && !member->revoked)
+            ids [count++] = member->id;
+    *count_p = count;
+    return ids;
+}
+
+//  True if the member of hex ID may sign entries and tombstones: we, or
+//  a member we know whose key is not revoked.
+static bool
+s_signer_ok (s_dht_t *self, const uint8_t pk [TM_CACHE_PK])
+{
+    char hex [S_HEX];
+    tm_cache_hex (pk, hex);
+    if (*self->self_id && streq (hex, self->self_id))
+        return true;
+    s_member_t *member = (s_member_t *) zhashx_lookup (self->members, hex);
+    return member && !member->revoked;
+}
+
+//  True if a tombstone we hold covers ENTRY.
+static bool
+s_covered (s_dht_t *self, const tm_cacheentry_t *entry)
+{
+    for (tm_cachetomb_t *tomb = (tm_cachetomb_t *) zlistx_first (self->tombs); tomb;
+         tomb = (tm_cachetomb_t *) zlistx_next (self->tombs))
+        if (tm_cachetomb_covers (tomb, entry->test_id, entry->created))
+            return true;
+    return false;
+}
+
+//  Checks VALUE (SIZE bytes) of KIND under KEY: it decodes, names KEY,
+//  and, for an entry, is signed by a member and not covered by a
+//  tombstone.  Returns 0, or -1 (counted).
+static int
+s_check (s_dht_t *self, tm_cachedb_kind_t kind, const char *hex, const char *value,
+         size_t size)
+{
+    char *err = NULL;
+    int rc = -1;
+    if (kind == TM_CACHEDB_RECORD) {
+        tm_cacherecord_t *record = tm_cacherecord_decode (value, size, &err);
+        if (record && streq (record->ident, hex))
+            rc = 0;
+        else
+            S_COUNT (self, malformed, 1);
+        tm_cacherecord_destroy (&record);
+    }
+    else {
+        tm_cacheentry_t *entry = tm_cacheentry_decode (value, size, &err);
+        if (!entry || !streq (entry->key, hex))
+            S_COUNT (self, malformed, 1);
+        else
+        if (!tm_cacheentry_verify (entry) || !s_signer_ok (self, entry->member_pk))
+            S_COUNT (self, bad_signature, 1);
+        else
+        if (s_covered (self, entry))
+            S_COUNT (self, tombstoned, 1);
+        else
+            rc = 0;
+        tm_cacheentry_destroy (&entry);
+    }
+    if (err)
+        tm_debug ("cache", "value %.16s... refused: %s", hex, err);
+    free (err);
+    return rc;
+}
+
+//  Our share's value of KIND under KEY in a new string, or NULL.  With
+//  CHECK, it is checked (s_check) and a bad one deleted: for our owner.
+//  A peer's get is served unchecked, as the asker checks what it gets
+//  (invariant 2) and checking twice doubled the cost of a large GET;
+//  what was stored was checked when it was.
+static char *
+s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], bool check)
+{
+    char *value = NULL;
+    size_t size = 0;
+    if (tm_cachedb_get (self->db, kind, key, &value, &size) != 0)
+        return NULL;
+    char hex [S_HEX];
+    tm_cache_hex (key, hex);
+    //  Values are JSON text: a NUL inside is corruption
+    if (memchr (value, 0, size) || (check && s_check (self, kind, hex, value, size) != 0)) {
+        tm_cachedb_delete (self->db, kind, key);
+        free (value);
+        return NULL;
+    }
+    char *text = strndup (value, size);
+    free (value);
+    return text;
+}
+
+//  Stores a checked value in our share.
+static void
+s_local_put (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], const char *value)
+{
+    if (tm_cachedb_put (self->db, kind, key, value, strlen (value)) == 0)
+        S_COUNT (self, puts, 1);
+}
+
+//  ---------------------------------------------------------------------
+//  Put buffers: values on their way to other members
+
+static void
+s_putbuf_destroy (void **item_p)
+{
+    s_putbuf_t *buf = (s_putbuf_t *) *item_p;
+    if (buf) {
+        json_decref (buf->items);
+        zlistx_destroy (&buf->drops);
+        free (buf);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_batch_destroy (void **item_p)
+{
+    s_batch_t *batch = (s_batch_t *) *item_p;
+    if (batch) {
+        free (batch->indexes);
+        zlistx_destroy (&batch->drops);
+        free (batch);
+        *item_p = NULL;
+    }
+}
+
+static s_batch_t *
+s_batch_new (s_dht_t *self, s_batch_type_t type, const char *owner, double timeout)
+{
+    s_batch_t *batch = (s_batch_t *) zmalloc (sizeof (s_batch_t));
+    batch->q = ++self->next_q;
+    batch->type = type;
+    snprintf (batch->owner, sizeof batch->owner, "%s", owner);
+    batch->deadline = tm_now () + timeout;
+    char q [24];
+    snprintf (q, sizeof q, "%" PRIu64, batch->q);
+    zhashx_insert (self->batches, q, batch);
+    return batch;
+}
+
+static void
+s_batch_remove (s_dht_t *self, uint64_t q)
+{
+    char key [24];
+    snprintf (key, sizeof key, "%" PRIu64, q);
+    zhashx_delete (self->batches, key);
+}
+
+//  Sends BUF as one put message and empties it.
+static void
+s_putbuf_flush (s_dht_t *self, s_putbuf_t *buf)
+{
+    if (json_array_size (buf->items) == 0)
+        return;
+    json_t *msg = json_pack ("{s:s, s:s, s:O}", "t", "put", "k", s_kind_name (buf->kind),
+                             "items", buf->items);
+    if (buf->drops && zlistx_size (buf->drops)) {
+        s_batch_t *batch = s_batch_new (self, BATCH_HANDOFF, buf->owner, S_ACK_TIME);
+        batch->drops = buf->drops;
+        buf->drops = NULL;
+        json_object_set_new (msg, "q", json_integer ((json_int_t) batch->q));
+    }
+    s_send (self, buf->owner, &msg);
+    json_array_clear (buf->items);
+    buf->bytes = 0;
+}
+
+//  Queues VALUE of KIND under HEX for member OWNER.  With DROP, it is to
+//  be deleted here once OWNER (and every other owner it went to) acked.
+static void
+s_putbuf_add (s_dht_t *self, const char *owner, tm_cachedb_kind_t kind, const char *hex,
+              const char *value, size_t size, bool drop)
+{
+    size_t cost = s_json_cost (value, size) + 72;
+    if (cost > S_MSG_BUDGET)
+        return;                 //  Never sendable: the cap keeps them rarer
+    char key [S_HEX + 2];
+    snprintf (key, sizeof key, "%c%s", (char) kind, owner);
+    s_putbuf_t *buf = (s_putbuf_t *) zhashx_lookup (self->putbufs, key);
+    if (!buf) {
+        buf = (s_putbuf_t *) zmalloc (sizeof (s_putbuf_t));
+        snprintf (buf->owner, sizeof buf->owner, "%s", owner);
+        buf->kind = kind;
+        buf->items = json_array ();
+        zhashx_insert (self->putbufs, key, buf);
+    }
+    if (buf->bytes + cost > S_MSG_BUDGET || json_array_size (buf->items) >= S_PUT_BATCH)
+        s_putbuf_flush (self, buf);
+    json_array_append_new (buf->items, json_pack ("[s, s%]", hex, value, size));
+    buf->bytes += cost;
+    if (drop) {
+        if (!buf->drops) {
+            buf->drops = zlistx_new ();
+            zlistx_set_destructor (buf->drops, (zlistx_destructor_fn *) zstr_free);
+        }
+        char dropkey [S_HEX + 1];
+        snprintf (dropkey, sizeof dropkey, "%c%s", (char) kind, hex);
+        zlistx_add_end (buf->drops, strdup (dropkey));
+    }
+}
+
+static void
+s_putbufs_flush (s_dht_t *self)
+{
+    for (s_putbuf_t *buf = (s_putbuf_t *) zhashx_first (self->putbufs); buf;
+         buf = (s_putbuf_t *) zhashx_next (self->putbufs))
+        s_putbuf_flush (self, buf);
+    zhashx_purge (self->putbufs);
+}
+
+//  ---------------------------------------------------------------------
+//  GET
+
+static void
+s_get_destroy (s_get_t **get_p)
+{
+    s_get_t *get = *get_p;
+    if (!get)
+        return;
+    for (size_t i = 0; i < get->count; i++)
+        free (get->values [i]);
+    for (size_t i = 0; i < get->ids_count; i++)
+        free (get->ids [i]);
+    free (get->ids);
+    free (get->values);
+    free (get->keys);
+    free (get->owners);
+    free (get->owners_size);
+    free (get->next);
+    free (get->state);
+    free (get->missed);
+    free (get->reqid);
+    free (get);
+    *get_p = NULL;
+}
+
+//  Answers GET to our owner and forgets it and its batches.
+static void
+s_get_finish (s_dht_t *self, s_get_t *get)
+{
+    json_t *values = json_array ();
+    size_t found = 0;
+    for (size_t i = 0; i < get->count; i++) {
+        json_array_append_new (values, get->values [i] ? json_string (get->values [i])
+                                                       : json_null ());
+        found += get->values [i] != NULL;
+    }
+    S_COUNT (self, found, found);
+    char *text = json_dumps (values, JSON_COMPACT);
+    json_decref (values);
+    zsock_send (self->pipe, "sss", "GOT", get->reqid, text ? text : "[]");
+    free (text);
+    //  Invariant 3: its batches go first
+    zlistx_t *dead = zlistx_new ();
+    for (s_batch_t *batch = (s_batch_t *) zhashx_first (self->batches); batch;
+         batch = (s_batch_t *) zhashx_next (self->batches))
+        if (batch->get == get)
+            zlistx_add_end (dead, (void *) (uintptr_t) batch->q);
+    for (void *q = zlistx_first (dead); q; q = zlistx_next (dead))
+        s_batch_remove (self, (uint64_t) (uintptr_t) q);
+    zlistx_destroy (&dead);
+    void *handle = zlistx_find (self->gets, get);
+    if (handle)
+        zlistx_delete (self->gets, handle);
+    s_get_destroy (&get);
+}
+
+//  Key I of GET was found (checked) at position POS of its owners: keep
+//  it, and write it back to the earlier owners that said they lacked it.
+static void
+s_get_found (s_dht_t *self, s_get_t *get, size_t i, size_t pos, char *value)
+{
+    get->values [i] = value;
+    get->state [i] = KEY_DONE;
+    get->pending--;
+    char hex [S_HEX];
+    tm_cache_hex (get->keys + 32 * i, hex);
+    for (size_t p = 0; p < pos; p++) {
+        if (!(get->missed [i] & (1u << p)))
+            continue;
+        const char *owner = get->ids [get->owners [i * self->r + p]];
+        if (streq (owner, self->self_id))
+            s_local_put (self, get->kind, get->keys + 32 * i, value);
+        else
+            s_putbuf_add (self, owner, get->kind, hex, value, strlen (value), false);
+        S_COUNT (self, repaired, 1);
+    }
+}
+
+//  Asks every key of GET that waits for an owner: ourselves at once,
+//  the others in batches, one message per owner and S_GET_BATCH keys.
+//  Answers GET if no key is left.  Returns true if it did (GET is gone).
+static bool
+s_get_advance (s_dht_t *self, s_get_t *get)
+{
+    //  Per owner (an index into get->ids), the keys to ask it
+    size_t *counts = (size_t *) calloc (get->ids_count + 1, sizeof (size_t));
+    size_t *asks = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
+    size_t *owner_of = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
+    size_t asking = 0;
+    for (size_t i = 0; i < get->count; i++) {
+        while (get->state [i] == KEY_TODO) {
+            if (get->next [i] >= get->owners_size [i]) {
+                get->state [i] = KEY_DONE;
+                get->pending--;
+                break;
+            }
+            size_t owner = get->owners [i * self->r + get->next [i]];
+            if (streq (get->ids [owner], self->self_id)) {
+                char *value = s_local_get (self, get->kind, get->keys + 32 * i, true);
+                if (value)
+                    s_get_found (self, get, i, get->next [i], value);
+                else {
+                    get->missed [i] |= 1u << get->next [i];
+                    get->next [i]++;
+                }
+            }
+            else {
+                get->state [i] = KEY_ASKED;
+                owner_of [asking] = owner;
+                asks [asking++] = i;
+                counts [owner]++;
+            }
+        }
+    }
+    for (size_t owner = 0; owner < get->ids_count; owner++) {
+        if (!counts [owner])
+            continue;
+        s_batch_t *batch = NULL;
+        json_t *keys = NULL;
+        for (size_t a = 0; a < asking; a++) {
+            if (owner_of [a] != owner)
+                continue;
+            if (!batch) {
+                batch = s_batch_new (self, BATCH_GET, get->ids [owner], S_ASK_TIME);
+                batch->get = get;
+                batch->indexes = (size_t *) malloc (S_GET_BATCH * sizeof (size_t));
+                keys = json_array ();
+            }
+            char hex [S_HEX];
+            tm_cache_hex (get->keys + 32 * asks [a], hex);
+            json_array_append_new (keys, json_string (hex));
+            batch->indexes [batch->size++] = asks [a];
+            counts [owner]--;
+            if (batch->size == S_GET_BATCH || counts [owner] == 0) {
+                json_t *msg = json_pack ("{s:s, s:I, s:s, s:o}", "t", "get",
+                                         "q", (json_int_t) batch->q,
+                                         "k", s_kind_name (get->kind), "keys", keys);
+                s_send (self, batch->owner, &msg);
+                batch = NULL;
+                if (counts [owner] == 0)
+                    break;
+            }
+        }
+    }
+    free (counts);
+    free (asks);
+    free (owner_of);
+    s_putbufs_flush (self);
+    if (get->pending == 0) {
+        s_get_finish (self, get);
+        return true;
+    }
+    return false;
+}
+
+//  "GET" reqid kind keys from our owner.
+static void
+s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const char *keys_text)
+{
+    s_get_t *get = (s_get_t *) zmalloc (sizeof (s_get_t));
+    get->reqid = strdup (reqid);
+    json_t *keys = keys_text ? json_loads (keys_text, 0, NULL) : NULL;
+    if (s_kind_parse (kind_name, &get->kind) != 0 || !json_is_array (keys)) {
+        tm_warn ("cache", "GET %s: bad kind or keys", reqid);
+        json_decref (keys);
+        get->count = 0;
+    }
+    else
+        get->count = json_array_size (keys);
+    size_t n = get->count ? get->count : 1;
+    get->keys = (uint8_t *) calloc (n, 32);
+    get->values = (char **) calloc (n, sizeof (char *));
+    get->owners = (size_t *) calloc (n * self->r, sizeof (size_t));
+    get->owners_size = (uint8_t *) calloc (n, 1);
+    get->next = (uint8_t *) calloc (n, 1);
+    get->state = (uint8_t *) calloc (n, 1);
+    get->missed = (uint32_t *) calloc (n, sizeof (uint32_t));
+    get->deadline = tm_now () + S_GET_TIME;
+    size_t alive_count;
+    char **alive = s_alive_ids (self, &alive_count);
+    get->ids = (char **) malloc ((alive_count + 1) * sizeof (char *));
+    for (size_t m = 0; m < alive_count; m++)
+        get->ids [m] = strdup (alive [m]);
+    get->ids_count = alive_count;
+    free (alive);
+    get->pending = get->count;
+    for (size_t i = 0; i < get->count; i++) {
+        const char *hex = json_string_value (json_array_get (keys, i));
+        if (!hex || tm_cache_from_hex (hex, get->keys + 32 * i) != 0) {
+            get->state [i] = KEY_DONE;      //  Not a key: null
+            get->pending--;
+            continue;
+        }
+        get->owners_size [i] = (uint8_t) tm_rendezvous_owners (
+            get->keys + 32 * i, (const char *const *) get->ids, get->ids_count, self->r,
+            get->owners + i * self->r);
+    }
+    json_decref (keys);
+    S_COUNT (self, gets, get->count);
+    zlistx_add_end (self->gets, get);
+    s_get_advance (self, get);
+}
+
+//  A got message from FROM.
+static int
+s_on_got (s_dht_t *self, const char *from, json_t *msg)
+{
+    json_t *q = json_object_get (msg, "q"), *vals = json_object_get (msg, "vals");
+    if (!json_is_integer (q) || !json_is_array (vals))
+        return -1;
+    char key [24];
+    snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
+    s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+    if (!batch || batch->type != BATCH_GET || !streq (batch->owner, from))
+        return 0;               //  Late (we gave up on it), or not for us
+    s_get_t *get = batch->get;
+    bool ok = json_array_size (vals) == batch->size;
+    for (size_t j = 0; ok && j < batch->size; j++) {
+        json_t *val = json_array_get (vals, j);
+        if (!json_is_string (val) && !json_is_null (val) && !json_is_false (val))
+            ok = false;
+    }
+    if (!ok) {
+        //  Garbage from that owner: as if it had not answered
+        batch->deadline = 0;
+        return -1;
+    }
+    for (size_t j = 0; j < batch->size; j++) {
+        size_t i = batch->indexes [j];
+        if (get->state [i] != KEY_ASKED)
+            continue;
+        json_t *val = json_array_get (vals, j);
+        size_t pos = get->next [i];
+        get->state [i] = KEY_TODO;
+        if (json_is_false (val))
+            continue;           //  Left out for size: ask it again
+        char hex [S_HEX];
+        tm_cache_hex (get->keys + 32 * i, hex);
+        if (json_is_string (val)
+        &&  s_check (self, get->kind, hex, json_string_value (val),
+                     json_string_length (val)) == 0)
+            s_get_found (self, get, i, pos, strdup (json_string_value (val)));
+        else {
+            get->missed [i] |= 1u << pos;
+            get->next [i]++;
+        }
+    }
+    s_batch_remove (self, batch->q);
+    s_get_advance (self, get);
+    return 0;
+}
+
+//  A get message from FROM: our share's values, in order.
+static int
+s_on_get (s_dht_t *self, const char *from, json_t *msg)
+{
+    json_t *q = json_object_get (msg, "q"), *keys = json_object_get (msg, "keys");
+    tm_cachedb_kind_t kind;
+    if (!json_is_integer (q) || !json_is_array (keys) || json_array_size (keys) > S_GET_BATCH
+    ||  s_kind_parse (json_string_value (json_object_get (msg, "k")), &kind) != 0)
+        return -1;
+    json_t *vals = json_array ();
+    size_t bytes = 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach (keys, i, item) {
+        uint8_t key [32];
+        const char *hex = json_string_value (item);
+        char *value = hex && tm_cache_from_hex (hex, key) == 0
+                    ? s_local_get (self, kind, key, false) : NULL;
+        size_t cost = value ? s_json_cost (value, strlen (value)) : 8;
+        if (value && bytes + cost > S_MSG_BUDGET)
+            //  Over budget: the asker asks again, in a message of its own
+            //  (or, alone over the budget, never: a miss)
+            json_array_append_new (vals, bytes == 0 ? json_null () : json_false ());
+        else {
+            json_array_append_new (vals, value ? json_string (value) : json_null ());
+            bytes += cost;
+        }
+        free (value);
+    }
+    S_COUNT (self, remote_gets, json_array_size (keys));
+    json_t *answer = json_pack ("{s:s, s:O, s:o}", "t", "got", "q", q, "vals", vals);
+    s_send (self, from, &answer);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  PUT
+
+//  "PUT" kind items from our owner: checked, then to every owner.
+static void
+s_put (s_dht_t *self, const char *kind_name, const char *items_text)
+{
+    tm_cachedb_kind_t kind;
+    json_t *items = items_text ? json_loads (items_text, 0, NULL) : NULL;
+    if (s_kind_parse (kind_name, &kind) != 0 || !json_is_array (items)) {
+        tm_warn ("cache", "PUT: bad kind or items");
+        json_decref (items);
+        return;
+    }
+    size_t count;
+    char **ids = s_alive_ids (self, &count);
+    size_t owners [S_R_MAX];
+    size_t i;
+    json_t *item;
+    json_array_foreach (items, i, item) {
+        const char *hex = json_string_value (json_array_get (item, 0));
+        json_t *value = json_array_get (item, 1);
+        uint8_t key [32];
+        if (!json_is_array (item) || json_array_size (item) != 2 || !hex
+        ||  !json_is_string (value) || tm_cache_from_hex (hex, key) != 0) {
+            S_COUNT (self, malformed, 1);
+            continue;
+        }
+        if (s_check (self, kind, hex, json_string_value (value), json_string_length (value)) != 0)
+            continue;
+        size_t n = tm_rendezvous_owners (key, (const char *const *) ids, count, self->r, owners);
+        if (n == 0)             //  Not a member yet: keep it here
+            s_local_put (self, kind, key, json_string_value (value));
+        for (size_t k = 0; k < n; k++) {
+            if (streq (ids [owners [k]], self->self_id))
+                s_local_put (self, kind, key, json_string_value (value));
+            else
+                s_putbuf_add (self, ids [owners [k]], kind, hex, json_string_value (value),
+                              json_string_length (value), false);
+        }
+    }
+    free (ids);
+    json_decref (items);
+    s_putbufs_flush (self);
+}
+
+//  A put message from FROM: store what checks; ack if asked.
+static int
+s_on_put (s_dht_t *self, const char *from, json_t *msg)
+{
+    json_t *items = json_object_get (msg, "items"), *q = json_object_get (msg, "q");
+    tm_cachedb_kind_t kind;
+    if (!json_is_array (items) || (q && !json_is_integer (q))
+    ||  s_kind_parse (json_string_value (json_object_get (msg, "k")), &kind) != 0)
+        return -1;
+    size_t i;
+    json_t *item;
+    bool bad = false;
+    json_array_foreach (items, i, item) {
+        const char *hex = json_string_value (json_array_get (item, 0));
+        json_t *value = json_array_get (item, 1);
+        uint8_t key [32];
+        if (!json_is_array (item) || json_array_size (item) != 2 || !hex
+        ||  !json_is_string (value) || tm_cache_from_hex (hex, key) != 0) {
+            bad = true;
+            continue;
+        }
+        if (s_check (self, kind, hex, json_string_value (value),
+                     json_string_length (value)) == 0)
+            s_local_put (self, kind, key, json_string_value (value));
+    }
+    if (q) {
+        //  Acked even where a value was refused: the sender must not keep
+        //  for ever what no member will take
+        json_t *ack = json_pack ("{s:s, s:O}", "t", "ack", "q", q);
+        s_send (self, from, &ack);
+    }
+    return bad ? -1 : 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Handoff
+
+//  An ack from FROM: values it now holds that we may drop.
+static int
+s_on_ack (s_dht_t *self, const char *from, json_t *msg)
+{
+    json_t *q = json_object_get (msg, "q");
+    if (!json_is_integer (q))
+        return -1;
+    char key [24];
+    snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
+    s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+    if (!batch || batch->type != BATCH_HANDOFF || !streq (batch->owner, from))
+        return 0;
+    for (char *drop = (char *) zlistx_first (batch->drops); drop;
+         drop = (char *) zlistx_next (batch->drops)) {
+        intptr_t left = (intptr_t) zhashx_lookup (self->drops, drop);
+        if (left > 1)
+            zhashx_update (self->drops, drop, (void *) (left - 1));
+        else
+        if (left == 1) {
+            uint8_t bytes [32];
+            if (tm_cache_from_hex (drop + 1, bytes) == 0)
+                tm_cachedb_delete (self->db, (tm_cachedb_kind_t) drop [0], bytes);
+            zhashx_delete (self->drops, drop);
+        }
+    }
+    s_batch_remove (self, batch->q);
+    return 0;
+}
+
+typedef struct {
+    s_dht_t *self;
+    char **ids;                 //  Alive now
+    size_t count;
+    char **old_ids;             //  Alive at the last handoff, same boot now
+    size_t old_count;
+    char **placed_ids;          //  Alive at the last handoff
+    size_t placed_count;
+    size_t handed;
+} s_handoff_t;
+
+static bool
+s_handoff_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, size_t size,
+               void *arg)
+{
+    s_handoff_t *h = (s_handoff_t *) arg;
+    s_dht_t *self = h->self;
+    size_t owners [S_R_MAX], old [S_R_MAX];
+    size_t n = tm_rendezvous_owners (key, (const char *const *) h->ids, h->count, self->r,
+                                     owners);
+    size_t o = tm_rendezvous_owners (key, (const char *const *) h->placed_ids,
+                                     h->placed_count, self->r, old);
+    bool owner = false;
+    for (size_t k = 0; k < n; k++)
+        owner |= streq (h->ids [owners [k]], self->self_id);
+    char hex [S_HEX];
+    tm_cache_hex (key, hex);
+    size_t targets = 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *id = h->ids [owners [k]];
+        if (streq (id, self->self_id))
+            continue;
+        bool had = false;       //  An owner then, and the same process now
+        for (size_t m = 0; owner && m < o; m++)
+            if (streq (h->placed_ids [old [m]], id))
+                for (size_t s = 0; s < h->old_count && !had; s++)
+                    had = streq (h->old_ids [s], id);
+        if (had)
+            continue;
+        s_putbuf_add (self, id, kind, hex, value, size, !owner);
+        targets++;
+    }
+    if (!owner && targets) {
+        char dropkey [S_HEX + 1];
+        snprintf (dropkey, sizeof dropkey, "%c%s", (char) kind, hex);
+        zhashx_update (self->drops, dropkey, (void *) (intptr_t) targets);
+    }
+    h->handed += targets;
+    return true;
+}
+
+//  Hands every value we hold to the owners that may lack it (banner).
+static void
+s_handoff (s_dht_t *self)
+{
+    self->handoff_due = 0;
+    if (!*self->self_id || !self->synced)
+        return;
+    s_handoff_t h = { .self = self };
+    h.ids = s_alive_ids (self, &h.count);
+    h.placed_ids = (char **) malloc ((zhashx_size (self->placed) + 1) * sizeof (char *));
+    h.old_ids = (char **) malloc ((zhashx_size (self->placed) + 1) * sizeof (char *));
+    for (char *boot = (char *) zhashx_first (self->placed); boot;
+         boot = (char *) zhashx_next (self->placed)) {
+        const char *id = (const char *) zhashx_cursor (self->placed);
+        h.placed_ids [h.placed_count++] = (char *) id;
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
+        if (member && member->alive && !member->revoked && streq (member->boot, boot))
+            h.old_ids [h.old_count++] = (char *) id;
+    }
+    //  Earlier passes' drops wait no more: this one sends afresh
+    zhashx_purge (self->drops);
+    S_COUNT (self, handoff_runs, 1);
+    tm_cachedb_each (self->db, 0, s_handoff_one, &h);
+    s_putbufs_flush (self);
+    S_COUNT (self, handed, h.handed);
+    //  The placement we just made is the next pass's "then"
+    zhashx_t *placed = zhashx_new ();
+    zhashx_set_destructor (placed, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (placed, (zhashx_duplicator_fn *) strdup);
+    for (size_t k = 0; k < h.count; k++) {
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, h.ids [k]);
+        zhashx_insert (placed, h.ids [k], member ? member->boot : "");
+    }
+    zhashx_destroy (&self->placed);
+    self->placed = placed;
+    free (h.ids);
+    free (h.placed_ids);
+    free (h.old_ids);
+    double now = tm_wall_now ();
+    __atomic_store (&self->stats->handoff_done, &now, __ATOMIC_RELAXED);
+    if (h.handed)
+        tm_info ("cache", "handoff: %zu values to new owners", h.handed);
+}
+
+//  ---------------------------------------------------------------------
+//  Tombstones
+
+typedef struct {
+    s_dht_t *self;
+    const tm_cachetomb_t *tomb;
+    zlistx_t *covered;          //  uint8_t [32] keys
+} s_cover_t;
+
+static bool
+s_cover_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, size_t size,
+             void *arg)
+{
+    s_cover_t *c = (s_cover_t *) arg;
+    tm_cacheentry_t *entry = tm_cacheentry_decode (value, size, NULL);
+    if (entry && tm_cachetomb_covers (c->tomb, entry->test_id, entry->created)) {
+        uint8_t *copy = (uint8_t *) malloc (32);
+        memcpy (copy, key, 32);
+        zlistx_add_end (c->covered, copy);
+    }
+    tm_cacheentry_destroy (&entry);
+    return true;
+}
+
+//  Takes TOMB (checked: signed by a member) if it is new: stores it,
+//  deletes the entries it covers.  Returns how many it deleted.
+static size_t
+s_tomb_take (s_dht_t *self, tm_cachetomb_t **tomb_p)
+{
+    tm_cachetomb_t *tomb = *tomb_p;
+    *tomb_p = NULL;
+    uint8_t id [32];
+    tm_cachetomb_id (tomb, id);
+    char hex [S_HEX];
+    tm_cache_hex (id, hex);
+    if (zhashx_lookup (self->tomb_ids, hex)) {
+        tm_cachetomb_destroy (&tomb);
+        return 0;
+    }
+    size_t size;
+    char *encoded = tm_cachetomb_encode (tomb, &size);
+    if (encoded)
+        tm_cachedb_tomb_put (self->db, id, encoded, size);
+    free (encoded);
+    zhashx_insert (self->tomb_ids, hex, (void *) 1);
+    zlistx_add_end (self->tombs, tomb);
+    s_cover_t c = { self, tomb, zlistx_new () };
+    zlistx_set_destructor (c.covered, (zlistx_destructor_fn *) zstr_free);
+    tm_cachedb_each (self->db, TM_CACHEDB_ENTRY, s_cover_one, &c);
+    for (uint8_t *key = (uint8_t *) zlistx_first (c.covered); key;
+         key = (uint8_t *) zlistx_next (c.covered))
+        tm_cachedb_delete (self->db, TM_CACHEDB_ENTRY, key);
+    size_t deleted = zlistx_size (c.covered);
+    zlistx_destroy (&c.covered);
+    S_COUNT (self, tombstoned, deleted);
+    tm_info ("cache", "tombstone '%s' by %s: %zu entries deleted here", tomb->glob,
+             tomb->member, deleted);
+    return deleted;
+}
+
+//  Sends every tombstone we hold to member TO (or, TO NULL, those of
+//  ONLY, a list of tm_cachetomb_t *, to every alive member but us).
+static void
+s_tombs_send (s_dht_t *self, const char *to, zlistx_t *only)
+{
+    zlistx_t *list = only ? only : self->tombs;
+    json_t *tombs = json_array ();
+    size_t bytes = 0;
+    for (tm_cachetomb_t *tomb = (tm_cachetomb_t *) zlistx_first (list); ; ) {
+        char *encoded = NULL;
+        size_t size = 0;
+        if (tomb)
+            encoded = tm_cachetomb_encode (tomb, &size);
+        if (json_array_size (tombs)
+        &&  (!tomb || json_array_size (tombs) >= S_TOMB_BATCH || bytes + size > S_MSG_BUDGET)) {
+            json_t *msg = json_pack ("{s:s, s:O}", "t", "tomb", "tombs", tombs);
+            if (to)
+                s_send (self, to, &msg);
+            else {
+                for (s_member_t *member = (s_member_t *) zhashx_first (self->members); member;
+                     member = (s_member_t *) zhashx_next (self->members))
+                    if (member->alive && !member->revoked && !streq (member->id, self->self_id)) {
+                        json_t *copy = json_incref (msg);
+                        s_send (self, member->id, &copy);
+                    }
+                json_decref (msg);
+            }
+            json_array_clear (tombs);
+            bytes = 0;
+        }
+        if (!tomb)
+            break;
+        if (encoded) {
+            json_array_append_new (tombs, json_stringn (encoded, size));
+            bytes += s_json_cost (encoded, size);
+        }
+        free (encoded);
+        tomb = (tm_cachetomb_t *) zlistx_next (list);
+    }
+    json_decref (tombs);
+}
+
+//  A tomb message: each tombstone checked and taken.
+static int
+s_on_tomb (s_dht_t *self, const char *from, json_t *msg)
+{
+    json_t *tombs = json_object_get (msg, "tombs");
+    if (!json_is_array (tombs))
+        return -1;
+    bool bad = false;
+    size_t i;
+    json_t *item;
+    json_array_foreach (tombs, i, item) {
+        char *err = NULL;
+        tm_cachetomb_t *tomb = json_is_string (item)
+            ? tm_cachetomb_decode (json_string_value (item), json_string_length (item), &err)
+            : NULL;
+        free (err);
+        if (!tomb)
+            bad = true;
+        else
+        if (!tm_cachetomb_verify (tomb) || !s_signer_ok (self, tomb->member_pk)) {
+            S_COUNT (self, bad_signature, 1);
+            tm_cachetomb_destroy (&tomb);
+        }
+        else
+            s_tomb_take (self, &tomb);
+    }
+    return bad ? -1 : 0;
+}
+
+//  "INVALIDATE" reqid glob: a tombstone of ours, here and everywhere.
+static void
+s_invalidate (s_dht_t *self, const char *reqid, const char *glob)
+{
+    size_t deleted = 0;
+    if (glob && *glob && strlen (glob) <= TM_CACHE_TEST_ID_MAX) {
+        tm_cachetomb_t *tomb = tm_cachetomb_new (glob, tm_wall_now (), self->member);
+        tm_cachetomb_sign (tomb, self->node_sk);
+        zlistx_t *one = zlistx_new ();
+        zlistx_add_end (one, tomb);
+        s_tombs_send (self, NULL, one);
+        zlistx_destroy (&one);
+        deleted = s_tomb_take (self, &tomb);
+    }
+    char *json = tm_strdupf ("{\"deleted\": %zu}", deleted);
+    zsock_send (self->pipe, "sss", "INVALIDATED", reqid, json);
+    free (json);
+}
+
+static bool
+s_tomb_load_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, size_t size,
+                 void *arg)
+{
+    s_dht_t *self = (s_dht_t *) arg;
+    tm_cachetomb_t *tomb = tm_cachetomb_decode (value, size, NULL);
+    if (tomb && tm_cachetomb_verify (tomb)) {
+        char hex [S_HEX];
+        tm_cache_hex (key, hex);
+        zhashx_insert (self->tomb_ids, hex, (void *) 1);
+        zlistx_add_end (self->tombs, tomb);
+    }
+    else
+        tm_cachetomb_destroy (&tomb);
+    return true;
+}
+
+//  ---------------------------------------------------------------------
+//  STATS and GC
+
+static json_t *
+s_share_stats (s_dht_t *self)
+{
+    tm_cachedb_stats_t share;
+    tm_cachedb_stats (self->db, &share);
+    return json_pack ("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+        "name", self->member, "entries", (json_int_t) share.entries,
+        "records", (json_int_t) share.records, "bytes", (json_int_t) share.bytes,
+        "cap", (json_int_t) share.cap, "hits", (json_int_t) share.hits,
+        "misses", (json_int_t) share.misses, "evicted", (json_int_t) share.evicted,
+        "degraded", share.degraded);
+}
+
+static void
+s_statreq_finish (s_dht_t *self, s_statreq_t *req)
+{
+    json_t *answer = json_pack ("{s:i, s:O}", "replicas", (int) self->r,
+                                "members", req->members);
+    char *text = json_dumps (answer, JSON_COMPACT);
+    json_decref (answer);
+    zsock_send (self->pipe, "sss", "STATS", req->reqid, text);
+    free (text);
+    void *handle = zlistx_find (self->statreqs, req);
+    if (handle)
+        zlistx_delete (self->statreqs, handle);
+    json_decref (req->members);
+    zhashx_destroy (&req->waiting);
+    free (req->reqid);
+    free (req);
+}
+
+static void
+s_stats_start (s_dht_t *self, const char *reqid)
+{
+    s_statreq_t *req = (s_statreq_t *) zmalloc (sizeof (s_statreq_t));
+    req->reqid = strdup (reqid);
+    req->q = ++self->next_q;
+    req->members = json_array ();
+    req->waiting = zhashx_new ();
+    req->deadline = tm_now () + S_STATS_TIME;
+    json_array_append_new (req->members, s_share_stats (self));
+    zlistx_add_end (self->statreqs, req);
+    for (s_member_t *member = (s_member_t *) zhashx_first (self->members); member;
+         member = (s_member_t *) zhashx_next (self->members))
+        if (member->alive && !member->revoked && !streq (member->id, self->self_id)) {
+            zhashx_insert (req->waiting, member->id, (void *) 1);
+            json_t *msg = json_pack ("{s:s, s:I}", "t", "stats", "q", (json_int_t) req->q);
+            s_send (self, member->id, &msg);
+        }
+    if (zhashx_size (req->waiting) == 0)
+        s_statreq_finish (self, req);
+}
+
+static int
+s_on_stat (s_dht_t *self, const char *from, json_t *msg)
+{
+    json_t *q = json_object_get (msg, "q"), *s = json_object_get (msg, "s");
+    if (!json_is_integer (q) || !json_is_object (s)
+    ||  !json_is_string (json_object_get (s, "name")))
+        return -1;
+    for (s_statreq_t *req = (s_statreq_t *) zlistx_first (self->statreqs); req;
+         req = (s_statreq_t *) zlistx_next (self->statreqs))
+        if (req->q == (uint64_t) json_integer_value (q) && zhashx_lookup (req->waiting, from)) {
+            //  Only the fields we document, and only of their types
+            json_t *clean = json_pack ("{s:O}", "name", json_object_get (s, "name"));
+            const char *fields [] = { "entries", "records", "bytes", "cap", "hits",
+                                      "misses", "evicted" };
+            for (size_t f = 0; f < sizeof fields / sizeof fields [0]; f++) {
+                json_t *value = json_object_get (s, fields [f]);
+                json_object_set_new (clean, fields [f], json_integer (
+                    json_is_integer (value) ? json_integer_value (value) : 0));
+            }
+            json_object_set_new (clean, "degraded",
+                                 json_boolean (json_is_true (json_object_get (s, "degraded"))));
+            json_array_append_new (req->members, clean);
+            zhashx_delete (req->waiting, from);
+            if (zhashx_size (req->waiting) == 0)
+                s_statreq_finish (self, req);
+            break;
+        }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Messages from the gossip actor
+
+static void
+s_on_member (s_dht_t *self, zmsg_t *msg)
+{
+    char *id = zmsg_popstr (msg), *name = zmsg_popstr (msg), *state = zmsg_popstr (msg);
+    char *address = zmsg_popstr (msg), *meta = zmsg_popstr (msg);
+    if (id && strlen (id) == S_HEX - 1 && name && state) {
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
+        if (!member) {
+            member = (s_member_t *) zmalloc (sizeof (s_member_t));
+            snprintf (member->id, sizeof member->id, "%s", id);
+            zhashx_insert (self->members, id, member);
+        }
+        free (member->name);
+        member->name = strdup (name);
+        bool was_alive = member->alive && !member->revoked;
+        member->alive = streq (state, "alive") || streq (state, "suspect");
+        member->revoked = streq (state, "revoked");
+        json_t *json = meta && *meta ? json_loads (meta, 0, NULL) : NULL;
+        const char *boot = json_string_value (json_object_get (json, "boot"));
+        bool restarted = boot && *member->boot && !streq (boot, member->boot);
+        if (boot)
+            snprintf (member->boot, sizeof member->boot, "%s", boot);
+        json_decref (json);
+        bool alive = member->alive && !member->revoked;
+        bool self_member = streq (id, self->self_id);
+        if (alive && (!was_alive || restarted) && !self_member && self->synced
+        &&  zlistx_size (self->tombs))
+            s_tombs_send (self, id, NULL);
+        if (alive != was_alive || (alive && restarted)) {
+            if (self->synced && !self->handoff_due)
+                self->handoff_due = tm_now () + S_HANDOFF_DELAY;
+        }
+    }
+    free (id);
+    free (name);
+    free (state);
+    free (address);
+    free (meta);
+}
+
+static void
+s_on_recv (s_dht_t *self, const char *from, zframe_t *payload)
+{
+    json_t *msg = json_loadb ((const char *) zframe_data (payload), zframe_size (payload),
+                              0, NULL);
+    const char *type = json_string_value (json_object_get (msg, "t"));
+    int rc = -1;
+    if (!type || strlen (from) != S_HEX - 1)
+        rc = -1;
+    else
+    if (streq (type, "get"))
+        rc = s_on_get (self, from, msg);
+    else
+    if (streq (type, "got"))
+        rc = s_on_got (self, from, msg);
+    else
+    if (streq (type, "put"))
+        rc = s_on_put (self, from, msg);
+    else
+    if (streq (type, "ack"))
+        rc = s_on_ack (self, from, msg);
+    else
+    if (streq (type, "tomb"))
+        rc = s_on_tomb (self, from, msg);
+    else
+    if (streq (type, "stats")) {
+        json_t *q = json_object_get (msg, "q");
+        if (json_is_integer (q)) {
+            json_t *answer = json_pack ("{s:s, s:O, s:o}", "t", "stat", "q", q,
+                                        "s", s_share_stats (self));
+            s_send (self, from, &answer);
+            rc = 0;
+        }
+    }
+    else
+    if (streq (type, "stat"))
+        rc = s_on_stat (self, from, msg);
+    if (rc != 0) {
+        S_COUNT (self, malformed, 1);
+        tm_debug ("cache", "malformed %s message from %.16s", type ? type : "(no type)", from);
+    }
+    json_decref (msg);
+}
+
+//  A get we sent that gossip could not: the owner is gone, as if silent.
+static void
+s_on_unsent (s_dht_t *self, zframe_t *payload)
+{
+    json_t *msg = json_loadb ((const char *) zframe_data (payload), zframe_size (payload),
+                              0, NULL);
+    json_t *q = json_object_get (msg, "q");
+    const char *type = json_string_value (json_object_get (msg, "t"));
+    if (type && streq (type, "get") && json_is_integer (q)) {
+        char key [24];
+        snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
+        s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+        if (batch)
+            batch->deadline = 0;
+    }
+    json_decref (msg);
+}
+
+static void
+s_handle_cache (s_dht_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->cache);
+    if (!msg)
+        return;
+    char *command = zmsg_popstr (msg);
+    if (command && streq (command, "MEMBER"))
+        s_on_member (self, msg);
+    else
+    if (command && streq (command, "SELF")) {
+        char *id = zmsg_popstr (msg);
+        if (id && strlen (id) == S_HEX - 1)
+            snprintf (self->self_id, sizeof self->self_id, "%s", id);
+        free (id);
+    }
+    else
+    if (command && streq (command, "SYNCED")) {
+        if (!self->synced)
+            self->handoff_due = tm_now () + S_HANDOFF_DELAY;
+        self->synced = true;
+    }
+    else
+    if (command && streq (command, "RECV")) {
+        char *from = zmsg_popstr (msg);
+        zframe_t *payload = zmsg_pop (msg);
+        if (from && payload)
+            s_on_recv (self, from, payload);
+        free (from);
+        zframe_destroy (&payload);
+    }
+    else
+    if (command && streq (command, "UNSENT")) {
+        zframe_t *to = zmsg_pop (msg);
+        zframe_t *payload = zmsg_pop (msg);
+        if (payload)
+            s_on_unsent (self, payload);
+        zframe_destroy (&to);
+        zframe_destroy (&payload);
+    }
+    free (command);
+    zmsg_destroy (&msg);
+}
+
+//  ---------------------------------------------------------------------
+//  Our owner's commands
+
+static void
+s_handle_pipe (s_dht_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (msg);
+    char *a = zmsg_popstr (msg), *b = zmsg_popstr (msg), *c = zmsg_popstr (msg);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "GET") && a)
+        s_get_start (self, a, b, c);
+    else
+    if (streq (command, "PUT"))
+        s_put (self, a, b);
+    else
+    if (streq (command, "INVALIDATE") && a)
+        s_invalidate (self, a, b);
+    else
+    if (streq (command, "STATS") && a)
+        s_stats_start (self, a);
+    else
+    if (streq (command, "GC") && a) {
+        size_t evicted = tm_cachedb_gc (self->db, 0);
+        char *json = tm_strdupf ("{\"evicted\": %zu}", evicted);
+        zsock_send (self->pipe, "sss", "GC", a, json);
+        free (json);
+    }
+    else
+        tm_warn ("cache", "unknown command '%s' from the owner", command);
+    free (command);
+    free (a);
+    free (b);
+    free (c);
+    zmsg_destroy (&msg);
+}
+
+//  Deadlines: batches not answered in time, GETs and STATS at theirs,
+//  the handoff when due.  Returns the next deadline.
+static double
+s_tick (s_dht_t *self)
+{
+    double now = tm_now ();
+    double next = now + 1.0;
+    zlistx_t *late = zlistx_new ();
+    for (s_batch_t *batch = (s_batch_t *) zhashx_first (self->batches); batch;
+         batch = (s_batch_t *) zhashx_next (self->batches)) {
+        if (batch->deadline <= now)
+            zlistx_add_end (late, (void *) (uintptr_t) batch->q);
+        else
+        if (batch->deadline < next)
+            next = batch->deadline;
+    }
+    zlistx_t *touched = zlistx_new ();
+    for (void *q = zlistx_first (late); q; q = zlistx_next (late)) {
+        char key [24];
+        snprintf (key, sizeof key, "%" PRIu64, (uint64_t) (uintptr_t) q);
+        s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+        if (!batch)
+            continue;
+        if (batch->type == BATCH_GET) {
+            //  The owner did not answer: its keys go to their next owners
+            s_get_t *get = batch->get;
+            for (size_t j = 0; j < batch->size; j++) {
+                size_t i = batch->indexes [j];
+                if (get->state [i] == KEY_ASKED) {
+                    get->state [i] = KEY_TODO;
+                    get->next [i]++;
+                }
+            }
+            if (!zlistx_find (touched, get))
+                zlistx_add_end (touched, get);
+        }
+        s_batch_remove (self, batch->q);
+    }
+    zlistx_destroy (&late);
+    for (s_get_t *get = (s_get_t *) zlistx_first (touched); get;
+         get = (s_get_t *) zlistx_next (touched))
+        s_get_advance (self, get);
+    zlistx_destroy (&touched);
+    //  Invariant 1: a GET ends at its deadline whatever peers do.  Those
+    //  due are collected first: finishing one moves the list's cursor
+    zlistx_t *due = zlistx_new ();
+    for (s_get_t *get = (s_get_t *) zlistx_first (self->gets); get;
+         get = (s_get_t *) zlistx_next (self->gets))
+        if (get->deadline <= now)
+            zlistx_add_end (due, get);
+        else
+        if (get->deadline < next)
+            next = get->deadline;
+    for (s_get_t *get = (s_get_t *) zlistx_first (due); get;
+         get = (s_get_t *) zlistx_next (due))
+        s_get_finish (self, get);
+    zlistx_purge (due);
+    for (s_statreq_t *req = (s_statreq_t *) zlistx_first (self->statreqs); req;
+         req = (s_statreq_t *) zlistx_next (self->statreqs))
+        if (req->deadline <= now)
+            zlistx_add_end (due, req);
+        else
+        if (req->deadline < next)
+            next = req->deadline;
+    for (s_statreq_t *req = (s_statreq_t *) zlistx_first (due); req;
+         req = (s_statreq_t *) zlistx_next (due))
+        s_statreq_finish (self, req);
+    zlistx_destroy (&due);
+    if (self->handoff_due && self->handoff_due <= now)
+        s_handoff (self);
+    if (self->handoff_due && self->handoff_due < next)
+        next = self->handoff_due;
+    return next;
+}
+
+//  ---------------------------------------------------------------------
+//  The actor
+
+static int
+s_setup (s_dht_t *self, zsock_t *pipe, tm_dht_config_t *config, char **err)
+{
+    self->pipe = pipe;
+    self->stats = config->stats ? config->stats : &self->own_stats;
+    self->member = strdup (config->member ? config->member : "node");
+    memcpy (self->node_sk, config->node_sk, TM_CACHE_SK);
+    self->r = config->replicas < 1 ? 1
+            : config->replicas > S_R_MAX ? S_R_MAX : (size_t) config->replicas;
+    self->members = zhashx_new ();
+    zhashx_set_destructor (self->members, s_member_destroy);
+    self->tombs = zlistx_new ();
+    zlistx_set_destructor (self->tombs, s_tomb_destroy);
+    self->tomb_ids = zhashx_new ();
+    self->gets = zlistx_new ();
+    self->batches = zhashx_new ();
+    zhashx_set_destructor (self->batches, s_batch_destroy);
+    self->putbufs = zhashx_new ();
+    zhashx_set_destructor (self->putbufs, s_putbuf_destroy);
+    self->drops = zhashx_new ();
+    self->statreqs = zlistx_new ();
+    self->placed = zhashx_new ();
+    self->db = tm_cachedb_new (config->datadir, config->cap, err);
+    if (!self->db)
+        return -1;
+    tm_cachedb_tomb_each (self->db, s_tomb_load_one, self);
+    self->cache = zsock_new (ZMQ_PAIR);
+    zsock_set_sndhwm (self->cache, 0);
+    zsock_set_rcvhwm (self->cache, 0);
+    zsock_set_sndtimeo (self->cache, 0);
+    if (!config->cache_endpoint
+    ||  zsock_connect (self->cache, "%s", config->cache_endpoint) != 0)
+        return tm_fail (err, "cache: cannot connect to the cache socket %s",
+                        config->cache_endpoint ? config->cache_endpoint : "(none)");
+    zsock_send (self->cache, "s", "HELLO");
+    return 0;
+}
+
+static void
+s_destroy (s_dht_t *self)
+{
+    while (self->gets && zlistx_first (self->gets)) {
+        //  Answered, so that no owner waits on a GOT that never comes
+        s_get_finish (self, (s_get_t *) zlistx_first (self->gets));
+    }
+    while (self->statreqs && zlistx_first (self->statreqs))
+        s_statreq_finish (self, (s_statreq_t *) zlistx_first (self->statreqs));
+    zhashx_destroy (&self->putbufs);
+    zhashx_destroy (&self->batches);
+    zlistx_destroy (&self->gets);
+    zlistx_destroy (&self->statreqs);
+    zhashx_destroy (&self->drops);
+    zhashx_destroy (&self->placed);
+    zlistx_destroy (&self->tombs);
+    zhashx_destroy (&self->tomb_ids);
+    zhashx_destroy (&self->members);
+    zsock_destroy (&self->cache);
+    tm_cachedb_destroy (&self->db);
+    sodium_memzero (self->node_sk, sizeof self->node_sk);
+    free (self->member);
+}
+
+void
+tm_dht_actor (zsock_t *pipe, void *args)
+{
+    tm_dht_config_t *config = (tm_dht_config_t *) args;
+    assert (config && config->node_sk);
+    s_dht_t self;
+    memset (&self, 0, sizeof self);
+    char *err = NULL;
+    if (s_setup (&self, pipe, config, &err) != 0) {
+        tm_error ("cache", "%s", err ? err : "cannot start");
+        free (err);
+        //  Without a share the actor still answers every command (misses)
+        s_destroy (&self);
+        self.member = NULL;
+    }
+    zsock_signal (pipe, 0);
+    while (!self.terminated) {
+        double next = self.db ? s_tick (&self) : tm_now () + 1.0;
+        double now = tm_now ();
+        long timeout = next > now ? (long) ((next - now) * 1000) + 1 : 0;
+        zmq_pollitem_t items [] = {
+            { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+            { self.cache ? zsock_resolve (self.cache) : NULL, -1,
+              self.cache ? ZMQ_POLLIN : 0, 0 },
+        };
+        if (zmq_poll (items, 2, timeout) < 0) {
+            if (zmq_errno () == EINTR)
+                continue;
+            break;
+        }
+        if (items [0].revents & ZMQ_POLLIN) {
+            if (self.db)
+                s_handle_pipe (&self);
+            else {
+                //  Degraded beyond the share: answer, empty
+                zmsg_t *msg = zmsg_recv (pipe);
+                char *command = msg ? zmsg_popstr (msg) : NULL;
+                char *reqid = msg ? zmsg_popstr (msg) : NULL;
+                if (!command || streq (command, "$TERM"))
+                    self.terminated = true;
+                else
+                if (reqid && streq (command, "GET"))
+                    zsock_send (pipe, "sss", "GOT", reqid, "[]");
+                else
+                if (reqid && streq (command, "INVALIDATE"))
+                    zsock_send (pipe, "sss", "INVALIDATED", reqid, "{\"deleted\": 0}");
+                else
+                if (reqid && streq (command, "STATS"))
+                    zsock_send (pipe, "sss", "STATS", reqid, "{\"replicas\": 0, \"members\": []}");
+                else
+                if (reqid && streq (command, "GC"))
+                    zsock_send (pipe, "sss", "GC", reqid, "{\"evicted\": 0}");
+                free (command);
+                free (reqid);
+                zmsg_destroy (&msg);
+            }
+        }
+        if (self.terminated)
+            break;
+        if (self.cache && (items [1].revents & ZMQ_POLLIN))
+            for (int burst = 0; burst < 256 && (zsock_events (self.cache) & ZMQ_POLLIN); burst++)
+                s_handle_cache (&self);
+    }
+    if (self.db)
+        s_destroy (&self);
+}
