@@ -179,3 +179,13 @@ tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply)
     json_decref (*reply);
     *reply = NULL;
 }
+
+void
+tm_control_reply_text (zsock_t *server, zframe_t **routing_id, const char *text, size_t size)
+{
+    assert (server && routing_id && *routing_id && text);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, routing_id);
+    zmsg_addmem (msg, text, size);
+    zmsg_send (&msg, server);
+}

@@ -74,6 +74,13 @@ json_t *tm_control_recv (zsock_t *server, zframe_t **routing_id);
 //  Sends REPLY (taken: json_decref'ed) to ROUTING_ID (destroyed).
 void tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply);
 
+//  Sends SIZE bytes of TEXT, a reply already written as JSON text by
+//  the agent itself (it MUST be one valid JSON object: the CLI parses
+//  it), to ROUTING_ID (destroyed).  For large replies whose parts are
+//  text already (cache-get's values): no tree to build and dump.
+void tm_control_reply_text (zsock_t *server, zframe_t **routing_id, const char *text,
+                            size_t size);
+
 //  Builds {"ok": false, "error": MESSAGE}.
 json_t *tm_control_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
