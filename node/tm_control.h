@@ -59,6 +59,15 @@ bool tm_control_agent_running (const char *datadir);
 json_t *tm_control_call (const char *datadir, json_t *request, double timeout,
                          char **err);
 
+//  The same in two steps, for a caller that reads a large reply its own
+//  way: the reply's text (caller frees; *SIZE_P bytes, NUL-terminated),
+//  or NULL with *err if the agent does not answer; then, to read it as
+//  tm_control_call does, tm_control_reply_parse: the reply, or NULL
+//  with *err (malformed, or the agent's error when it says ok=false).
+char *tm_control_call_text (const char *datadir, json_t *request, double timeout,
+                            size_t *size_p, char **err);
+json_t *tm_control_reply_parse (const char *text, size_t size, char **err);
+
 //  Server side: binds the control ROUTER for DATADIR.  A stale socket
 //  file from a dead agent is removed; a live agent's makes this fail
 //  ("an agent is already running on DATADIR").
