@@ -41,14 +41,19 @@ const char *tm_cacheclient_member (tm_cacheclient_t *self);
 
 //  Looks up COUNT hex KEYS of KIND.  Sets (*values_p) [i] to the value
 //  string (caller frees each and the array) or NULL when absent.
-//  Entries covered by a tombstone, or whose signature fails, are absent.
+//  Entries covered by a tombstone, or whose signature fails, are absent
+//  (a local client checks signatures when values are stored, not here:
+//  docs/caching.md, 4; it trusts its caller's puts, see _put).
 //  Returns 0, or -1 with *err if the cache cannot be asked at all (the
 //  caller then runs everything: a cache that fails is a miss).
 int tm_cacheclient_get (tm_cacheclient_t *self, tm_cachedb_kind_t kind,
                         char **keys, size_t count, char ***values_p, char **err);
 
 //  Stores COUNT values of KIND under hex KEYS.  Returns 0, or -1 with
-//  *err.
+//  *err.  A local client stores entries as given, but for one covered
+//  by a tombstone: the caller MUST pass only entries it signed or whose
+//  signature it verified (tm_runcache does).  An agent's cache actor
+//  verifies every value itself.
 int tm_cacheclient_put (tm_cacheclient_t *self, tm_cachedb_kind_t kind,
                         char **keys, char **values, size_t count, char **err);
 

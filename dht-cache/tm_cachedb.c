@@ -27,6 +27,13 @@
     same key) flushed every S_USES_BATCH gets and before any other
     write, so a get costs one write per S_USES_BATCH.  A crash loses at
     most those recent uses, never a value or a counter.
+    Before that, a get only notes its key (touched, up to S_TOUCH_MAX):
+    reading the old use and writing the batch, which cost more than the
+    get's own read, is done later, by tm_cachedb_idle when the owner has
+    nothing else to do, or before anything that reads or writes uses
+    (put, delete, gc, flush, destroy), or when the list is full.  So
+    the LRU order is exact whenever it is used; only a lookup's answer
+    no longer waits for it.
 */
 #include "tm_cachedb.h"
 #include <errno.h>
@@ -35,6 +42,9 @@
 
 #define S_DEFAULT_CAP   (1024ULL * 1024 * 1024)
 #define S_USES_BATCH    128         //  Gets between flushes of their uses
+#define S_TOUCH_MAX     16384       //  Gets noted before their uses are made
+#define S_TOUCH_KEY     (1 + TM_CACHEDB_KEY)    //  Kind, key
+#define S_IDLE_STEP     256         //  Noted gets tm_cachedb_idle makes at once
 #define S_META_VERSION  1
 #define S_VALUE_KEY     (1 + TM_CACHEDB_KEY)
 #define S_USE_KEY       (2 + TM_CACHEDB_KEY)
@@ -49,6 +59,11 @@ struct _tm_cachedb_t {
     rocksdb_writeoptions_t *write;  //  Default write options
     rocksdb_writebatch_wi_t *uses;  //  Pending LRU updates of gets
     size_t uses_pending;            //  Gets in uses not yet flushed
+    uint8_t *touched;               //  Gets noted, not in uses yet: S_TOUCH_KEY
+                                    //  bytes each, oldest first (allocated
+                                    //  at the first)
+    size_t touched_size;            //  How many
+    size_t touched_done;            //  The first ones already made (idle)
     uint64_t next_seq;              //  Next last-use sequence number
     char *reason;                   //  Why degraded, NULL if not
     tm_cachedb_stats_t stats;       //  Counters, as reported
@@ -235,8 +250,28 @@ s_commit (tm_cachedb_t *self, rocksdb_writebatch_t **batch_p, const s_counts_t *
 }
 
 //  Writes the pending uses of gets.  Returns 0, or -1 (degraded).
+static void s_touch (tm_cachedb_t *self, tm_cachedb_kind_t kind, const uint8_t *key);
+
+//  Makes the uses of up to MAX noted gets, oldest first.  Returns true
+//  if some are left.
+static bool
+s_apply_touches (tm_cachedb_t *self, size_t max)
+{
+    size_t i = self->touched_done;
+    for (; i < self->touched_size && max; i++, max--) {
+        const uint8_t *touch = self->touched + i * S_TOUCH_KEY;
+        s_touch (self, (tm_cachedb_kind_t) touch [0], touch + 1);
+    }
+    if (i == self->touched_size)
+        self->touched_size = self->touched_done = 0;
+    else
+        self->touched_done = i;
+    return self->touched_size != 0;
+}
+
+//  Writes the batch of uses (not the noted gets: s_flush_uses).
 static int
-s_flush_uses (tm_cachedb_t *self)
+s_write_uses (tm_cachedb_t *self)
 {
     if (self->uses_pending == 0)
         return 0;
@@ -249,6 +284,15 @@ s_flush_uses (tm_cachedb_t *self)
         return -1;
     }
     return 0;
+}
+
+//  Makes the uses of every noted get and writes them: before anything
+//  that reads or changes uses or the age index.
+static int
+s_flush_uses (tm_cachedb_t *self)
+{
+    s_apply_touches (self, SIZE_MAX);
+    return s_write_uses (self);
 }
 
 //  Adds to BATCH the eviction of least recently used values until
@@ -452,6 +496,7 @@ tm_cachedb_destroy (tm_cachedb_t **self_p)
     if (self->db)
         rocksdb_close (self->db);
     rocksdb_writebatch_wi_destroy (self->uses);
+    free (self->touched);
     rocksdb_writeoptions_destroy (self->write);
     rocksdb_readoptions_destroy (self->read);
     rocksdb_options_destroy (self->options);
@@ -484,7 +529,7 @@ s_touch (tm_cachedb_t *self, tm_cachedb_kind_t kind, const uint8_t *key)
     s_be64_put (use + 8, counted);
     rocksdb_writebatch_wi_put (self->uses, use_key, sizeof use_key, (const char *) use, sizeof use);
     if (++self->uses_pending >= S_USES_BATCH)
-        s_flush_uses (self);
+        s_write_uses (self);
 }
 
 int
@@ -508,8 +553,18 @@ tm_cachedb_get (tm_cachedb_t *self, tm_cachedb_kind_t kind,
     }
     if (kind == TM_CACHEDB_ENTRY)
         self->stats.hits++;
-    if (s_writable (self))
-        s_touch (self, kind, key);
+    if (s_writable (self)) {
+        //  Noted, made later (banner)
+        if (self->touched_size == S_TOUCH_MAX)
+            s_apply_touches (self, SIZE_MAX);
+        if (!self->touched) {
+            self->touched = (uint8_t *) malloc (S_TOUCH_MAX * S_TOUCH_KEY);
+            assert (self->touched);
+        }
+        uint8_t *touch = self->touched + self->touched_size++ * S_TOUCH_KEY;
+        touch [0] = (uint8_t) kind;
+        memcpy (touch + 1, key, TM_CACHEDB_KEY);
+    }
     *value_p = value;
     *size_p = size;
     return 0;
@@ -671,6 +726,18 @@ tm_cachedb_gc (tm_cachedb_t *self, uint64_t cap)
         return 0;
     self->stats.evicted += evicted;
     return evicted;
+}
+
+bool
+tm_cachedb_idle (tm_cachedb_t *self)
+{
+    assert (self);
+    if (!s_writable (self))
+        return false;
+    if (s_apply_touches (self, S_IDLE_STEP))
+        return true;
+    s_flush_uses (self);
+    return false;
 }
 
 int

@@ -27,9 +27,9 @@
     held against a second handle in the same process: it too is
     read-only.
 
-    Costs (docs in tm_cachedb.c): a get is one point read, plus an
-    in-memory LRU update written every 128 gets (or at the next put,
-    delete, gc, flush or destroy); a put is a few point reads and one
+    Costs (docs in tm_cachedb.c): a get is one point read; its LRU
+    update is noted and made later (tm_cachedb_idle, or at the next put,
+    delete, gc, flush or destroy), and written every 128 gets; a put is a few point reads and one
     atomic write (unsynced WAL: a crash of the process loses nothing, a
     crash of the machine may lose the last writes, never consistency).
 
@@ -110,8 +110,14 @@ void tm_cachedb_each (tm_cachedb_t *self, tm_cachedb_kind_t kind,
 //  own cap does not change.
 size_t tm_cachedb_gc (tm_cachedb_t *self, uint64_t cap);
 
-//  Writes the pending LRU updates of recent gets now (a cache actor may
-//  call it when idle; destroy does).  Returns 0, or -1 on a write error
+//  Does a little of the pending LRU work of recent gets (a few hundred
+//  gets' worth, a millisecond or so): for an owner to call when it has
+//  nothing else to do, again while it returns true (more is pending).
+//  Returns false when nothing is left (all written), or if read-only or
+//  degraded.
+bool tm_cachedb_idle (tm_cachedb_t *self);
+
+//  Writes the pending LRU updates of recent gets now (destroy does).  Returns 0, or -1 on a write error
 //  or if degraded (0 if read-only: there is nothing to write).
 int tm_cachedb_flush (tm_cachedb_t *self);
 

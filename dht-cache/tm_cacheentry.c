@@ -334,6 +334,71 @@ tm_cacheentry_encode (const tm_cacheentry_t *self, size_t *size_p)
     return s_dump (json, size_p);
 }
 
+//  True if the SIZE bytes at P are lowercase hex digits.
+static bool
+s_hex_span (const char *p, size_t size)
+{
+    for (size_t i = 0; i < size; i++)
+        if (!((p [i] >= '0' && p [i] <= '9') || (p [i] >= 'a' && p [i] <= 'f')))
+            return false;
+    return true;
+}
+
+//  The ends of an encoding as s_dump lays it out (compact, fields in
+//  the encoder's order): what the peek functions match.
+#define S_ENTRY_HEAD    "{\"key\":\""
+#define S_ENTRY_TAIL1   "\",\"member_pk\":\""
+#define S_ENTRY_TAIL2   "\",\"sig\":\""
+#define S_ENTRY_TAIL3   "\"}"
+#define S_RECORD_HEAD   "{\"ident\":\""
+#define S_LIT(s)        (sizeof (s) - 1)
+
+int
+tm_cacheentry_peek (const char *data, size_t size, char key [TM_CACHE_HEX],
+                    uint8_t member_pk [TM_CACHE_PK])
+{
+    assert (data || size == 0);
+    const size_t head = S_LIT (S_ENTRY_HEAD), hex = 2 * 32;
+    const size_t tail = S_LIT (S_ENTRY_TAIL1) + 2 * TM_CACHE_PK + S_LIT (S_ENTRY_TAIL2)
+                      + 2 * TM_CACHE_SIG + S_LIT (S_ENTRY_TAIL3);
+    if (size < head + hex + 1 + tail || size > TM_CACHE_DECODE_MAX
+    ||  memcmp (data, S_ENTRY_HEAD, head) != 0 || !s_hex_span (data + head, hex)
+    ||  data [head + hex] != '"')
+        return -1;
+    const char *end = data + size - tail;
+    const char *pk = end + S_LIT (S_ENTRY_TAIL1);
+    const char *sig = pk + 2 * TM_CACHE_PK + S_LIT (S_ENTRY_TAIL2);
+    if (memcmp (end, S_ENTRY_TAIL1, S_LIT (S_ENTRY_TAIL1)) != 0
+    ||  !s_hex_span (pk, 2 * TM_CACHE_PK)
+    ||  memcmp (pk + 2 * TM_CACHE_PK, S_ENTRY_TAIL2, S_LIT (S_ENTRY_TAIL2)) != 0
+    ||  !s_hex_span (sig, 2 * TM_CACHE_SIG)
+    ||  memcmp (sig + 2 * TM_CACHE_SIG, S_ENTRY_TAIL3, S_LIT (S_ENTRY_TAIL3)) != 0)
+        return -1;
+    memcpy (key, data + head, hex);
+    key [hex] = 0;
+    for (size_t i = 0; i < TM_CACHE_PK; i++) {
+        char hi = pk [2 * i], lo = pk [2 * i + 1];
+        member_pk [i] = (uint8_t) ((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4
+                                 | (lo <= '9' ? lo - '0' : lo - 'a' + 10));
+    }
+    return 0;
+}
+
+int
+tm_cacherecord_peek (const char *data, size_t size, char ident [TM_CACHE_HEX])
+{
+    assert (data || size == 0);
+    const size_t head = S_LIT (S_RECORD_HEAD), hex = 2 * 32;
+    if (size < head + hex + 3 || size > TM_CACHE_DECODE_MAX
+    ||  memcmp (data, S_RECORD_HEAD, head) != 0 || !s_hex_span (data + head, hex)
+    ||  data [head + hex] != '"' || data [head + hex + 1] != ','
+    ||  data [size - 1] != '}')
+        return -1;
+    memcpy (ident, data + head, hex);
+    ident [hex] = 0;
+    return 0;
+}
+
 tm_cacheentry_t *
 tm_cacheentry_decode (const char *data, size_t size, char **err)
 {

@@ -110,6 +110,17 @@ bool tm_cacheentry_verify (const tm_cacheentry_t *self);
 char *tm_cacheentry_encode (const tm_cacheentry_t *self, size_t *size_p);
 tm_cacheentry_t *tm_cacheentry_decode (const char *data, size_t size, char **err);
 
+//  The cheap read of an entry's encoding, for values that were decoded
+//  and verified when they were stored (docs/caching.md, 4: a share is
+//  trusted on reads): if DATA is laid out exactly as
+//  tm_cacheentry_encode lays it out, {"key":"K", ..., "member_pk":"PK",
+//  "sig":"SIG"}, sets KEY to K and MEMBER_PK to PK's bytes and returns
+//  0; else -1 (decode and verify it instead).  It reads the two ends
+//  only: it proves neither that the JSON between is valid nor the
+//  signature; a constant cost, no allocation.
+int tm_cacheentry_peek (const char *data, size_t size, char key [TM_CACHE_HEX],
+                        uint8_t member_pk [TM_CACHE_PK]);
+
 typedef struct {
     char ident [TM_CACHE_HEX];      //  I, the key it is stored under
     char key [TM_CACHE_HEX];        //  K of that run
@@ -131,6 +142,11 @@ void tm_cacherecord_destroy (tm_cacherecord_t **self_p);
 //  The decoder returns them sorted; NULL with *err on anything malformed.
 char *tm_cacherecord_encode (const tm_cacherecord_t *self, size_t *size_p);
 tm_cacherecord_t *tm_cacherecord_decode (const char *data, size_t size, char **err);
+
+//  The same for a record: if DATA begins {"ident":"I", as
+//  tm_cacherecord_encode's output does, and ends with }, sets IDENT to
+//  I and returns 0; else -1.
+int tm_cacherecord_peek (const char *data, size_t size, char ident [TM_CACHE_HEX]);
 
 typedef struct {
     char *glob;                     //  fnmatch(3) pattern over test ids

@@ -25,7 +25,8 @@
     Q is a number the sender chose to match the answer; K "entry" or
     "record".  A message that does not parse, or a field of the wrong
     type, is dropped and counted (stats malformed); a value that does not
-    decode, names another key, fails its signature or has a signer that
+    decode, names another key, fails its signature (checked when a value
+    is stored, not when it is read: invariant 2) or has a signer that
     is not a member (revoked, or never one) is dropped and counted
     (malformed, bad_signature); a covered entry (tombstone) likewise
     (tombstoned).
@@ -34,8 +35,13 @@
     1. Every GET from the owner gets exactly one GOT: when every key is
        found or has no owner left to ask, or at its deadline (S_GET_TIME),
        whichever comes first.
-    2. A value reaches our share or our owner only after s_check passed
-       it: decoded, under its own key, signed by a member, not covered.
+    2. A value reaches our share only after s_check passed it (the
+       store path): decoded, under its own key, its signature verified,
+       signed by a member, not covered.  It reaches our owner or a peer
+       only after s_read_check passed it (the read path): under its own
+       key, its signer a member not revoked, and (from a peer, where we
+       hold tombstones) not covered; a signature is verified once, when
+       a value is stored, never when it is read (docs/caching.md, 4).
     3. A batch in self->batches of a GET points to a live s_get_t: a GET
        that ends removes its batches first.
     4. No message we send is over S_MSG_BUDGET bytes of values (plus a
@@ -157,6 +163,7 @@ typedef struct {
     zhashx_t *placed;           //  id -> boot of the alive members at the last handoff
     double handoff_due;         //  When to hand off, 0 = not due
     uint64_t next_q;            //  Last message number
+    bool idle_work;             //  The share may have LRU work to do when idle
     bool terminated;
 } s_dht_t;
 
@@ -197,6 +204,113 @@ s_json_cost (const char *value, size_t size)
             cost += 5;
     }
     return cost;
+}
+
+//  A growing text buffer: the messages and answers on the read path are
+//  written as text, not built as jansson trees and dumped, so that a
+//  value (itself JSON) is escaped once and never copied into a tree.
+typedef struct {
+    char *data;
+    size_t size;
+    size_t alloc;
+} s_text_t;
+
+static void
+s_text_reserve (s_text_t *text, size_t more)
+{
+    if (text->size + more + 1 > text->alloc) {
+        text->alloc = (text->size + more + 1) * 2;
+        text->data = (char *) realloc (text->data, text->alloc);
+        assert (text->data);
+    }
+}
+
+static void
+s_text_add (s_text_t *text, const char *data, size_t size)
+{
+    s_text_reserve (text, size);
+    memcpy (text->data + text->size, data, size);
+    text->size += size;
+    text->data [text->size] = 0;
+}
+
+static void
+s_text_str (s_text_t *text, const char *str)
+{
+    s_text_add (text, str, strlen (str));
+}
+
+//  True if the SIZE bytes at DATA are valid UTF-8 (what a JSON string
+//  must hold, and jansson checks on parse): a value that is not would
+//  make the whole answer unreadable.
+static bool
+s_utf8_valid (const unsigned char *data, size_t size)
+{
+    size_t i = 0;
+    while (i < size) {
+        unsigned char c = data [i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2
+                 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+        if (n == 0 || i + n >= size)        //  Bytes i + 1 .. i + n must exist
+            return false;
+        unsigned char c1 = data [i + 1];
+        if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f)
+        ||  (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f))
+            return false;
+        for (size_t k = 1; k <= n; k++)
+            if ((data [i + k] & 0xc0) != 0x80)
+                return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+//  Appends VALUE (SIZE bytes) as a JSON string, or null if it is not
+//  valid UTF-8 or holds a NUL.  Returns false for null.
+static bool
+s_text_json_string (s_text_t *text, const char *value, size_t size)
+{
+    if (!s_utf8_valid ((const unsigned char *) value, size) || memchr (value, 0, size)) {
+        s_text_add (text, "null", 4);
+        return false;
+    }
+    s_text_reserve (text, s_json_cost (value, size));
+    char *to = text->data + text->size;
+    *to++ = '"';
+    size_t from = 0;
+    for (size_t i = 0; i < size; i++) {
+        unsigned char c = (unsigned char) value [i];
+        if (c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        memcpy (to, value + from, i - from);
+        to += i - from;
+        from = i + 1;
+        if (c == '"' || c == '\\') {
+            *to++ = '\\';
+            *to++ = (char) c;
+        }
+        else
+            to += sprintf (to, "\\u%04x", c);
+    }
+    memcpy (to, value + from, size - from);
+    to += size - from;
+    *to++ = '"';
+    *to = 0;
+    text->size = (size_t) (to - text->data);
+    return true;
+}
+
+//  Sends TEXT (SIZE bytes of a JSON message) to member TO.
+static void
+s_send_text (s_dht_t *self, const char *to, const char *text, size_t size)
+{
+    zframe_t *payload = zframe_new (text, size);
+    zsock_send (self->cache, "ssf", "SEND", to, payload);
+    zframe_destroy (&payload);
 }
 
 static void
@@ -245,17 +359,27 @@ s_alive_ids (s_dht_t *self, size_t *count_p)
     return ids;
 }
 
-//  True if the member of hex ID may sign entries and tombstones: we, or
-//  a member we know whose key is not revoked.
-static bool
-s_signer_ok (s_dht_t *self, const uint8_t pk [TM_CACHE_PK])
+//  What we know of a signer.
+typedef enum { SIGNER_OK, SIGNER_UNKNOWN, SIGNER_REVOKED } s_signer_t;
+
+//  Whether the member of public key PK may sign entries and tombstones:
+//  we, or a member we know whose key is not revoked.  A hash lookup: it
+//  is on the read path of every entry.
+static s_signer_t
+s_signer (s_dht_t *self, const uint8_t pk [TM_CACHE_PK])
 {
     char hex [S_HEX];
     tm_cache_hex (pk, hex);
     if (*self->self_id && streq (hex, self->self_id))
-        return true;
+        return SIGNER_OK;
     s_member_t *member = (s_member_t *) zhashx_lookup (self->members, hex);
-    return member && !member->revoked;
+    return !member ? SIGNER_UNKNOWN : member->revoked ? SIGNER_REVOKED : SIGNER_OK;
+}
+
+static bool
+s_signer_ok (s_dht_t *self, const uint8_t pk [TM_CACHE_PK])
+{
+    return s_signer (self, pk) == SIGNER_OK;
 }
 
 //  True if a tombstone we hold covers ENTRY.
@@ -269,9 +393,11 @@ s_covered (s_dht_t *self, const tm_cacheentry_t *entry)
     return false;
 }
 
-//  Checks VALUE (SIZE bytes) of KIND under KEY: it decodes, names KEY,
-//  and, for an entry, is signed by a member and not covered by a
-//  tombstone.  Returns 0, or -1 (counted).
+//  The full check, for a value on its way INTO a share (the store path:
+//  our owner's PUT, a peer's put, handoff, repair).  Checks VALUE (SIZE
+//  bytes) of KIND under KEY: it decodes, names KEY, and, for an entry,
+//  its signature verifies, its signer is a member, and no tombstone
+//  covers it.  Returns 0, or -1 (counted).
 static int
 s_check (s_dht_t *self, tm_cachedb_kind_t kind, const char *hex, const char *value,
          size_t size)
@@ -306,13 +432,70 @@ s_check (s_dht_t *self, tm_cachedb_kind_t kind, const char *hex, const char *val
     return rc;
 }
 
-//  Our share's value of KIND under KEY in a new string, or NULL.  With
-//  CHECK, it is checked (s_check) and a bad one deleted: for our owner.
-//  A peer's get is served unchecked, as the asker checks what it gets
-//  (invariant 2) and checking twice doubled the cost of a large GET;
-//  what was stored was checked when it was.
+//  What the read path found of a value.
+typedef enum {
+    READ_OK,                    //  Serve it
+    READ_BAD,                   //  Never servable: drop it (counted)
+    READ_UNKNOWN                //  Its signer is not in our table (yet):
+                                //  not served, but kept
+} s_read_t;
+
+//  The cheap check, for a value on its way OUT of a share (the read
+//  path: our share for our owner or a peer, a peer's got for our
+//  owner).  Shares hold only values that passed s_check when stored
+//  (invariant 2), and a peer's got arrives in a signed envelope from an
+//  authenticated member, so no signature is verified here: the value
+//  must name KEY, and an entry's signer must be a member whose key is
+//  not revoked (revocation is checked on every read, as it may come
+//  after the store).  An entry from a peer (PEER) is also held against
+//  our tombstones, since that peer may not have one yet; our own share
+//  holds no covered entry (tombstones delete what they cover, and
+//  s_check refuses it).  A value not in the encoder's canonical layout
+//  (tm_cacheentry_peek) gets the full check instead.
+static s_read_t
+s_read_check (s_dht_t *self, tm_cachedb_kind_t kind, const char *hex, const char *value,
+              size_t size, bool peer)
+{
+    char key [TM_CACHE_HEX];
+    if (kind == TM_CACHEDB_RECORD) {
+        if (tm_cacherecord_peek (value, size, key) != 0)
+            return s_check (self, kind, hex, value, size) == 0 ? READ_OK : READ_BAD;
+        if (memcmp (key, hex, TM_CACHE_HEX) != 0) {
+            S_COUNT (self, malformed, 1);
+            return READ_BAD;
+        }
+        return READ_OK;
+    }
+    uint8_t pk [TM_CACHE_PK];
+    if (tm_cacheentry_peek (value, size, key, pk) != 0)
+        return s_check (self, kind, hex, value, size) == 0 ? READ_OK : READ_BAD;
+    if (memcmp (key, hex, TM_CACHE_HEX) != 0) {
+        S_COUNT (self, malformed, 1);
+        return READ_BAD;
+    }
+    s_signer_t signer = s_signer (self, pk);
+    if (signer != SIGNER_OK) {
+        S_COUNT (self, bad_signature, 1);
+        return signer == SIGNER_REVOKED ? READ_BAD : READ_UNKNOWN;
+    }
+    if (peer && zlistx_size (self->tombs)) {
+        //  Only where tombstones exist: a decode, still no signature
+        tm_cacheentry_t *entry = tm_cacheentry_decode (value, size, NULL);
+        bool covered = !entry || s_covered (self, entry);
+        tm_cacheentry_destroy (&entry);
+        if (covered) {
+            S_COUNT (self, tombstoned, 1);
+            return READ_BAD;
+        }
+    }
+    return READ_OK;
+}
+
+//  Our share's value of KIND under KEY in a new string, or NULL.  It is
+//  read-checked (s_read_check), and one that is never servable deleted:
+//  the same for our owner and for a peer's get.
 static char *
-s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], bool check)
+s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32])
 {
     char *value = NULL;
     size_t size = 0;
@@ -321,12 +504,19 @@ s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], bool
     char hex [S_HEX];
     tm_cache_hex (key, hex);
     //  Values are JSON text: a NUL inside is corruption
-    if (memchr (value, 0, size) || (check && s_check (self, kind, hex, value, size) != 0)) {
-        tm_cachedb_delete (self->db, kind, key);
+    s_read_t read = memchr (value, 0, size) ? READ_BAD
+                  : s_read_check (self, kind, hex, value, size, false);
+    if (read != READ_OK) {
+        if (read == READ_BAD)
+            tm_cachedb_delete (self->db, kind, key);
         free (value);
         return NULL;
     }
-    char *text = strndup (value, size);
+    //  tm_cachedb_get's buffer has no room for a NUL: one copy
+    char *text = (char *) malloc (size + 1);
+    assert (text);
+    memcpy (text, value, size);
+    text [size] = 0;
     free (value);
     return text;
 }
@@ -480,18 +670,21 @@ s_get_destroy (s_get_t **get_p)
 static void
 s_get_finish (s_dht_t *self, s_get_t *get)
 {
-    json_t *values = json_array ();
+    s_text_t text = { NULL, 0, 0 };
+    s_text_add (&text, "[", 1);
     size_t found = 0;
     for (size_t i = 0; i < get->count; i++) {
-        json_array_append_new (values, get->values [i] ? json_string (get->values [i])
-                                                       : json_null ());
-        found += get->values [i] != NULL;
+        if (i)
+            s_text_add (&text, ",", 1);
+        if (get->values [i])
+            found += s_text_json_string (&text, get->values [i], strlen (get->values [i]));
+        else
+            s_text_add (&text, "null", 4);
     }
+    s_text_add (&text, "]", 1);
     S_COUNT (self, found, found);
-    char *text = json_dumps (values, JSON_COMPACT);
-    json_decref (values);
-    zsock_send (self->pipe, "sss", "GOT", get->reqid, text ? text : "[]");
-    free (text);
+    zsock_send (self->pipe, "sss", "GOT", get->reqid, text.data);
+    free (text.data);
     //  Invariant 3: its batches go first
     zlistx_t *dead = zlistx_new ();
     for (s_batch_t *batch = (s_batch_t *) zhashx_first (self->batches); batch;
@@ -521,8 +714,12 @@ s_get_found (s_dht_t *self, s_get_t *get, size_t i, size_t pos, char *value)
         if (!(get->missed [i] & (1u << p)))
             continue;
         const char *owner = get->ids [get->owners [i * self->r + p]];
-        if (streq (owner, self->self_id))
-            s_local_put (self, get->kind, get->keys + 32 * i, value);
+        if (streq (owner, self->self_id)) {
+            //  Into our share: the store path's full check (invariant 2),
+            //  as a peer's value was only read-checked
+            if (s_check (self, get->kind, hex, value, strlen (value)) == 0)
+                s_local_put (self, get->kind, get->keys + 32 * i, value);
+        }
         else
             s_putbuf_add (self, owner, get->kind, hex, value, strlen (value), false);
         S_COUNT (self, repaired, 1);
@@ -549,7 +746,7 @@ s_get_advance (s_dht_t *self, s_get_t *get)
             }
             size_t owner = get->owners [i * self->r + get->next [i]];
             if (streq (get->ids [owner], self->self_id)) {
-                char *value = s_local_get (self, get->kind, get->keys + 32 * i, true);
+                char *value = s_local_get (self, get->kind, get->keys + 32 * i);
                 if (value)
                     s_get_found (self, get, i, get->next [i], value);
                 else {
@@ -569,7 +766,7 @@ s_get_advance (s_dht_t *self, s_get_t *get)
         if (!counts [owner])
             continue;
         s_batch_t *batch = NULL;
-        json_t *keys = NULL;
+        s_text_t text = { NULL, 0, 0 };
         for (size_t a = 0; a < asking; a++) {
             if (owner_of [a] != owner)
                 continue;
@@ -577,23 +774,28 @@ s_get_advance (s_dht_t *self, s_get_t *get)
                 batch = s_batch_new (self, BATCH_GET, get->ids [owner], S_ASK_TIME);
                 batch->get = get;
                 batch->indexes = (size_t *) malloc (S_GET_BATCH * sizeof (size_t));
-                keys = json_array ();
+                char head [96];
+                text.size = 0;
+                s_text_add (&text, head, (size_t) snprintf (head, sizeof head,
+                            "{\"t\":\"get\",\"q\":%" PRIu64 ",\"k\":\"%s\",\"keys\":[",
+                            batch->q, s_kind_name (get->kind)));
             }
             char hex [S_HEX];
             tm_cache_hex (get->keys + 32 * asks [a], hex);
-            json_array_append_new (keys, json_string (hex));
+            s_text_add (&text, batch->size ? ",\"" : "\"", batch->size ? 2 : 1);
+            s_text_add (&text, hex, S_HEX - 1);
+            s_text_add (&text, "\"", 1);
             batch->indexes [batch->size++] = asks [a];
             counts [owner]--;
             if (batch->size == S_GET_BATCH || counts [owner] == 0) {
-                json_t *msg = json_pack ("{s:s, s:I, s:s, s:o}", "t", "get",
-                                         "q", (json_int_t) batch->q,
-                                         "k", s_kind_name (get->kind), "keys", keys);
-                s_send (self, batch->owner, &msg);
+                s_text_add (&text, "]}", 2);
+                s_send_text (self, batch->owner, text.data, text.size);
                 batch = NULL;
                 if (counts [owner] == 0)
                     break;
             }
         }
+        free (text.data);
     }
     free (counts);
     free (asks);
@@ -606,20 +808,19 @@ s_get_advance (s_dht_t *self, s_get_t *get)
     return false;
 }
 
-//  "GET" reqid kind keys from our owner.
+//  "GET" reqid kind keys from our owner: KEYS is SIZE bytes, 32 a key.
 static void
-s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const char *keys_text)
+s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint8_t *keys,
+             size_t size)
 {
     s_get_t *get = (s_get_t *) zmalloc (sizeof (s_get_t));
     get->reqid = strdup (reqid);
-    json_t *keys = keys_text ? json_loads (keys_text, 0, NULL) : NULL;
-    if (s_kind_parse (kind_name, &get->kind) != 0 || !json_is_array (keys)) {
+    if (s_kind_parse (kind_name, &get->kind) != 0 || (size % 32) != 0 || (size && !keys)) {
         tm_warn ("cache", "GET %s: bad kind or keys", reqid);
-        json_decref (keys);
         get->count = 0;
     }
     else
-        get->count = json_array_size (keys);
+        get->count = size / 32;
     size_t n = get->count ? get->count : 1;
     get->keys = (uint8_t *) calloc (n, 32);
     get->values = (char **) calloc (n, sizeof (char *));
@@ -637,18 +838,12 @@ s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const char
     get->ids_count = alive_count;
     free (alive);
     get->pending = get->count;
-    for (size_t i = 0; i < get->count; i++) {
-        const char *hex = json_string_value (json_array_get (keys, i));
-        if (!hex || tm_cache_from_hex (hex, get->keys + 32 * i) != 0) {
-            get->state [i] = KEY_DONE;      //  Not a key: null
-            get->pending--;
-            continue;
-        }
+    if (get->count)
+        memcpy (get->keys, keys, 32 * get->count);
+    for (size_t i = 0; i < get->count; i++)
         get->owners_size [i] = (uint8_t) tm_rendezvous_owners (
             get->keys + 32 * i, (const char *const *) get->ids, get->ids_count, self->r,
             get->owners + i * self->r);
-    }
-    json_decref (keys);
     S_COUNT (self, gets, get->count);
     zlistx_add_end (self->gets, get);
     s_get_advance (self, get);
@@ -689,9 +884,12 @@ s_on_got (s_dht_t *self, const char *from, json_t *msg)
             continue;           //  Left out for size: ask it again
         char hex [S_HEX];
         tm_cache_hex (get->keys + 32 * i, hex);
+        //  Read-checked only (s_read_check): FROM checked it when it
+        //  stored it.  Not found for one that fails: its next owner is
+        //  asked, whether FROM lied or lags
         if (json_is_string (val)
-        &&  s_check (self, get->kind, hex, json_string_value (val),
-                     json_string_length (val)) == 0)
+        &&  s_read_check (self, get->kind, hex, json_string_value (val),
+                          json_string_length (val), true) == READ_OK)
             s_get_found (self, get, i, pos, strdup (json_string_value (val)));
         else {
             get->missed [i] |= 1u << pos;
@@ -712,29 +910,41 @@ s_on_get (s_dht_t *self, const char *from, json_t *msg)
     if (!json_is_integer (q) || !json_is_array (keys) || json_array_size (keys) > S_GET_BATCH
     ||  s_kind_parse (json_string_value (json_object_get (msg, "k")), &kind) != 0)
         return -1;
-    json_t *vals = json_array ();
+    //  Written as text: each value escaped once, straight from the share
+    s_text_t text = { NULL, 0, 0 };
+    char head [64];
+    s_text_add (&text, head, (size_t) snprintf (head, sizeof head,
+                "{\"t\":\"got\",\"q\":%" JSON_INTEGER_FORMAT ",\"vals\":[",
+                json_integer_value (q)));
     size_t bytes = 0;
     size_t i;
     json_t *item;
     json_array_foreach (keys, i, item) {
+        if (i)
+            s_text_add (&text, ",", 1);
         uint8_t key [32];
         const char *hex = json_string_value (item);
         char *value = hex && tm_cache_from_hex (hex, key) == 0
-                    ? s_local_get (self, kind, key, false) : NULL;
-        size_t cost = value ? s_json_cost (value, strlen (value)) : 8;
-        if (value && bytes + cost > S_MSG_BUDGET)
+                    ? s_local_get (self, kind, key) : NULL;
+        size_t size = value ? strlen (value) : 0;
+        size_t cost = value ? s_json_cost (value, size) : 8;
+        if (!value)
+            s_text_add (&text, "null", 4);
+        else
+        if (bytes + cost > S_MSG_BUDGET)
             //  Over budget: the asker asks again, in a message of its own
             //  (or, alone over the budget, never: a miss)
-            json_array_append_new (vals, bytes == 0 ? json_null () : json_false ());
+            s_text_str (&text, bytes == 0 ? "null" : "false");
         else {
-            json_array_append_new (vals, value ? json_string (value) : json_null ());
+            s_text_json_string (&text, value, size);
             bytes += cost;
         }
         free (value);
     }
+    s_text_add (&text, "]}", 2);
     S_COUNT (self, remote_gets, json_array_size (keys));
-    json_t *answer = json_pack ("{s:s, s:O, s:o}", "t", "got", "q", q, "vals", vals);
-    s_send (self, from, &answer);
+    s_send_text (self, from, text.data, text.size);
+    free (text.data);
     return 0;
 }
 
@@ -1359,12 +1569,18 @@ s_handle_pipe (s_dht_t *self)
         return;
     }
     char *command = zmsg_popstr (msg);
-    char *a = zmsg_popstr (msg), *b = zmsg_popstr (msg), *c = zmsg_popstr (msg);
+    char *a = zmsg_popstr (msg), *b = zmsg_popstr (msg), *c = NULL;
+    zframe_t *keys = NULL;
+    if (command && streq (command, "GET"))
+        keys = zmsg_pop (msg);          //  Binary: 32 bytes a key
+    else
+        c = zmsg_popstr (msg);
     if (!command || streq (command, "$TERM"))
         self->terminated = true;
     else
     if (streq (command, "GET") && a)
-        s_get_start (self, a, b, c);
+        s_get_start (self, a, b, keys ? zframe_data (keys) : NULL,
+                     keys ? zframe_size (keys) : 0);
     else
     if (streq (command, "PUT"))
         s_put (self, a, b);
@@ -1387,6 +1603,7 @@ s_handle_pipe (s_dht_t *self)
     free (a);
     free (b);
     free (c);
+    zframe_destroy (&keys);
     zmsg_destroy (&msg);
 }
 
@@ -1550,16 +1767,27 @@ tm_dht_actor (zsock_t *pipe, void *args)
         double next = self.db ? s_tick (&self) : tm_now () + 1.0;
         double now = tm_now ();
         long timeout = next > now ? (long) ((next - now) * 1000) + 1 : 0;
+        if (self.db && self.idle_work)
+            timeout = 0;        //  Only a look: the share's LRU work waits
         zmq_pollitem_t items [] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
             { self.cache ? zsock_resolve (self.cache) : NULL, -1,
               self.cache ? ZMQ_POLLIN : 0, 0 },
         };
-        if (zmq_poll (items, 2, timeout) < 0) {
+        int ready = zmq_poll (items, 2, timeout);
+        if (ready < 0) {
             if (zmq_errno () == EINTR)
                 continue;
             break;
         }
+        if (ready == 0 && self.db && self.idle_work) {
+            //  Nothing to answer: the LRU updates of the gets we served
+            //  (tm_cachedb.h), a step at a time so an ask waits little
+            self.idle_work = tm_cachedb_idle (self.db);
+            continue;
+        }
+        if (self.db)
+            self.idle_work = true;
         if (items [0].revents & ZMQ_POLLIN) {
             if (self.db)
                 s_handle_pipe (&self);

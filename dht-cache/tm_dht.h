@@ -28,8 +28,10 @@
 
     Pipe protocol (frames as for zsock_send; JSON is a string frame):
         owner -> dht
-            "GET" s:reqid s:kind s:keys      KIND "entry" or "record";
-                                            KEYS a JSON array of hex keys
+            "GET" s:reqid s:kind b:keys      KIND "entry" or "record";
+                                            KEYS the keys' bytes, 32 each
+                                            (binary: the owner checked
+                                            them, nothing to parse)
             "PUT" s:kind s:items             ITEMS a JSON array of
                                             [hex key, value string]
             "INVALIDATE" s:reqid s:glob      issue a tombstone

@@ -28,10 +28,11 @@ tm_control_error (const char *fmt, ...)
 //  Connects and sends one request; NULL with *err if the socket file
 //  does not exist, which is the common "no agent" case and must not
 //  wait for a timeout.
-json_t *
-tm_control_call (const char *datadir, json_t *request, double timeout, char **err)
+char *
+tm_control_call_text (const char *datadir, json_t *request, double timeout, size_t *size_p,
+                      char **err)
 {
-    assert (datadir && request);
+    assert (datadir && request && size_p);
     char *path = tm_strdupf ("%s/control.sock", datadir);
     bool exists = access (path, F_OK) == 0;
     free (path);
@@ -43,7 +44,7 @@ tm_control_call (const char *datadir, json_t *request, double timeout, char **er
     char *endpoint = tm_control_endpoint (datadir);
     zsock_t *client = zsock_new (ZMQ_DEALER);
     zsock_set_linger (client, 0);
-    json_t *reply = NULL;
+    char *answer = NULL;
     if (!client || zsock_connect (client, "%s", endpoint) != 0) {
         tm_fail (err, "cannot connect to %s", endpoint);
         goto done;
@@ -59,25 +60,52 @@ tm_control_call (const char *datadir, json_t *request, double timeout, char **er
                  "does not answer", datadir);
         goto done;
     }
-    char *answer = zstr_recv (client);
+    zframe_t *frame = zframe_recv (client);
+    if (frame) {
+        //  One copy, NUL-terminated, as zstr_recv would make
+        *size_p = zframe_size (frame);
+        answer = (char *) malloc (*size_p + 1);
+        assert (answer);
+        memcpy (answer, zframe_data (frame), *size_p);
+        answer [*size_p] = 0;
+        zframe_destroy (&frame);
+    }
+    else
+        tm_fail (err, "the agent sent a malformed reply");
+done:
+    zsock_destroy (&client);
+    free (endpoint);
+    return answer;
+}
+
+json_t *
+tm_control_reply_parse (const char *text, size_t size, char **err)
+{
     json_error_t error;
-    reply = answer ? json_loads (answer, 0, &error) : NULL;
-    zstr_free (&answer);
+    json_t *reply = json_loadb (text, size, 0, &error);
     if (!reply || !json_is_object (reply)) {
         tm_fail (err, "the agent sent a malformed reply");
         json_decref (reply);
-        reply = NULL;
+        return NULL;
     }
-    else
     if (!json_is_true (json_object_get (reply, "ok"))) {
         const char *message = json_string_value (json_object_get (reply, "error"));
         tm_fail (err, "%s", message ? message : "the agent refused the request");
         json_decref (reply);
-        reply = NULL;
+        return NULL;
     }
-done:
-    zsock_destroy (&client);
-    free (endpoint);
+    return reply;
+}
+
+json_t *
+tm_control_call (const char *datadir, json_t *request, double timeout, char **err)
+{
+    size_t size = 0;
+    char *text = tm_control_call_text (datadir, request, timeout, &size, err);
+    if (!text)
+        return NULL;
+    json_t *reply = tm_control_reply_parse (text, size, err);
+    free (text);
     return reply;
 }
 
@@ -178,4 +206,14 @@ tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply)
     free (text);
     json_decref (*reply);
     *reply = NULL;
+}
+
+void
+tm_control_reply_text (zsock_t *server, zframe_t **routing_id, const char *text, size_t size)
+{
+    assert (server && routing_id && *routing_id && text);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, routing_id);
+    zmsg_addmem (msg, text, size);
+    zmsg_send (&msg, server);
 }

@@ -59,6 +59,15 @@ bool tm_control_agent_running (const char *datadir);
 json_t *tm_control_call (const char *datadir, json_t *request, double timeout,
                          char **err);
 
+//  The same in two steps, for a caller that reads a large reply its own
+//  way: the reply's text (caller frees; *SIZE_P bytes, NUL-terminated),
+//  or NULL with *err if the agent does not answer; then, to read it as
+//  tm_control_call does, tm_control_reply_parse: the reply, or NULL
+//  with *err (malformed, or the agent's error when it says ok=false).
+char *tm_control_call_text (const char *datadir, json_t *request, double timeout,
+                            size_t *size_p, char **err);
+json_t *tm_control_reply_parse (const char *text, size_t size, char **err);
+
 //  Server side: binds the control ROUTER for DATADIR.  A stale socket
 //  file from a dead agent is removed; a live agent's makes this fail
 //  ("an agent is already running on DATADIR").
@@ -73,6 +82,13 @@ json_t *tm_control_recv (zsock_t *server, zframe_t **routing_id);
 
 //  Sends REPLY (taken: json_decref'ed) to ROUTING_ID (destroyed).
 void tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply);
+
+//  Sends SIZE bytes of TEXT, a reply already written as JSON text by
+//  the agent itself (it MUST be one valid JSON object: the CLI parses
+//  it), to ROUTING_ID (destroyed).  For large replies whose parts are
+//  text already (cache-get's values): no tree to build and dump.
+void tm_control_reply_text (zsock_t *server, zframe_t **routing_id, const char *text,
+                            size_t size);
 
 //  Builds {"ok": false, "error": MESSAGE}.
 json_t *tm_control_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));

@@ -465,3 +465,38 @@ Test (cacheentry, tombstone_covers_matching_tests_created_before_it)
     cr_assert_not (tm_cachetomb_covers (tomb, "parser/c1", 0));
     tm_cachetomb_destroy (&tomb);
 }
+
+Test (cacheentry, peek_reads_key_and_signer_of_the_encoder_layout_only, .init = s_keys)
+{
+    tm_cacheentry_t *entry = s_entry ();
+    size_t size;
+    char *text = tm_cacheentry_encode (entry, &size);
+    char key [TM_CACHE_HEX];
+    uint8_t pk [TM_CACHE_PK];
+    cr_assert_eq (tm_cacheentry_peek (text, size, key, pk), 0);
+    cr_assert_str_eq (key, S_HEX_A);
+    cr_assert_eq (memcmp (pk, s_pk, TM_CACHE_PK), 0);
+    //  Any other layout is refused: the caller decodes and verifies then
+    cr_assert_neq (tm_cacheentry_peek (text, size - 1, key, pk), 0);
+    cr_assert_neq (tm_cacheentry_peek (text + 1, size - 1, key, pk), 0);
+    char *spaced = tm_strdupf ("{ %s", text + 1);
+    cr_assert_neq (tm_cacheentry_peek (spaced, strlen (spaced), key, pk), 0);
+    free (spaced);
+    char *upper = strdup (text);
+    char *at = strstr (upper, "\"member_pk\":\"") + 13;
+    *at = 'G';
+    cr_assert_neq (tm_cacheentry_peek (upper, size, key, pk), 0);
+    free (upper);
+    cr_assert_neq (tm_cacheentry_peek ("", 0, key, pk), 0);
+    free (text);
+    tm_cacheentry_destroy (&entry);
+    //  Records: the identity at the head
+    tm_cacherecord_t *record = s_record ();
+    text = tm_cacherecord_encode (record, &size);
+    char ident [TM_CACHE_HEX];
+    cr_assert_eq (tm_cacherecord_peek (text, size, ident), 0);
+    cr_assert_str_eq (ident, S_HEX_B);
+    cr_assert_neq (tm_cacherecord_peek (text, size - 1, ident), 0);
+    free (text);
+    tm_cacherecord_destroy (&record);
+}
