@@ -61,7 +61,12 @@
 # full-hit / uncached (target <= 0.05).  Peers of the uncached run, each
 # once: the suite locally (`testmesh run --local --no-cache -j 4`), and
 # the same commands with `xargs -P 4` and `xargs -P N*S` (`sh -c` per
-# test in the suite's directory: no testmesh at all).  Correctness, for
+# test in the suite's directory: no testmesh at all).  A peer of the
+# full-hit run: the same suite with no agent (`--local`: the CLI's
+# embedded cache in its own data directory, no DHT), filled by one
+# `--cache=write` run, then run again: every test a hit; what the CLI's
+# side of a full hit costs (hashing inputs and traced files, the share's
+# reads, the report).  Correctness, for
 # every testmesh run: C results, 0 not passed; runs that miss either are
 # flagged "BAD".
 #
@@ -336,7 +341,7 @@ ci_part () {
         fulls="$fulls $full" uncs="$uncs $unc" pratios="$pratios $(ratio "$full" "$unc")"
         say "ci: pair $k: full-hit $full s, uncached $unc s"
     done
-    say "ci: peers: --local --no-cache -j 4, xargs -P 4, xargs -P $((agents * slots))"
+    say "ci: peers: --local --no-cache -j 4, an embedded full hit, xargs -P 4, xargs -P $((agents * slots))"
     local t0 lwall lrc lres lhits lbad x4 xn
     t0=$(now)
     "$testmesh" run --local --no-cache -j 4 --data "$d/local" --progress lines --json "$d/local.json" \
@@ -344,6 +349,16 @@ ci_part () {
     lrc=$?
     lwall=$(since "$t0")
     read -r lres lhits lbad < <(tally "$d/local.json")
+    # The CLI's own share of a full hit: an embedded cache (no agent, no
+    # DHT) filled by one --cache=write run, then a full-hit run
+    "$testmesh" run --local --cache=write -j 4 --data "$d/embedded" --progress lines \
+        "$d/suite/suite.ini" > "$d/embedded-fill.out" 2>&1
+    local ewall eres ehits ebad
+    t0=$(now)
+    "$testmesh" run --local -j 4 --data "$d/embedded" --progress lines --json "$d/embedded.json" \
+        "$d/suite/suite.ini" > "$d/embedded.out" 2>&1
+    ewall=$(since "$t0")
+    read -r eres ehits ebad < <(tally "$d/embedded.json")
     # The same commands with no testmesh: sh -c per test, in the suite's directory
     seq -f '%04g' 1 "$tests" > "$d/ids"
     t0=$(now)
@@ -366,6 +381,8 @@ ci_part () {
     printf '  %-44s %s (target <= 0.05; pairs:%s)\n' "full-hit / uncached, median of pairs" "$(echo "$pratios" | median)" "$pratios"
     printf '  %-44s %s s (exit %s, %s results, %s not passed); uncached / it %s\n' "peer: --local --no-cache -j 4" \
         "$lwall" "$lrc" "$lres" "$lbad" "$(ratio "$um" "$lwall")"
+    printf '  %-44s %s s (%s results, %s hits); cluster full-hit / it %s\n' "peer: full hit, --local (embedded cache)" \
+        "$ewall" "$eres" "$ehits" "$(ratio "$fm" "$ewall")"
     printf '  %-44s %s s; uncached / it %s\n' "peer: xargs -P 4 sh -c" "$x4" "$(ratio "$um" "$x4")"
     printf '  %-44s %s s; uncached / it %s\n' "peer: xargs -P $((agents * slots)) sh -c" "$xn" "$(ratio "$um" "$xn")"
     printf '  %-44s %s s (the work at %d at once, no overhead)\n' "bound: tests x sleep / slots" \
