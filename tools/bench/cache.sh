@@ -342,13 +342,13 @@ ci_part () {
         say "ci: pair $k: full-hit $full s, uncached $unc s"
     done
     say "ci: peers: --local --no-cache -j 4, an embedded full hit, xargs -P 4, xargs -P $((agents * slots))"
-    local t0 lwall lrc lres lhits lbad x4 xn
+    local t0 lwall lrc lres lbad x4 xn
     t0=$(now)
     "$testmesh" run --local --no-cache -j 4 --data "$d/local" --progress lines --json "$d/local.json" \
         "$d/suite/suite.ini" > "$d/local.out" 2>&1
     lrc=$?
     lwall=$(since "$t0")
-    read -r lres lhits lbad < <(tally "$d/local.json")
+    read -r lres _ lbad < <(tally "$d/local.json")
     # The CLI's own share of a full hit: an embedded cache (no agent, no
     # DHT) filled by one --cache=write run, then a full-hit run
     "$testmesh" run --local --cache=write -j 4 --data "$d/embedded" --progress lines \
@@ -383,6 +383,7 @@ ci_part () {
         "$lwall" "$lrc" "$lres" "$lbad" "$(ratio "$um" "$lwall")"
     printf '  %-44s %s s (%s results, %s hits); cluster full-hit / it %s\n' "peer: full hit, --local (embedded cache)" \
         "$ewall" "$eres" "$ehits" "$(ratio "$fm" "$ewall")"
+    [ "$eres" -eq "$tests" ] && [ "$ebad" -eq 0 ] || echo "    BAD: the embedded full hit had $eres results, $ebad not passed"
     printf '  %-44s %s s; uncached / it %s\n' "peer: xargs -P 4 sh -c" "$x4" "$(ratio "$um" "$x4")"
     printf '  %-44s %s s; uncached / it %s\n' "peer: xargs -P $((agents * slots)) sh -c" "$xn" "$(ratio "$um" "$xn")"
     printf '  %-44s %s s (the work at %d at once, no overhead)\n' "bound: tests x sleep / slots" \
@@ -408,7 +409,7 @@ populate () {
 }
 
 lookup_part () {
-    local d=$work/lookup n p50 p99 max miss reps
+    local d=$work/lookup n p50 p99 max reps
     mkdir -p "$d"
     say "lookup: load average $(loadavg); putting $population synthetic entries"
     populate "$population"
