@@ -89,6 +89,12 @@ $(BUILD)/gossip-sim: tools/gossip-sim/gossip_sim.c $(LIB)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
 
+# The result cache's lookup timer (tools/bench/cache.sh): links the library.
+$(BUILD)/cache-lookup: tools/bench/cache_lookup.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
+
 # Fixture suites the integration tests and the demo run (tests/fixtures/).
 -include tests/fixtures/fixtures.mk
 
