@@ -442,13 +442,15 @@ tm_cacheclient_invalidate (tm_cacheclient_t *self, const char *glob, size_t *del
         tm_cachetomb_destroy (&tomb);
         return -1;
     }
+    //  The list owns the 32-byte keys (not strings: no autofree)
     s_sweep_t sweep = { tomb, zlist_new () };
-    zlist_autofree (sweep.doomed);
     tm_cachedb_each (self->db, TM_CACHEDB_ENTRY, s_find_covered, &sweep);
     for (uint8_t *key = (uint8_t *) zlist_first (sweep.doomed); key;
-         key = (uint8_t *) zlist_next (sweep.doomed))
+         key = (uint8_t *) zlist_next (sweep.doomed)) {
         if (tm_cachedb_delete (self->db, TM_CACHEDB_ENTRY, key) == 0)
             (*deleted)++;
+        free (key);
+    }
     zlist_destroy (&sweep.doomed);
     self->tombs = (tm_cachetomb_t **) realloc (self->tombs,
                                                (self->tombs_size + 1) * sizeof *self->tombs);

@@ -72,6 +72,7 @@
 #define S_MSG_BUDGET      (3 * 1024 * 1024)   //  Bytes of values per message
 #define S_GET_TIME        1.8           //  s a GET may take in all
 #define S_ASK_TIME        0.3           //  s an owner has to answer one get
+#define S_PUT_TIME        2.0           //  s an owner has to ack one put
 #define S_STATS_TIME      1.0           //  s STATS waits for the members
 #define S_ACK_TIME        10.0          //  s a handoff put waits for its ack
 #define S_HANDOFF_DELAY   0.2           //  s after a change before the handoff
@@ -109,7 +110,16 @@ typedef struct {
     double deadline;            //  When it is answered whatever we have
 } s_get_t;
 
-typedef enum { BATCH_GET, BATCH_HANDOFF } s_batch_type_t;
+typedef enum { BATCH_GET, BATCH_HANDOFF, BATCH_PUT } s_batch_type_t;
+
+//  A PUT from our owner that waits for its owners' acks: the owner (the
+//  agent) answers its CLI only then, so that a member killed right after
+//  a run cannot take the run's entries with it.
+typedef struct {
+    char reqid [64];            //  Our owner's id for it
+    size_t pending;             //  Put messages not acked nor timed out
+    size_t sent;                //  Put messages sent
+} s_putwait_t;
 
 //  A message we wait on an answer to.
 typedef struct {
@@ -120,6 +130,8 @@ typedef struct {
     size_t *indexes;            //  ... and its keys asked
     size_t size;
     zlistx_t *drops;            //  BATCH_HANDOFF: "k<hex>" keys to drop when acked
+    s_putwait_t *putwait;       //  BATCH_PUT: the PUT it is part of (owned by
+                                //  its last batch)
     double deadline;
 } s_batch_t;
 
@@ -157,6 +169,7 @@ typedef struct {
     zhashx_t *tomb_ids;         //  Their ids in hex (a set)
     zlistx_t *gets;             //  s_get_t * in progress
     zhashx_t *batches;          //  "q" -> s_batch_t
+    s_putwait_t *putwait;       //  The PUT being sent, during s_put only
     zhashx_t *putbufs;          //  owner + kind -> s_putbuf_t, flushed per event
     zhashx_t *drops;            //  "k<hex>" -> acks still awaited (intptr)
     zlistx_t *statreqs;         //  s_statreq_t *
@@ -549,6 +562,9 @@ s_batch_destroy (void **item_p)
 {
     s_batch_t *batch = (s_batch_t *) *item_p;
     if (batch) {
+        //  Not answered here: s_put_done did, or the actor is ending
+        if (batch->putwait && --batch->putwait->pending == 0)
+            free (batch->putwait);
         free (batch->indexes);
         zlistx_destroy (&batch->drops);
         free (batch);
@@ -590,6 +606,14 @@ s_putbuf_flush (s_dht_t *self, s_putbuf_t *buf)
         s_batch_t *batch = s_batch_new (self, BATCH_HANDOFF, buf->owner, S_ACK_TIME);
         batch->drops = buf->drops;
         buf->drops = NULL;
+        json_object_set_new (msg, "q", json_integer ((json_int_t) batch->q));
+    }
+    else
+    if (self->putwait) {
+        s_batch_t *batch = s_batch_new (self, BATCH_PUT, buf->owner, S_PUT_TIME);
+        batch->putwait = self->putwait;
+        self->putwait->pending++;
+        self->putwait->sent++;
         json_object_set_new (msg, "q", json_integer ((json_int_t) batch->q));
     }
     s_send (self, buf->owner, &msg);
@@ -951,16 +975,37 @@ s_on_get (s_dht_t *self, const char *from, json_t *msg)
 //  ---------------------------------------------------------------------
 //  PUT
 
-//  "PUT" kind items from our owner: checked, then to every owner.
+//  One put message of a PUT was acked, or its time ran out (BATCH is
+//  removed by the caller); the PUT is answered when none is left.
 static void
-s_put (s_dht_t *self, const char *kind_name, const char *items_text)
+s_put_done (s_dht_t *self, s_batch_t *batch)
+{
+    s_putwait_t *putwait = batch->putwait;
+    if (putwait && putwait->pending == 1) {
+        char *json = tm_strdupf ("{\"messages\": %zu}", putwait->sent);
+        zsock_send (self->pipe, "sss", "PUT", putwait->reqid, json);
+        free (json);
+    }
+    //  s_batch_destroy counts it down, and frees it with its last batch
+}
+
+//  "PUT" kind items [reqid] from our owner: checked, then to every
+//  owner; with REQID, answered once every owner acked (or S_PUT_TIME).
+static void
+s_put (s_dht_t *self, const char *kind_name, const char *items_text, const char *reqid)
 {
     tm_cachedb_kind_t kind;
     json_t *items = items_text ? json_loads (items_text, 0, NULL) : NULL;
     if (s_kind_parse (kind_name, &kind) != 0 || !json_is_array (items)) {
         tm_warn ("cache", "PUT: bad kind or items");
         json_decref (items);
+        if (reqid)
+            zsock_send (self->pipe, "sss", "PUT", reqid, "{\"messages\": 0}");
         return;
+    }
+    if (reqid) {
+        self->putwait = (s_putwait_t *) zmalloc (sizeof (s_putwait_t));
+        snprintf (self->putwait->reqid, sizeof self->putwait->reqid, "%s", reqid);
     }
     size_t count;
     char **ids = s_alive_ids (self, &count);
@@ -992,6 +1037,12 @@ s_put (s_dht_t *self, const char *kind_name, const char *items_text)
     free (ids);
     json_decref (items);
     s_putbufs_flush (self);
+    if (self->putwait && self->putwait->sent == 0) {
+        //  Every owner was us: stored already
+        zsock_send (self->pipe, "sss", "PUT", reqid, "{\"messages\": 0}");
+        free (self->putwait);
+    }
+    self->putwait = NULL;
 }
 
 //  A put message from FROM: store what checks; ack if asked.
@@ -1041,6 +1092,11 @@ s_on_ack (s_dht_t *self, const char *from, json_t *msg)
     char key [24];
     snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
     s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+    if (batch && batch->type == BATCH_PUT && streq (batch->owner, from)) {
+        s_put_done (self, batch);
+        s_batch_remove (self, batch->q);
+        return 0;
+    }
     if (!batch || batch->type != BATCH_HANDOFF || !streq (batch->owner, from))
         return 0;
     for (char *drop = (char *) zlistx_first (batch->drops); drop;
@@ -1060,6 +1116,16 @@ s_on_ack (s_dht_t *self, const char *from, json_t *msg)
     return 0;
 }
 
+//  True if ID is one of the COUNT at IDS.
+static bool
+s_in (char **ids, size_t count, const char *id)
+{
+    for (size_t i = 0; i < count; i++)
+        if (streq (ids [i], id))
+            return true;
+    return false;
+}
+
 typedef struct {
     s_dht_t *self;
     char **ids;                 //  Alive now
@@ -1069,6 +1135,7 @@ typedef struct {
     char **placed_ids;          //  Alive at the last handoff
     size_t placed_count;
     size_t handed;
+    zlistx_t *deletes;          //  "KIND HEX" of values to delete after the pass
 } s_handoff_t;
 
 static bool
@@ -1085,19 +1152,27 @@ s_handoff_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, si
     bool owner = false;
     for (size_t k = 0; k < n; k++)
         owner |= streq (h->ids [owners [k]], self->self_id);
+    //  The old owners that are still the same processes hold the value.
+    //  The first of them (by weight) is its one sender: every holder
+    //  sending it to every new owner moved R+1 times what had to move
+    const char *sender = NULL;
+    for (size_t m = 0; m < o && !sender; m++)
+        if (s_in (h->old_ids, h->old_count, h->placed_ids [old [m]]))
+            sender = h->placed_ids [old [m]];
     char hex [S_HEX];
     tm_cache_hex (key, hex);
-    size_t targets = 0;
+    size_t targets = 0, keepers = 0;
     for (size_t k = 0; k < n; k++) {
         const char *id = h->ids [owners [k]];
-        if (streq (id, self->self_id))
-            continue;
         bool had = false;       //  An owner then, and the same process now
-        for (size_t m = 0; owner && m < o; m++)
-            if (streq (h->placed_ids [old [m]], id))
-                for (size_t s = 0; s < h->old_count && !had; s++)
-                    had = streq (h->old_ids [s], id);
-        if (had)
+        for (size_t m = 0; m < o && !had; m++)
+            had = streq (h->placed_ids [old [m]], id) && s_in (h->old_ids, h->old_count, id);
+        keepers += had;
+        if (streq (id, self->self_id) || had)
+            continue;
+        //  Without a sender (no old owner is left, or we know no earlier
+        //  placement: we just started) every holder sends
+        if (sender && !streq (sender, self->self_id))
             continue;
         s_putbuf_add (self, id, kind, hex, value, size, !owner);
         targets++;
@@ -1106,6 +1181,13 @@ s_handoff_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, si
         char dropkey [S_HEX + 1];
         snprintf (dropkey, sizeof dropkey, "%c%s", (char) kind, hex);
         zhashx_update (self->drops, dropkey, (void *) (intptr_t) targets);
+    }
+    else
+    if (!owner && keepers) {
+        //  Not ours any more, and an owner that had it still has it:
+        //  deleted after the pass (tm_cachedb_each: no changes inside)
+        char *dropkey = tm_strdupf ("%c%s", (char) kind, hex);
+        zlistx_add_end (h->deletes, dropkey);
     }
     h->handed += targets;
     return true;
@@ -1133,8 +1215,17 @@ s_handoff (s_dht_t *self)
     //  Earlier passes' drops wait no more: this one sends afresh
     zhashx_purge (self->drops);
     S_COUNT (self, handoff_runs, 1);
+    h.deletes = zlistx_new ();
+    zlistx_set_destructor (h.deletes, (zlistx_destructor_fn *) zstr_free);
     tm_cachedb_each (self->db, 0, s_handoff_one, &h);
     s_putbufs_flush (self);
+    for (char *drop = (char *) zlistx_first (h.deletes); drop;
+         drop = (char *) zlistx_next (h.deletes)) {
+        uint8_t bytes [32];
+        if (tm_cache_from_hex (drop + 1, bytes) == 0)
+            tm_cachedb_delete (self->db, (tm_cachedb_kind_t) drop [0], bytes);
+    }
+    zlistx_destroy (&h.deletes);
     S_COUNT (self, handed, h.handed);
     //  The placement we just made is the next pass's "then"
     zhashx_t *placed = zhashx_new ();
@@ -1583,7 +1674,7 @@ s_handle_pipe (s_dht_t *self)
                      keys ? zframe_size (keys) : 0);
     else
     if (streq (command, "PUT"))
-        s_put (self, a, b);
+        s_put (self, a, b, c);
     else
     if (streq (command, "INVALIDATE") && a)
         s_invalidate (self, a, b);
@@ -1643,6 +1734,9 @@ s_tick (s_dht_t *self)
             if (!zlistx_find (touched, get))
                 zlistx_add_end (touched, get);
         }
+        else
+        if (batch->type == BATCH_PUT)
+            s_put_done (self, batch);
         s_batch_remove (self, batch->q);
     }
     zlistx_destroy (&late);

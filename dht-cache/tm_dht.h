@@ -14,9 +14,11 @@
         to the earlier owners that missed;
       - PUT writes to every owner;
       - on every membership change (a member alive, dead, left, or back
-        with a new boot id) it hands each value it holds to those of its
-        owners that did not have it, and deletes what it no longer owns
-        once its owners have acknowledged it;
+        with a new boot id) each value goes to those of its new owners
+        that did not have it, from one sender: the heaviest of its old
+        owners still alive as the same process (every holder sends when
+        there is none); a holder deletes what it no longer owns once its
+        owners acknowledged it, or at once when an old owner keeps it;
       - tombstones are sent to every member, and to every member that
         becomes alive later; a tombstone deletes the entries it covers
         and keeps them from being stored or served again;
@@ -32,8 +34,10 @@
                                             KEYS the keys' bytes, 32 each
                                             (binary: the owner checked
                                             them, nothing to parse)
-            "PUT" s:kind s:items             ITEMS a JSON array of
-                                            [hex key, value string]
+            "PUT" s:kind s:items [s:reqid]   ITEMS a JSON array of
+                                            [hex key, value string]; with
+                                            REQID, answered once every
+                                            owner acked (or 2 s passed)
             "INVALIDATE" s:reqid s:glob      issue a tombstone
             "STATS" s:reqid                  every member's share stats
             "GC" s:reqid                     evict to the cap, here
@@ -41,6 +45,9 @@
         dht -> owner
             "GOT" s:reqid s:values           JSON array, one per key in
                                             order: the value string or null
+            "PUT" s:reqid s:json             {"messages": n}: the put
+                                            messages sent to other owners,
+                                            each acked or timed out
             "INVALIDATED" s:reqid s:json     {"deleted": n} here
             "STATS" s:reqid s:json           {"replicas": R, "members":
                                             [{"name", "entries", "records",

@@ -599,10 +599,11 @@ s_cache_request (zactor_t *dht, zhashx_t *pending, json_t *request, const char *
             ||  !json_is_string (json_array_get (item, 1))
             ||  tm_cache_from_hex (json_string_value (json_array_get (item, 0)), bytes) != 0)
                 return tm_control_error ("cache-put: item %zu is not [hex key, value]", i);
+        //  Answered once the owners acked: a run's CLI that returned
+        //  has its entries on their owners, not only queued here
         char *text = json_dumps (items, JSON_COMPACT);
-        zsock_send (dht, "sss", "PUT", kind, text);
+        zsock_send (dht, "ssss", "PUT", kind, text, reqid);
         free (text);
-        return json_pack ("{s:b}", "ok", 1);
     }
     else
     if (streq (command, "cache-invalidate")) {

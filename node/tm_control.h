@@ -20,8 +20,9 @@
                order, within about 2 s; a key that is not 64 lowercase
                hex digits makes the whole request an error
         {"cmd":"cache-put", "kind":"entry"|"record", "items":[[hex, value], ...]}
-            -> {"ok":true}    at once; values that do not verify are
-               dropped and counted (stats "cache")
+            -> {"ok":true, "messages":n}    once every other owner acked
+               its values (n put messages), or within about 2 s; values
+               that do not verify are dropped and counted (stats "cache")
         {"cmd":"cache-invalidate", "glob":GLOB}
             -> {"ok":true, "deleted":n}    GLOB: fnmatch(3) over test ids;
                n: entries deleted here

@@ -643,12 +643,13 @@ tm_run_main (int argc, char **argv)
     size_t hit_count = 0;
     tm_tasklist_t *view = NULL;         //  The tests to run, when some hit
     char *trace_shim = NULL;            //  The embedded node's trace shim
+    size_t total = 0;                   //  Tests in the run
 
     state.keep_output = options.junit || options.json;
     state.tasks = s_discover (&options);
     if (!state.tasks || s_add_inputs (&options, state.tasks) != 0)
         goto done;
-    size_t total = tm_tasklist_size (state.tasks);
+    total = tm_tasklist_size (state.tasks);
     if (options.list) {
         for (size_t i = 0; i < total; i++) {
             tm_task_t *task = tm_tasklist_get (state.tasks, i);

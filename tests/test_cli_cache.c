@@ -96,7 +96,9 @@ static bool
 s_cached (s_env_t *env, const char *id)
 {
     json_t *root = NULL;
-    bool cached = json_is_true (json_object_get (s_report_test (env, &root, id), "cached"));
+    //  Not inside json_is_true: a macro that evaluates its argument twice
+    json_t *cached_flag = json_object_get (s_report_test (env, &root, id), "cached");
+    bool cached = json_is_true (cached_flag);
     json_decref (root);
     return cached;
 }

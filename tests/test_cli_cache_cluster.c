@@ -61,8 +61,10 @@ s_run (tmc_agent_t *agent, const char *suite, char **out_p)
     cr_assert (status == 0 || status == 1, "run through %s: exit %d\n%s%s", agent->name,
                status, run.out, run.err);
     if (out_p) {
-        *out_p = run.out;
-        run.out = NULL;
+        //  Its stderr too: a cache that cannot be asked says so there
+        *out_p = malloc (strlen (run.out) + strlen (run.err) + 2);
+        cr_assert_not_null (*out_p);
+        sprintf (*out_p, "%s\n%s", run.out, run.err);
     }
     tmu_run_free (&run);
     return status;

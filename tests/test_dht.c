@@ -232,8 +232,7 @@ Test (dht, joining_agent_receives_the_keys_it_owns_by_handoff)
     free (token);
     tmc_wait_mesh (agents, 4, 30);
     //  d1 owns about half of the keys (R = 2 of 4): the others hand them
-    long long puts = tmc_wait_counter (agents [3], "cache.puts", 40, 15);
-    cr_log_info ("d1 received %lld entries by handoff", puts);
+    tmc_wait_counter (agents [3], "cache.puts", 40, 15);
     //  ... and what moved away from the old owners was deleted there: the
     //  cluster keeps R copies, not more
     double end = tmu_now () + 15;
@@ -317,7 +316,7 @@ Test (dht, garbage_keys_get_an_error_not_a_crash)
 //  A batched 10,000-key get through one agent of 5 (R = 3), every key
 //  present: every value comes back, from owners on every member.  (How
 //  long it takes is tools/bench/cache.sh's, not a test's.)
-Test (dht, ten_thousand_keys_in_one_get_all_come_back, .timeout = 180)
+Test (dht, ten_thousand_keys_in_one_get_all_come_back)
 {
     tmc_agent_t *agents [5];
     const char *names [] = { "a1", "b1", "c1", "d1", "e1" };
