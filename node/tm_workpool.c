@@ -563,8 +563,10 @@ s_fail_held (s_pool_t *self, s_held_t **held_p, const char *why)
 }
 
 //  Starts HELD (taken from its group, its files all here) on the
-//  executor; a shipped task first gets its work directory.
-static void
+//  executor; a shipped task first gets its work directory.  Returns
+//  true if it runs (the caller tells its origin), false if it failed
+//  (its result is sent) or went back to its queue.
+static bool
 s_start (s_pool_t *self, s_held_t *held)
 {
     char *why = NULL;
@@ -589,7 +591,7 @@ s_start (s_pool_t *self, s_held_t *held)
             s_group_t *group = s_group_require (self, held->origin, held->run);
             zlistx_add_start (group->tasks, held);
             self->queued++;
-            return;
+            return false;
         }
         if (!held->workdir) {
             why = tm_strdupf ("cannot make its work directory on %s: %s", self->name, err);
@@ -603,7 +605,7 @@ s_start (s_pool_t *self, s_held_t *held)
     if (why) {
         s_fail_held (self, &held, why);
         free (why);
-        return;
+        return false;
     }
     char key [24];
     snprintf (key, sizeof key, "%" PRIu64, held->local);
@@ -611,9 +613,7 @@ s_start (s_pool_t *self, s_held_t *held)
     //  Spawned here, not by the executor's thread: one wake-up less
     //  between the assign and the child's exec
     tm_executor_start (self->executor, &self->executor_config, held->task, held->attempt);
-    json_t *msg = json_pack ("{s:s, s:s, s:I, s:I}", "t", "started", "run", held->run,
-                             "i", (json_int_t) held->index, "l", (json_int_t) held->lease);
-    s_send (self, held->origin, &msg);
+    return true;
 }
 
 //  Starts queued tasks while slots are free, one group after another,
@@ -621,6 +621,11 @@ s_start (s_pool_t *self, s_held_t *held)
 static void
 s_pump (s_pool_t *self)
 {
+    //  Their origins hear of them once all are spawned: the next spawn
+    //  does not wait for a message to be encoded and handed to gossip
+    s_held_t **started = (s_held_t **) malloc ((size_t) self->slots * sizeof (s_held_t *));
+    assert (started);
+    size_t started_count = 0;
     size_t blocked = 0;         //  Groups in a row with nothing to start
     while ((int) zhashx_size (self->running) < self->slots && self->queued > 0
        &&  blocked < zlistx_size (self->groups)) {
@@ -643,8 +648,19 @@ s_pump (s_pool_t *self)
         blocked = 0;
         self->queued--;
         held->prompt = held->arrived == self->event;
-        s_start (self, held);
+        if (s_start (self, held)) {
+            assert (started_count < (size_t) self->slots);
+            started [started_count++] = held;
+        }
     }
+    //  Still in self->running: no result can come back before we return
+    for (size_t k = 0; k < started_count; k++) {
+        s_held_t *held = started [k];
+        json_t *msg = json_pack ("{s:s, s:s, s:I, s:I}", "t", "started", "run", held->run,
+                                 "i", (json_int_t) held->index, "l", (json_int_t) held->lease);
+        s_send (self, held->origin, &msg);
+    }
+    free (started);
     s_load_update (self);
     assert (s_invariants_hold (self));
 }
