@@ -34,8 +34,8 @@
     When such a task cannot be traced, its result says untraceable.
     Nothing else about how it runs changes.
 
-    Every EXEC is answered by exactly one DONE, even when it is cancelled
-    or never started, except after $TERM.
+    Every EXEC and every TAKE is answered by exactly one DONE, even when
+    it is cancelled or never started, except after $TERM.
 */
 #ifndef TM_EXECUTOR_H_INCLUDED
 #define TM_EXECUTOR_H_INCLUDED

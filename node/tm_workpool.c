@@ -43,7 +43,10 @@
     holder that starts the task in the same event that brought it (the
     task found a free slot at once: it never waited in our queue) takes
     the child's exec time minus that stamp as a sample.  Stolen tasks
-    carry no stamp: they waited in their victim's queue.
+    carry no stamp: they waited in their victim's queue.  The path has
+    as few thread hand-offs as we can make it (docs/scheduling.md): we
+    spawn in our own thread (tm_executor_start), and take our own share
+    of a run we place at once, without a round trip through gossip.
 
     Shipped tasks.  A queued task whose files are not all in our store
     is not started: s_pump looks past it (S_LOOKAHEAD tasks deep in each
