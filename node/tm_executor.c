@@ -118,7 +118,7 @@ s_traceable (tm_task_t *task)
 //  preload already) and TESTMESH_TRACE added to *ENV_P.  Returns 0, or
 //  -1 if the directory cannot be made.
 static int
-s_trace_prepare (s_executor_t *self, s_job_t *job, char ***env_p)
+s_trace_prepare (const tm_executor_config_t *config, s_job_t *job, char ***env_p)
 {
     const char *tmp = getenv ("TMPDIR");
     char *dir = tm_strdupf ("%s/testmesh-trace.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -135,8 +135,8 @@ s_trace_prepare (s_executor_t *self, s_job_t *job, char ***env_p)
         if (strncmp (job->task->env [i], "LD_PRELOAD=", 11) == 0)
             preload = job->task->env [i] + 11;
     char *entry = preload && *preload
-                ? tm_strdupf ("LD_PRELOAD=%s:%s", self->config.trace_shim, preload)
-                : tm_strdupf ("LD_PRELOAD=%s", self->config.trace_shim);
+                ? tm_strdupf ("LD_PRELOAD=%s:%s", config->trace_shim, preload)
+                : tm_strdupf ("LD_PRELOAD=%s", config->trace_shim);
     tm_strv_push (env_p, entry);
     free (entry);
     entry = tm_strdupf ("TESTMESH_TRACE=%s", job->trace_file);
@@ -145,15 +145,18 @@ s_trace_prepare (s_executor_t *self, s_job_t *job, char ***env_p)
     return 0;
 }
 
-static void
-s_start (s_executor_t *self, tm_task_t *task, int attempt)
+//  A job for TASK, spawned now in the calling thread (the executor's,
+//  or tm_executor_start's caller's): CONFIG is only read.  A task that
+//  cannot start gives a job that is reported at once.
+static s_job_t *
+s_job_new (const tm_executor_config_t *config, tm_task_t *task, int attempt)
 {
     s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
     job->task = task;
     job->attempt = attempt;
     job->started = tm_now ();
     job->started_wall = tm_wall_now ();
-    job->timeout = task->timeout > 0 ? task->timeout : self->config.default_timeout;
+    job->timeout = task->timeout > 0 ? task->timeout : config->default_timeout;
     job->deadline = job->timeout > 0 ? job->started + job->timeout : INFINITY;
 
     char **env = tm_strv_dup (task->env);
@@ -161,11 +164,11 @@ s_start (s_executor_t *self, tm_task_t *task, int attempt)
     tm_strv_push (&env, marker);
     free (marker);
     if (task->trace
-    &&  (!self->config.trace_shim || !s_traceable (task)
-         || s_trace_prepare (self, job, &env) != 0))
+    &&  (!config->trace_shim || !s_traceable (task)
+         || s_trace_prepare (config, job, &env) != 0))
         job->untraceable = true;
     job->proc = tm_proc_spawn (task->argv, task->cwd, env,
-                               self->config.output_limit, &job->spawn_error);
+                               config->output_limit, &job->spawn_error);
     tm_strv_free (&env);
     if (job->proc)
         job->spawned_wall = tm_wall_now ();
@@ -175,7 +178,28 @@ s_start (s_executor_t *self, tm_task_t *task, int attempt)
         job->ended = job->started;
         job->deadline = job->started;
     }
-    zlistx_add_end (self->jobs, job);
+    return job;
+}
+
+static void
+s_start (s_executor_t *self, tm_task_t *task, int attempt)
+{
+    zlistx_add_end (self->jobs, s_job_new (&self->config, task, attempt));
+}
+
+//  Jobs tm_executor_start spawned that no executor has taken yet: their
+//  children are in tm_proc's registry, but a stray one of them already
+//  left cannot be charged to a job we know.
+static int s_in_flight;
+
+void
+tm_executor_start (zactor_t *executor, const tm_executor_config_t *config,
+                   tm_task_t *task, int attempt)
+{
+    assert (executor && config && task && attempt > 0);
+    __atomic_add_fetch (&s_in_flight, 1, __ATOMIC_SEQ_CST);
+    s_job_t *job = s_job_new (config, task, attempt);
+    zsock_send (executor, "spi", "TAKE", job, 0);
 }
 
 //  Sweep callback.  A stray whose test still runs is spared: a test may
@@ -187,6 +211,8 @@ static bool
 s_on_stray (const char *test_id, void *arg)
 {
     s_executor_t *self = (s_executor_t *) arg;
+    if (__atomic_load_n (&s_in_flight, __ATOMIC_SEQ_CST) > 0)
+        return false;           //  Maybe a job's on its way to us: next sweep
     for (s_job_t *job = (s_job_t *) zlistx_first (self->jobs); job;
          job = (s_job_t *) zlistx_next (self->jobs))
         if (streq (job->task->id, test_id)) {
@@ -353,12 +379,13 @@ s_handle_pipe (s_executor_t *self)
 {
     //  One picture for every command: missing frames come back NULL/0
     char *command = NULL;
-    tm_task_t *task = NULL;
+    void *pointer = NULL;
     int attempt = 0;
-    if (zsock_recv (self->pipe, "spi", &command, &task, &attempt) != 0 || !command) {
+    if (zsock_recv (self->pipe, "spi", &command, &pointer, &attempt) != 0 || !command) {
         self->terminated = true;
         return;
     }
+    tm_task_t *task = (tm_task_t *) pointer;
     if (streq (command, "$TERM"))
         self->terminated = true;
     else
@@ -372,6 +399,14 @@ s_handle_pipe (s_executor_t *self)
             queued->attempt = attempt;
             zlistx_add_end (self->queue, queued);
         }
+    }
+    else
+    if (streq (command, "TAKE")) {
+        //  Spawned by tm_executor_start, which keeps within the slots
+        s_job_t *job = (s_job_t *) pointer;
+        assert (job);
+        zlistx_add_end (self->jobs, job);
+        __atomic_sub_fetch (&s_in_flight, 1, __ATOMIC_SEQ_CST);
     }
     else
     if (streq (command, "KILL")) {

@@ -16,6 +16,9 @@
                                         reports SKIPPED "cancelled") and
                                         drop what is queued (SKIPPED
                                         "not run: cancelled", 0 attempts)
+            "TAKE"   p:job              a task tm_executor_start spawned:
+                                        from then on as one EXEC started
+                                        (sent only by tm_executor_start)
             "KILL"   p:task             as CANCEL, for that one task only
             "$TERM"                     kill everything, reap, exit
 
@@ -31,8 +34,8 @@
     When such a task cannot be traced, its result says untraceable.
     Nothing else about how it runs changes.
 
-    Every EXEC is answered by exactly one DONE, even when it is cancelled
-    or never started, except after $TERM.
+    Every EXEC and every TAKE is answered by exactly one DONE, even when
+    it is cancelled or never started, except after $TERM.
 */
 #ifndef TM_EXECUTOR_H_INCLUDED
 #define TM_EXECUTOR_H_INCLUDED
@@ -54,6 +57,16 @@ typedef struct {
 //  The actor function: zactor_new (tm_executor_actor, &config).  The
 //  config is copied before the actor signals ready.
 void tm_executor_actor (zsock_t *pipe, void *args);
+
+//  Starts TASK at once in the calling thread, as EXECUTOR would on EXEC
+//  with a free slot, and hands the child to EXECUTOR ("TAKE"), which
+//  from then on treats it as any task it was given: KILL, CANCEL, and
+//  exactly one DONE.  For a caller that must not wait for the executor's
+//  thread to wake up (the work pool: docs/scheduling.md, "Dispatch
+//  latency").  The caller keeps within the slots: nothing is queued.
+//  CONFIG is the executor's, or a copy of it; it is only read.
+void tm_executor_start (zactor_t *executor, const tm_executor_config_t *config,
+                        tm_task_t *task, int attempt);
 
 //  Folds an exit status into a result's status and message: exit 0 is
 //  PASSED, another exit FAILED, a signal CRASHED.  Exposed for tests.

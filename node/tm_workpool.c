@@ -43,7 +43,10 @@
     holder that starts the task in the same event that brought it (the
     task found a free slot at once: it never waited in our queue) takes
     the child's exec time minus that stamp as a sample.  Stolen tasks
-    carry no stamp: they waited in their victim's queue.
+    carry no stamp: they waited in their victim's queue.  The path has
+    as few thread hand-offs as we can make it (docs/scheduling.md): we
+    spawn in our own thread (tm_executor_start), and take our own share
+    of a run we place at once, without a round trip through gossip.
 
     Shipped tasks.  A queued task whose files are not all in our store
     is not started: s_pump looks past it (S_LOOKAHEAD tasks deep in each
@@ -144,6 +147,7 @@ typedef struct {
     zsock_t *pipe;
     zsock_t *work;              //  PAIR to the gossip actor
     zactor_t *executor;
+    tm_executor_config_t executor_config;   //  Its config: we spawn for it
     int slots;
     char *name;                 //  Our member name (results carry it)
     uint8_t node_sk [TM_CACHE_SK];  //  Signs our results' cache claims
@@ -562,8 +566,10 @@ s_fail_held (s_pool_t *self, s_held_t **held_p, const char *why)
 }
 
 //  Starts HELD (taken from its group, its files all here) on the
-//  executor; a shipped task first gets its work directory.
-static void
+//  executor; a shipped task first gets its work directory.  Returns
+//  true if it runs (the caller tells its origin), false if it failed
+//  (its result is sent) or went back to its queue.
+static bool
 s_start (s_pool_t *self, s_held_t *held)
 {
     char *why = NULL;
@@ -588,7 +594,7 @@ s_start (s_pool_t *self, s_held_t *held)
             s_group_t *group = s_group_require (self, held->origin, held->run);
             zlistx_add_start (group->tasks, held);
             self->queued++;
-            return;
+            return false;
         }
         if (!held->workdir) {
             why = tm_strdupf ("cannot make its work directory on %s: %s", self->name, err);
@@ -602,15 +608,15 @@ s_start (s_pool_t *self, s_held_t *held)
     if (why) {
         s_fail_held (self, &held, why);
         free (why);
-        return;
+        return false;
     }
     char key [24];
     snprintf (key, sizeof key, "%" PRIu64, held->local);
     zhashx_insert (self->running, key, held);
-    zsock_send (self->executor, "spi", "EXEC", held->task, held->attempt);
-    json_t *msg = json_pack ("{s:s, s:s, s:I, s:I}", "t", "started", "run", held->run,
-                             "i", (json_int_t) held->index, "l", (json_int_t) held->lease);
-    s_send (self, held->origin, &msg);
+    //  Spawned here, not by the executor's thread: one wake-up less
+    //  between the assign and the child's exec
+    tm_executor_start (self->executor, &self->executor_config, held->task, held->attempt);
+    return true;
 }
 
 //  Starts queued tasks while slots are free, one group after another,
@@ -618,6 +624,11 @@ s_start (s_pool_t *self, s_held_t *held)
 static void
 s_pump (s_pool_t *self)
 {
+    //  Their origins hear of them once all are spawned: the next spawn
+    //  does not wait for a message to be encoded and handed to gossip
+    s_held_t **started = (s_held_t **) malloc ((size_t) self->slots * sizeof (s_held_t *));
+    assert (started);
+    size_t started_count = 0;
     size_t blocked = 0;         //  Groups in a row with nothing to start
     while ((int) zhashx_size (self->running) < self->slots && self->queued > 0
        &&  blocked < zlistx_size (self->groups)) {
@@ -640,8 +651,19 @@ s_pump (s_pool_t *self)
         blocked = 0;
         self->queued--;
         held->prompt = held->arrived == self->event;
-        s_start (self, held);
+        if (s_start (self, held)) {
+            assert (started_count < (size_t) self->slots);
+            started [started_count++] = held;
+        }
     }
+    //  Still in self->running: no result can come back before we return
+    for (size_t k = 0; k < started_count; k++) {
+        s_held_t *held = started [k];
+        json_t *msg = json_pack ("{s:s, s:s, s:I, s:I}", "t", "started", "run", held->run,
+                                 "i", (json_int_t) held->index, "l", (json_int_t) held->lease);
+        s_send (self, held->origin, &msg);
+    }
+    free (started);
     s_load_update (self);
     assert (s_invariants_hold (self));
 }
@@ -901,8 +923,50 @@ s_try_steal (s_pool_t *self, double now)
     s_send (self, victim->id, &msg);
 }
 
+//  An assign from ORIGIN: its tasks join our queue, and start if they can.
+static void
+s_on_assign (s_pool_t *self, const char *origin, json_t *msg)
+{
+    const char *run = json_string_value (json_object_get (msg, "run"));
+    bool front = json_is_true (json_object_get (msg, "front"));
+    json_t *tasks = json_object_get (msg, "tasks");
+    size_t i;
+    json_t *item;
+    if (!run || !json_is_array (tasks))
+        S_COUNT (self, malformed, 1);
+    else
+    if (front) {
+        //  In reverse, so that the batch keeps its order at the head
+        for (i = json_array_size (tasks); i-- > 0; )
+            if (s_hold (self, origin, run, json_array_get (tasks, i), true, true) != 0)
+                S_COUNT (self, malformed, 1);
+    }
+    else
+        json_array_foreach (tasks, i, item)
+            if (s_hold (self, origin, run, item, false, true) != 0)
+                S_COUNT (self, malformed, 1);
+    s_pump (self);
+}
+
 //  ---------------------------------------------------------------------
 //  Origin side
+
+//  Sends MEMBER the assign of BATCH (taken), tasks of RUN.  Our own
+//  share is taken at once, in this event, without the round trip through
+//  gossip (two thread wake-ups): it is ours to hold as soon as we decide.
+static void
+s_assign (s_pool_t *self, s_member_t *member, s_run_t *run, bool front, json_t **batch_p)
+{
+    json_t *msg = json_pack ("{s:s, s:s, s:b, s:o}", "t", "assign", "run", run->key,
+                             "front", front, "tasks", *batch_p);
+    *batch_p = NULL;
+    if (*self->self_id && streq (member->id, self->self_id)) {
+        s_on_assign (self, self->self_id, msg);
+        json_decref (msg);
+    }
+    else
+        s_send (self, member->id, &msg);
+}
 
 //  Members that may be given work, with their slots.
 static size_t
@@ -986,19 +1050,19 @@ s_place (s_pool_t *self, s_run_t *run, const size_t *indices, size_t count,
         json_array_append_new (batches [best], json_pack ("{s:I, s:I, s:i, s:f, s:o}",
             "i", (json_int_t) indices [k], "l", (json_int_t) entry->lease,
             "a", entry->attempt, "d", decided, "task", encoded));
-        if (json_array_size (batches [best]) >= S_ASSIGN_BATCH) {
-            json_t *msg = json_pack ("{s:s, s:s, s:b, s:o}", "t", "assign", "run", run->key,
-                                     "front", front, "tasks", batches [best]);
-            batches [best] = NULL;
-            s_send (self, members [best]->id, &msg);
-        }
+        if (json_array_size (batches [best]) >= S_ASSIGN_BATCH)
+            s_assign (self, members [best], run, front, &batches [best]);
     }
+    //  Our own share last: starting it takes time the others need not wait
+    size_t own = n;
     for (size_t m = 0; m < n; m++)
-        if (batches [m]) {
-            json_t *msg = json_pack ("{s:s, s:s, s:b, s:o}", "t", "assign", "run", run->key,
-                                     "front", front, "tasks", batches [m]);
-            s_send (self, members [m]->id, &msg);
-        }
+        if (batches [m] && streq (members [m]->id, self->self_id))
+            own = m;
+        else
+        if (batches [m])
+            s_assign (self, members [m], run, front, &batches [m]);
+    if (own < n)
+        s_assign (self, members [own], run, front, &batches [own]);
     free (batches);
     free (members);
 }
@@ -1596,25 +1660,7 @@ s_on_recv (s_pool_t *self, const char *from, zframe_t *payload)
     }
     else
     if (streq (type, "assign")) {
-        const char *run = json_string_value (json_object_get (msg, "run"));
-        bool front = json_is_true (json_object_get (msg, "front"));
-        json_t *tasks = json_object_get (msg, "tasks");
-        size_t i;
-        json_t *item;
-        if (!run || !json_is_array (tasks))
-            S_COUNT (self, malformed, 1);
-        else
-        if (front) {
-            //  In reverse, so that the batch keeps its order at the head
-            for (i = json_array_size (tasks); i-- > 0; )
-                if (s_hold (self, from, run, json_array_get (tasks, i), true, true) != 0)
-                    S_COUNT (self, malformed, 1);
-        }
-        else
-            json_array_foreach (tasks, i, item)
-                if (s_hold (self, from, run, item, false, true) != 0)
-                    S_COUNT (self, malformed, 1);
-        s_pump (self);
+        s_on_assign (self, from, msg);
     }
     else
     if (streq (type, "result"))
@@ -1854,9 +1900,12 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     };
     self.blobs = self.store ? tm_blobs_new (self.store, &handler, config->blob_stats) : NULL;
     self.loadcheck = tm_loadcheck_new ();
-    tm_executor_config_t executor = config->executor;
-    executor.slots = self.slots;
-    self.executor = zactor_new (tm_executor_actor, &executor);
+    self.executor_config = config->executor;
+    self.executor_config.slots = self.slots;
+    self.executor_config.member = self.name;
+    self.executor_config.trace_shim = config->executor.trace_shim
+                                    ? strdup (config->executor.trace_shim) : NULL;
+    self.executor = zactor_new (tm_executor_actor, &self.executor_config);
     self.work = zsock_new (ZMQ_PAIR);
     zsock_set_sndhwm (self.work, 0);
     zsock_set_rcvhwm (self.work, 0);
@@ -1924,6 +1973,7 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     tm_loadcheck_destroy (&self.loadcheck);
     tm_store_destroy (&self.store);
     free (self.work_base);
+    free ((char *) self.executor_config.trace_shim);
     free (self.name);
     sodium_memzero (self.node_sk, sizeof self.node_sk);
 }
