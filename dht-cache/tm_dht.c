@@ -1209,7 +1209,10 @@ s_handoff (s_dht_t *self)
         const char *id = (const char *) zhashx_cursor (self->placed);
         h.placed_ids [h.placed_count++] = (char *) id;
         s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
-        if (member && member->alive && !member->revoked && streq (member->boot, boot))
+        //  A boot id we did not know then (its metadata came later) is
+        //  the same process, not a restart
+        if (member && member->alive && !member->revoked
+        &&  (!*boot || streq (member->boot, boot)))
             h.old_ids [h.old_count++] = (char *) id;
     }
     //  Earlier passes' drops wait no more: this one sends afresh
