@@ -76,6 +76,7 @@
 #define S_STATS_TIME      1.0           //  s STATS waits for the members
 #define S_ACK_TIME        10.0          //  s a handoff put waits for its ack
 #define S_HANDOFF_DELAY   0.2           //  s after a change before the handoff
+#define S_HANDOFF_FIRST_DELAY 2.0       //  s of a still member table before our first
 #define S_TOMB_BATCH      128           //  Tombstones per tomb message
 
 #define S_COUNT(self, field, n) \
@@ -1152,27 +1153,26 @@ s_handoff_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, si
     bool owner = false;
     for (size_t k = 0; k < n; k++)
         owner |= streq (h->ids [owners [k]], self->self_id);
-    //  The old owners that are still the same processes hold the value.
-    //  The first of them (by weight) is its one sender: every holder
-    //  sending it to every new owner moved R+1 times what had to move
-    const char *sender = NULL;
-    for (size_t m = 0; m < o && !sender; m++)
-        if (s_in (h->old_ids, h->old_count, h->placed_ids [old [m]]))
-            sender = h->placed_ids [old [m]];
+    //  An old owner that is still the same process holds the value: no
+    //  one sends it there.  Every holder sends to the others, so a value
+    //  reaches its new owners whatever any one member's view (a single
+    //  sender chosen from each member's own view lost values when the
+    //  views differed); a join moves each value about R times, not the
+    //  2R - 1 of sending to every owner
+    //  Our first handoff (no earlier placement: we just started) sends
+    //  only what we do not own: the other owners of ours hand theirs to
+    //  us, and sending them ours back echoed every value (rebalance)
+    if (o == 0 && owner)
+        return true;
     char hex [S_HEX];
     tm_cache_hex (key, hex);
-    size_t targets = 0, keepers = 0;
+    size_t targets = 0;
     for (size_t k = 0; k < n; k++) {
         const char *id = h->ids [owners [k]];
         bool had = false;       //  An owner then, and the same process now
         for (size_t m = 0; m < o && !had; m++)
             had = streq (h->placed_ids [old [m]], id) && s_in (h->old_ids, h->old_count, id);
-        keepers += had;
         if (streq (id, self->self_id) || had)
-            continue;
-        //  Without a sender (no old owner is left, or we know no earlier
-        //  placement: we just started) every holder sends
-        if (sender && !streq (sender, self->self_id))
             continue;
         s_putbuf_add (self, id, kind, hex, value, size, !owner);
         targets++;
@@ -1183,9 +1183,9 @@ s_handoff_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, si
         zhashx_update (self->drops, dropkey, (void *) (intptr_t) targets);
     }
     else
-    if (!owner && keepers) {
-        //  Not ours any more, and an owner that had it still has it:
-        //  deleted after the pass (tm_cachedb_each: no changes inside)
+    if (!owner && o > 0) {
+        //  Not ours any more, and every owner had it: deleted after the
+        //  pass (tm_cachedb_each: no changes inside)
         char *dropkey = tm_strdupf ("%c%s", (char) kind, hex);
         zlistx_add_end (h->deletes, dropkey);
     }
@@ -1534,6 +1534,11 @@ s_on_member (s_dht_t *self, zmsg_t *msg)
         &&  zlistx_size (self->tombs))
             s_tombs_send (self, id, NULL);
         if (alive != was_alive || (alive && restarted)) {
+            //  Our first handoff waits until our view of the members
+            //  has been still for a while (see s_handoff_one)
+            if (self->synced && !zhashx_size (self->placed))
+                self->handoff_due = tm_now () + S_HANDOFF_FIRST_DELAY;
+            else
             if (self->synced && !self->handoff_due)
                 self->handoff_due = tm_now () + S_HANDOFF_DELAY;
         }
@@ -1626,7 +1631,7 @@ s_handle_cache (s_dht_t *self)
     else
     if (command && streq (command, "SYNCED")) {
         if (!self->synced)
-            self->handoff_due = tm_now () + S_HANDOFF_DELAY;
+            self->handoff_due = tm_now () + S_HANDOFF_FIRST_DELAY;
         self->synced = true;
     }
     else

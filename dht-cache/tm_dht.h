@@ -14,11 +14,10 @@
         to the earlier owners that missed;
       - PUT writes to every owner;
       - on every membership change (a member alive, dead, left, or back
-        with a new boot id) each value goes to those of its new owners
-        that did not have it, from one sender: the heaviest of its old
-        owners still alive as the same process (every holder sends when
-        there is none); a holder deletes what it no longer owns once its
-        owners acknowledged it, or at once when an old owner keeps it;
+        with a new boot id) every holder of a value sends it to those of
+        its new owners that were not its owners then (as the same
+        process), and deletes what it no longer owns once they
+        acknowledged it, or at once when every new owner had it;
       - tombstones are sent to every member, and to every member that
         becomes alive later; a tombstone deletes the entries it covers
         and keeps them from being stored or served again;
