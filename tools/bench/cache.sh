@@ -107,11 +107,11 @@
 # R/(N+1) of the keys (R = 3, N+1 = 6: one half), and for each of those
 # exactly one old owner drops out.  So the newcomer should end up holding
 # V x R/(N+1) values, and that is the least a handoff can move.  The
-# handoff sends more (dht-cache/tm_dht.c, s_handoff_one): each of the
-# R - 1 old owners that stay owners sends the value to the newcomer, and
-# the owner that dropped out sends it to all R owners (it cannot know
-# which have it); so handed = V x R/(N+1) x (2R - 1), 5 x the minimum for
-# R = 3.  Both figures are printed.
+# handoff sends more (dht-cache/tm_dht.c, s_handoff_one): every holder
+# of a value (the R - 1 old owners that stay, and the one that drops
+# out) sends it to the owners that were not owners before, the
+# newcomer, since no holder can know that another did; so handed =
+# V x R/(N+1) x R, 3 x the minimum for R = 3.  Both figures are printed.
 #
 # Load averages are printed before and after each part.  Everything
 # started is stopped on exit.
@@ -522,8 +522,8 @@ rebalance_part () {
     echo "rebalance: a 6th agent joins $agents holding $((e + r)) values (entries + records, with R = $replicas replicas: $(( (e + r) / replicas )) distinct), $joins joins"
     echo "  join  values held       handed  handoffs   newcomer  expect V*R/(N+1)  settle s"
     cat "$d/joins"
-    printf '  %-44s %s (minimum %s = V x R/(N+1); with the handoff as built, expect %s = minimum x (2R-1))\n' \
-        "values handed, median" "$(echo "$handed_list" | median)" "$minimum" "$((minimum * (2 * replicas - 1)))"
+    printf '  %-44s %s (minimum %s = V x R/(N+1); with the handoff as built, expect %s = minimum x R)\n' \
+        "values handed, median" "$(echo "$handed_list" | median)" "$minimum" "$((minimum * replicas))"
     printf '  %-44s %s (expect %s)\n' "newcomer's values once settled, median" "$(echo "$held_list" | median)" "$minimum"
     printf '  %-44s %s s (runs:%s)\n' "start to settled, median" "$(echo "$times" | median)" "$times"
 }
