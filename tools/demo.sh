@@ -7,6 +7,9 @@
 # terminal, one line per test otherwise), writes a JUnit report to
 # BUILD/demo-junit.xml, and keeps testmesh's data (the duration history)
 # in BUILD/demo-data, so a second demo orders the slow tests first.
+# The first run stores every pass in the result cache (--cache=write:
+# it runs every test, whatever an earlier demo stored); a second run with
+# nothing changed then shows that no test runs again (docs/caching.md).
 #
 # Exit status: testmesh's (0 all passed, 1 a test failed, 2 an error), or
 # 2 if BUILD lacks what the demo needs.
@@ -40,14 +43,29 @@ data=$build/demo-data
 echo "testmesh demo: the calculator's Criterion suite and a manifest of shell-tool"
 echo "checks, in one run, one process per test:"
 echo
-echo "  \$ testmesh run --junit $junit --data $data \\"
+echo "  \$ testmesh run --cache=write --junit $junit --data $data \\"
 echo "        $calc $tools"
 echo
 
 rm -f "$junit"
 # Options before targets: `testmesh run` stops reading options at the first target.
-"$testmesh" run --junit "$junit" --data "$data" "$calc" "$tools"
+"$testmesh" run --cache=write --junit "$junit" --data "$data" "$calc" "$tools"
 rc=$?
+
+if [ "$rc" -ne 2 ]; then
+    echo
+    echo "The same run again, nothing changed: every pass comes from the result cache."
+    echo
+    echo "  \$ testmesh run --data $data $calc $tools"
+    echo
+    out=$("$testmesh" run --progress lines --data "$data" "$calc" "$tools")
+    again=$?
+    printf '%s\n' "$out" | tail -n 1
+    [ "$rc" -ne 0 ] || rc=$again
+    echo
+    echo "  \$ testmesh cache explain 'eval/*' --data $data"
+    "$testmesh" cache explain 'eval/*' --data "$data" | head -n 3
+fi
 
 echo
 if [ -f "$junit" ]; then
