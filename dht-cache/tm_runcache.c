@@ -321,7 +321,8 @@ tm_runcache_store (tm_runcache_t *self, tm_tasklist_t *tasks, tm_result_t **resu
         record_keys [records] = strdup (slot->ident);
         record_values [records++] = tm_cacherecord_encode (record, &size);
 
-        if (result->status == TM_STATUS_PASSED && result->attempts == 1) {
+        if (result->status == TM_STATUS_PASSED && result->attempts == 1
+        &&  !result->trace_lost) {
             tm_cacheentry_t *entry = tm_cacheentry_new ();
             memcpy (entry->key, record->key, TM_CACHE_HEX);
             memcpy (entry->ident, slot->ident, TM_CACHE_HEX);

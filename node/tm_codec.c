@@ -157,6 +157,7 @@ tm_codec_result_encode (const tm_result_t *result)
     failed |= json_object_set_new (json, "leftovers", json_integer (result->leftovers));
     failed |= json_object_set_new (json, "trace", s_text_or_null (result->trace));
     failed |= json_object_set_new (json, "untraceable", json_boolean (result->untraceable));
+    failed |= json_object_set_new (json, "trace_lost", json_boolean (result->trace_lost));
     if (result->cache_signed) {
         char pk [sizeof result->cache_pk * 2 + 1], sig [sizeof result->cache_sig * 2 + 1];
         sodium_bin2hex (pk, sizeof pk, result->cache_pk, sizeof result->cache_pk);
@@ -556,6 +557,7 @@ tm_codec_result_decode (json_t *json, char **err)
     ||  s_get_int (json, "leftovers", false, 0, INT_MAX, &result->leftovers, what, err) != 0
     ||  s_get_string (json, "trace", false, true, false, &result->trace, what, err) != 0
     ||  s_get_bool (json, "untraceable", &result->untraceable, what, err) != 0
+    ||  s_get_bool (json, "trace_lost", &result->trace_lost, what, err) != 0
     ||  s_get_claim (json, result, what, err) != 0)
         tm_result_destroy (&result);
 done:

@@ -55,6 +55,8 @@ typedef struct {
                                 //  (tm_trace_read's text), NULL if not traced
     bool untraceable;           //  Trace asked for, but the program cannot be
                                 //  traced (static) or the shim is missing
+    bool trace_lost;            //  Traced, but the trace was too big to send:
+                                //  the result must not be cached
 } tm_result_t;
 
 tm_result_t *tm_result_new (const char *id, size_t index);

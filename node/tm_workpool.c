@@ -540,6 +540,15 @@ s_send_result (s_pool_t *self, s_held_t **held_p, tm_result_t **result_p)
     result->index = held->index;
     if (result->trace && held->workdir && held->task->root)
         s_trace_to_origin (result, tm_workdir_path (held->workdir), held->task->root);
+    if (result->trace && strlen (result->trace) > TM_CODEC_STRING_MAX / 2) {
+        //  A trace the codec would refuse would lose the result itself;
+        //  without it the pass cannot be cached (a stale pass would
+        //  follow a change of what it read)
+        tm_warn ("work", "%s: its trace is over %d bytes: its pass is not cached",
+                 held->task->id, TM_CODEC_STRING_MAX / 2);
+        zstr_free (&result->trace);
+        result->trace_lost = true;
+    }
     s_sign_claim (self, held, result);
     json_t *encoded = tm_codec_result_encode (result);
     json_t *msg = json_pack ("{s:s, s:s, s:I, s:I, s:o}", "t", "result", "run", held->run,
