@@ -544,3 +544,59 @@ Test (codec, decode_survives_every_field_replaced_by_garbage)
         json_decref (record);
     }
 }
+
+Test (codec, cache_fields_travel_and_are_checked)
+{
+    //  What the result cache needs from a run submitted to an agent: the
+    //  task's identity, declared digest and trace request; the result's
+    //  trace and its runner's signed claim (docs/caching.md, 5)
+    tm_task_t *task = tm_task_new ("t", "target", TM_KIND_MANIFEST);
+    tm_strv_push (&task->argv, "true");
+    task->trace = true;
+    task->cache_ident = strdup ("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    task->cache_decl = strdup ("fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210");
+    json_t *json = tm_codec_task_encode (task);
+    cr_assert_not_null (json);
+    char *err = NULL;
+    tm_task_t *copy = tm_codec_task_decode (json, &err);
+    cr_assert_not_null (copy, "%s", err);
+    cr_assert (copy->trace);
+    cr_assert_str_eq (copy->cache_ident, task->cache_ident);
+    cr_assert_str_eq (copy->cache_decl, task->cache_decl);
+    tm_task_destroy (&copy);
+    //  A digest that is not one is refused
+    json_object_set_new (json, "cache_decl", json_string ("not hex"));
+    copy = tm_codec_task_decode (json, &err);
+    cr_assert_null (copy);
+    cr_assert (err && strstr (err, "cache_decl"), "%s", err);
+    zstr_free (&err);
+    json_decref (json);
+    tm_task_destroy (&task);
+
+    tm_result_t *result = tm_result_new ("t", 0);
+    result->trace = strdup ("r /etc/hostname\ne HOME\n");
+    result->trace_lost = true;
+    result->cache_signed = true;
+    result->cache_created = 1790000000.25;
+    for (int i = 0; i < 32; i++)
+        result->cache_pk [i] = (uint8_t) i;
+    for (int i = 0; i < 64; i++)
+        result->cache_sig [i] = (uint8_t) (255 - i);
+    json = tm_codec_result_encode (result);
+    cr_assert_not_null (json);
+    tm_result_t *back = tm_codec_result_decode (json, &err);
+    cr_assert_not_null (back, "%s", err);
+    cr_assert_str_eq (back->trace, result->trace);
+    cr_assert (back->trace_lost && back->cache_signed);
+    cr_assert_eq (back->cache_created, result->cache_created);
+    cr_assert_eq (memcmp (back->cache_pk, result->cache_pk, 32), 0);
+    cr_assert_eq (memcmp (back->cache_sig, result->cache_sig, 64), 0);
+    tm_result_destroy (&back);
+    //  A claim cut short is refused, not half-read
+    json_object_set_new (json, "cache_sig", json_string ("abcd"));
+    back = tm_codec_result_decode (json, &err);
+    cr_assert_null (back);
+    zstr_free (&err);
+    json_decref (json);
+    tm_result_destroy (&result);
+}
