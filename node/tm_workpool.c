@@ -90,6 +90,7 @@ typedef struct {
     bool alive;                 //  Alive or suspect: may hold work
     int slots;                  //  From its metadata
     int queue;                  //  Queued tasks, from its metadata
+    int free;                   //  Free slots, from its metadata
     char boot [17];             //  Its process's boot id, from its metadata
     char **labels;              //  Its labels as "k=v", from its metadata
     double empty_until;         //  Gave us nothing: not asked before this
@@ -990,7 +991,8 @@ s_candidates (s_pool_t *self, s_member_t **out, size_t max)
 }
 
 //  Hands the tasks INDICES of RUN out under fresh leases, in proportion
-//  to the members' slots, keeping the given order within each member's
+//  to the members' free slots (their slots, less the work they have),
+//  keeping the given order within each member's
 //  share (so each queue stays longest first).  TO, if given, takes them
 //  all (a retry goes back to the member that ran it, at the front).
 static void
@@ -1015,8 +1017,20 @@ s_place (s_pool_t *self, s_run_t *run, const size_t *indices, size_t count,
         if (member)
             members [n++] = member;
     }
-    for (size_t m = 0; m < n; m++)
-        members [m]->placed = 0;
+    //  Each member starts with the work it has already (gossiped: busy
+    //  slots and queue; ours, exact), so the run goes where slots are
+    //  free: in proportion to free slots, and to all slots once every
+    //  member is busy (a retry's member, TO, takes it whatever its load)
+    for (size_t m = 0; m < n; m++) {
+        s_member_t *member = members [m];
+        if (to)
+            member->placed = 0;
+        else
+        if (streq (member->id, self->self_id))
+            member->placed = (double) (self->queued + zhashx_size (self->running));
+        else
+            member->placed = (double) (member->queue + member->slots - member->free);
+    }
     for (size_t k = 0; k < count; k++) {
         s_entry_t *entry = &run->entries [indices [k]];
         tm_task_t *task = tm_tasklist_get (run->tasks, indices [k]);
@@ -1608,6 +1622,7 @@ s_on_member (s_pool_t *self, zmsg_t *msg)
         json_t *json = meta && *meta ? json_loads (meta, 0, &error) : NULL;
         json_t *slots = json_object_get (json, "slots");
         json_t *queue = json_object_get (json, "queue");
+        json_t *free_slots = json_object_get (json, "free");
         const char *boot = json_string_value (json_object_get (json, "boot"));
         if (boot && *member->boot && !streq (boot, member->boot) && was_alive
         &&  !streq (id, self->self_id)) {
@@ -1631,6 +1646,12 @@ s_on_member (s_pool_t *self, zmsg_t *msg)
         if (member->slots < 0 || member->slots > 4096)
             member->slots = 0;
         member->queue = json_is_integer (queue) ? (int) json_integer_value (queue) : 0;
+        if (member->queue < 0)
+            member->queue = 0;
+        member->free = json_is_integer (free_slots) ? (int) json_integer_value (free_slots)
+                                                    : member->slots;
+        if (member->free < 0 || member->free > member->slots)
+            member->free = member->slots;
         json_decref (json);
         if (was_alive && !member->alive && !streq (id, self->self_id))
             s_member_gone (self, id, streq (state, "dead"));
