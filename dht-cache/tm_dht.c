@@ -76,7 +76,7 @@
 #define S_STATS_TIME      1.0           //  s STATS waits for the members
 #define S_ACK_TIME        10.0          //  s a handoff put waits for its ack
 #define S_HANDOFF_DELAY   0.2           //  s after a change before the handoff
-#define S_HANDOFF_FIRST_DELAY 2.0       //  s of a still member table before our first
+#define S_HANDOFF_FIRST_DELAY 2.0       //  s after SYNCED before our first handoff
 #define S_TOMB_BATCH      128           //  Tombstones per tomb message
 
 #define S_COUNT(self, field, n) \
@@ -1159,11 +1159,6 @@ s_handoff_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, si
     //  sender chosen from each member's own view lost values when the
     //  views differed); a join moves each value about R times, not the
     //  2R - 1 of sending to every owner
-    //  Our first handoff (no earlier placement: we just started) sends
-    //  only what we do not own: the other owners of ours hand theirs to
-    //  us, and sending them ours back echoed every value (rebalance)
-    if (o == 0 && owner)
-        return true;
     char hex [S_HEX];
     tm_cache_hex (key, hex);
     size_t targets = 0;
@@ -1191,6 +1186,22 @@ s_handoff_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, si
     }
     h->handed += targets;
     return true;
+}
+
+//  Records the COUNT members at IDS, with their boot ids, as the
+//  placement that the next handoff compares with.
+static void
+s_placed_set (s_dht_t *self, char **ids, size_t count)
+{
+    zhashx_t *placed = zhashx_new ();
+    zhashx_set_destructor (placed, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (placed, (zhashx_duplicator_fn *) strdup);
+    for (size_t k = 0; k < count; k++) {
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, ids [k]);
+        zhashx_insert (placed, ids [k], member ? member->boot : "");
+    }
+    zhashx_destroy (&self->placed);
+    self->placed = placed;
 }
 
 //  Hands every value we hold to the owners that may lack it (banner).
@@ -1231,15 +1242,7 @@ s_handoff (s_dht_t *self)
     zlistx_destroy (&h.deletes);
     S_COUNT (self, handed, h.handed);
     //  The placement we just made is the next pass's "then"
-    zhashx_t *placed = zhashx_new ();
-    zhashx_set_destructor (placed, (zhashx_destructor_fn *) zstr_free);
-    zhashx_set_duplicator (placed, (zhashx_duplicator_fn *) strdup);
-    for (size_t k = 0; k < h.count; k++) {
-        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, h.ids [k]);
-        zhashx_insert (placed, h.ids [k], member ? member->boot : "");
-    }
-    zhashx_destroy (&self->placed);
-    self->placed = placed;
+    s_placed_set (self, h.ids, h.count);
     free (h.ids);
     free (h.placed_ids);
     free (h.old_ids);
@@ -1536,9 +1539,6 @@ s_on_member (s_dht_t *self, zmsg_t *msg)
         if (alive != was_alive || (alive && restarted)) {
             //  Our first handoff waits until our view of the members
             //  has been still for a while (see s_handoff_one)
-            if (self->synced && !zhashx_size (self->placed))
-                self->handoff_due = tm_now () + S_HANDOFF_FIRST_DELAY;
-            else
             if (self->synced && !self->handoff_due)
                 self->handoff_due = tm_now () + S_HANDOFF_DELAY;
         }
@@ -1630,8 +1630,18 @@ s_handle_cache (s_dht_t *self)
     }
     else
     if (command && streq (command, "SYNCED")) {
-        if (!self->synced)
+        if (!self->synced) {
             self->handoff_due = tm_now () + S_HANDOFF_FIRST_DELAY;
+            //  The members alive when we came are "then" for our first
+            //  handoff: they were owners before us and hold their values
+            //  (a newcomer that sent what it was being handed back to
+            //  them echoed every value).  Those that come later, or come
+            //  back as a new process, are new owners
+            size_t count;
+            char **ids = s_alive_ids (self, &count);
+            s_placed_set (self, ids, count);
+            free (ids);
+        }
         self->synced = true;
     }
     else

@@ -198,3 +198,54 @@ Test (cli_cache_cluster, each_share_stays_under_its_cap)
     tmu_rmrf (dir);
     free (dir);
 }
+
+//  Entries in AGENT's own share, from `testmesh cache stats --json`.
+static long long
+s_share_entries (tmc_agent_t *agent)
+{
+    tmu_run_t run = tmu_testmesh (15, "cache", "stats", "--json", "--data", agent->dir);
+    cr_assert_eq (run.status, 0, "%s", run.err);
+    json_t *stats = json_loads (run.out, 0, NULL);
+    cr_assert_not_null (stats, "%s", run.out);
+    long long entries = -1;
+    size_t index;
+    json_t *member;
+    json_array_foreach (json_object_get (stats, "members"), index, member)
+        if (strcmp (json_string_value (json_object_get (member, "name")), agent->name) == 0)
+            entries = json_integer_value (json_object_get (member, "entries"));
+    json_decref (stats);
+    tmu_run_free (&run);
+    return entries;
+}
+
+Test (cli_cache_cluster, a_member_restarted_with_an_empty_disk_is_refilled)
+{
+    tmc_agent_t *agents [3];
+    s_cluster (agents, 3, "3", "1G");
+    char *dir = tmu_scratch ();
+    char *suite = strdup (s_path ("%s/suite.ini", dir));
+    FILE *file = fopen (suite, "w");
+    cr_assert_not_null (file);
+    for (int i = 0; i < 30; i++)
+        fprintf (file, "[test \"t%02d\"]\ncommand = true\n", i);
+    fclose (file);
+    cr_assert_eq (s_run (agents [0], suite, NULL), 0);
+    //  R = 3 of 3: every member holds all 30
+    cr_assert_eq (s_share_entries (agents [2]), 30);
+
+    //  a3 loses its disk: killed, its share removed, started again on
+    //  the same identity (a new process: a new boot id)
+    tmc_kill (agents [2]);
+    tmu_rmrf (s_path ("%s/cache", agents [2]->dir));
+    tmc_restart (agents [2], NULL, "--slots", "2", "--cache-replicas", "3", NULL);
+    tmc_wait_mesh (agents, 3, 30);
+    double end = tmu_now () + 20;
+    long long entries = 0;
+    while (tmu_now () < end && (entries = s_share_entries (agents [2])) < 30)
+        usleep (100 * 1000);
+    cr_assert_eq (entries, 30, "the others handed a3 back its share: %lld of 30\n%s", entries,
+                  tmc_log_tail (agents [0], 3000));
+    free (suite);
+    tmu_rmrf (dir);
+    free (dir);
+}
