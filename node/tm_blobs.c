@@ -87,6 +87,10 @@ tm_blobs_stats_read (const tm_blobs_stats_t *stats, tm_blobs_stats_t *out)
     out->chunks_dropped = __atomic_load_n (&stats->chunks_dropped, __ATOMIC_RELAXED);
     out->blobs_served = __atomic_load_n (&stats->blobs_served, __ATOMIC_RELAXED);
     out->bytes_served = __atomic_load_n (&stats->bytes_served, __ATOMIC_RELAXED);
+    out->prefetch_asked = __atomic_load_n (&stats->prefetch_asked, __ATOMIC_RELAXED);
+    out->prefetch_started = __atomic_load_n (&stats->prefetch_started, __ATOMIC_RELAXED);
+    out->prefetch_present = __atomic_load_n (&stats->prefetch_present, __ATOMIC_RELAXED);
+    out->fetch_from_owner = __atomic_load_n (&stats->fetch_from_owner, __ATOMIC_RELAXED);
 }
 
 static void
@@ -435,6 +439,21 @@ tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
         zlistx_add_end (self->waiting, fetch);
     assert (s_invariants_hold (self));
     return 0;
+}
+
+int
+tm_blobs_has (tm_blobs_t *self, const char *hex, uint64_t size)
+{
+    assert (self && tm_task_digest_valid (hex));
+    if (zhashx_lookup (self->present, hex))
+        return 1;
+    if (zhashx_lookup (self->fetches, hex))
+        return 0;
+    if (tm_store_has (self->store, hex, size)) {
+        zhashx_insert (self->present, hex, (void *) 1);
+        return 1;
+    }
+    return -1;
 }
 
 void

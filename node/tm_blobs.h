@@ -73,6 +73,12 @@ typedef struct {
     uint64_t chunks_dropped;    //  Chunks dropped: not asked for, duplicate or malformed
     uint64_t blobs_served;      //  First chunks of blobs sent (about one per fetch served)
     uint64_t bytes_served;      //  Bytes of chunks sent
+    //  Written by the work pool, not by tm_blobs: the blob placement
+    //  (docs/scheduling.md, "Inputs")
+    uint64_t prefetch_asked;    //  "want" messages we sent, as origin, to owners
+    uint64_t prefetch_started;  //  "want" messages that started a fetch here
+    uint64_t prefetch_present;  //  "want" messages for a blob we had or were fetching
+    uint64_t fetch_from_owner;  //  Fetches we started from an owner, not the origin
 } tm_blobs_stats_t;
 
 //  Copies the counters at STATS (written by the pool's thread) into OUT.
@@ -113,6 +119,10 @@ void tm_blobs_set_timing (tm_blobs_t *self, double stall, int stalls);
 //  (asserted).  Never calls back.
 int tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
                    const char *source);
+
+//  Is blob HEX, of SIZE bytes, in the store (1), being fetched (0), or
+//  neither (-1)?  Starts nothing, never calls back.  HEX must be valid.
+int tm_blobs_has (tm_blobs_t *self, const char *hex, uint64_t size);
 
 //  Blob HEX turned out not to be in the store after all (it was removed
 //  behind our back): the next tm_blobs_want looks again.
