@@ -725,6 +725,7 @@ s_control (zactor_t *gossip, json_t *request)
                 { "blobs_refused", blobs.blobs_refused }, { "fetches_failed", blobs.fetches_failed },
                 { "chunks_dropped", blobs.chunks_dropped }, { "blobs_served", blobs.blobs_served },
                 { "bytes_served", blobs.bytes_served },
+                { "busy_answers", blobs.busy_answers }, { "busy_waits", blobs.busy_waits },
                 { "prefetch_asked", blobs.prefetch_asked },
                 { "prefetch_started", blobs.prefetch_started },
                 { "prefetch_present", blobs.prefetch_present },

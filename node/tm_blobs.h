@@ -22,6 +22,9 @@
                             INDEX * TM_BLOBS_CHUNK (fewer for the last)
                             {"t":"chunk","d":HEX,"e":"why"}
                             the server cannot send it (no such blob)
+                            {"t":"chunk","d":HEX,"e":"fetching"}
+                            not yet: the server is fetching it from the
+                            last member it named (its origin); ask again
 
     What a fetcher does with what arrives (it is untrusted input):
     - A chunk it did not ask for (no fetch of HEX under way from that
@@ -33,6 +36,14 @@
       match HEX, or the blob is refused (counted: blobs_refused) and
       fetched again from the start, up to TM_BLOBS_TRIES times from one
       member.  Only a verified blob is renamed into the store.
+    - "fetching" is answered only by a member whose own fetch of HEX
+      asks, now, the last of its sources, which is not the asker: the
+      member that surely has it (the task's origin), so a wait ends,
+      and two members never wait for each other.  The fetcher keeps
+      that source and asks again every stall/8 s, TM_BLOBS_BUSY_ROUNDS
+      times at most, then moves on.  This makes the blob's owners
+      (tm_workpool.h) relay it, store and forward, so that its origin
+      sends it about once per owner, not once per member.
     - A fetch that receives nothing for `stall` seconds asks again for
       what is missing; after `stalls` such rounds in a row, or when its
       member is gone or has no copy, it moves to the next member that
@@ -62,6 +73,8 @@
 #define TM_BLOBS_SOURCES    8               //  Members remembered per fetch
 #define TM_BLOBS_STALL      2.0             //  Default s without progress: ask again
 #define TM_BLOBS_STALLS     5               //  Default rounds of that before giving up
+#define TM_BLOBS_BUSY_ROUNDS 240            //  "fetching" answers from one source, at
+                                            //  stall/8 s apart, before trying the next
 
 //  Counters for `testmesh stats` (work.*), published as the work pool's
 //  are: each is written atomically, together they are not a snapshot.
@@ -73,6 +86,8 @@ typedef struct {
     uint64_t chunks_dropped;    //  Chunks dropped: not asked for, duplicate or malformed
     uint64_t blobs_served;      //  First chunks of blobs sent (about one per fetch served)
     uint64_t bytes_served;      //  Bytes of chunks sent
+    uint64_t busy_answers;      //  "fetching" answers we sent (asked while fetching)
+    uint64_t busy_waits;        //  "fetching" answers we got, and so waited
     //  Written by the work pool, not by tm_blobs: the blob placement
     //  (docs/scheduling.md, "Inputs")
     uint64_t prefetch_asked;    //  "want" messages we sent, as origin, to owners

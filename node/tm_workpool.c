@@ -490,32 +490,33 @@ s_blob_owners (s_pool_t *self, const char *hex, const char **owners)
 }
 
 //  Is FILE in our store?  If not, makes sure a fetch of it is under way:
-//  from the blob's owners (not us, not ORIGIN), then from ORIGIN, which
-//  has it.  tm_blobs moves on when an owner has no copy (yet) or stalls.
-//  Returns 1 if the file is here, else 0.  Never calls back.
+//  from the blob's owners (not us, not LAST), then from LAST (a task's
+//  origin, or the origin that asked us to keep it), which has it.
+//  tm_blobs moves on when an owner has no copy (yet) or stalls.  Returns
+//  1 if the file is here, else 0.  Never calls back.
 static int
-s_want_file (s_pool_t *self, const tm_file_t *file, const char *origin)
+s_want_file (s_pool_t *self, const tm_file_t *file, const char *last)
 {
     int has = tm_blobs_has (self->blobs, file->digest, file->size);
     if (has == 1)
         return 1;
     if (has == 0 || file->size == 0)
-        //  Under way: ORIGIN is one more source.  Empty: made here.
-        return tm_blobs_want (self->blobs, file->digest, file->size, file->exec, origin);
+        //  Under way: LAST is one more source.  Empty: made here.
+        return tm_blobs_want (self->blobs, file->digest, file->size, file->exec, last);
     const char **owners = (const char **) malloc ((self->replicas + 1) * sizeof (char *));
     assert (owners);
     size_t count = s_blob_owners (self, file->digest, owners);
     size_t named = 0;
-    //  Room for ORIGIN after them, whatever R
+    //  Room for LAST after them, whatever R
     for (size_t i = 0; i < count && named < TM_BLOBS_SOURCES - 1; i++)
-        if (!streq (owners [i], self->self_id) && !streq (owners [i], origin)) {
+        if (!streq (owners [i], self->self_id) && !streq (owners [i], last)) {
             tm_blobs_want (self->blobs, file->digest, file->size, file->exec, owners [i]);
             named++;
         }
     free (owners);
     if (named > 0)
         S_BLOB_COUNT (self, fetch_from_owner, 1);
-    return tm_blobs_want (self->blobs, file->digest, file->size, file->exec, origin);
+    return tm_blobs_want (self->blobs, file->digest, file->size, file->exec, last);
 }
 
 //  Origin side: asks the owners of each distinct blob RUN's tasks need
@@ -554,8 +555,9 @@ s_push_blobs (s_pool_t *self, s_run_t *run)
 }
 
 //  Owner side: FROM, an origin, asks us to keep a blob of its run.  We
-//  fetch it from FROM, outside any task; the tasks that need it here
-//  later join that fetch.
+//  fetch it outside any task, from the other owners first (a member that
+//  became an owner since they got it), then from FROM; the tasks that
+//  need it here later join that fetch.
 static void
 s_on_want (s_pool_t *self, const char *from, json_t *msg)
 {
@@ -579,7 +581,9 @@ s_on_want (s_pool_t *self, const char *from, json_t *msg)
         S_BLOB_COUNT (self, prefetch_present, 1);
         return;
     }
-    tm_blobs_want (self->blobs, hex, bytes, json_is_true (exec), from);
+    tm_file_t file = { .size = bytes, .exec = json_is_true (exec) };
+    snprintf (file.digest, sizeof file.digest, "%s", hex);
+    s_want_file (self, &file, from);
     S_BLOB_COUNT (self, prefetch_started, 1);
 }
 
