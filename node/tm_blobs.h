@@ -1,8 +1,9 @@
 /*  tm_blobs.h - blobs between members: fetched by digest, in chunks, on credit.
 
     A holder about to run a task needs the task's files in its content
-    store (tm_store.h).  This class gets the ones it lacks from a member
-    that has them (the task's origin), and serves the blobs of its own
+    store (tm_store.h).  This class gets the ones it lacks from members
+    that have them (the blob's owners, the task's origin: the caller
+    names them, in order), and serves the blobs of its own
     store to members that ask.  It is not an actor: the work pool owns
     one, feeds it the "fetch" and "chunk" messages of the work protocol,
     ticks it, and is called back through a tm_blobs_handler_t.

@@ -51,7 +51,9 @@
     Shipped tasks.  A queued task whose files are not all in our store
     is not started: s_pump looks past it (S_LOOKAHEAD tasks deep in each
     group) for one that can start, and asks tm_blobs for what it lacks,
-    from the task's origin.  When a blob arrives the pump runs again;
+    from the blob's owners, then the task's origin (s_want_file).  An
+    origin starting a run asks each blob's owners to fetch it at once
+    (s_push_blobs, "want").  When a blob arrives the pump runs again;
     when one cannot be fetched, the tasks waiting for it fail with the
     reason.  Either way a task waiting for its files holds no slot, and
     can still be stolen.  s_start makes its work directory and checks
