@@ -492,8 +492,8 @@ s_blob_owners (s_pool_t *self, const char *hex, const char **owners)
 }
 
 //  Is FILE in our store?  If not, makes sure a fetch of it is under way:
-//  from the blob's owners (not us, not LAST), then from LAST (a task's
-//  origin, or the origin that asked us to keep it), which has it.
+//  from the blob's owners (not us, not LAST), then from LAST (the task's
+//  origin), which has it.
 //  tm_blobs moves on when an owner has no copy (yet) or stalls.  Returns
 //  1 if the file is here, else 0.  Never calls back.
 static int
@@ -557,9 +557,10 @@ s_push_blobs (s_pool_t *self, s_run_t *run)
 }
 
 //  Owner side: FROM, an origin, asks us to keep a blob of its run.  We
-//  fetch it outside any task, from the other owners first (a member that
-//  became an owner since they got it), then from FROM; the tasks that
-//  need it here later join that fetch.
+//  fetch it outside any task, from FROM only: it is sending the same to
+//  every owner at once, so the others have no copy yet, and asking them
+//  first would only keep us, and the holders that wait for us, from
+//  reaching FROM.  The tasks that need it here later join that fetch.
 static void
 s_on_want (s_pool_t *self, const char *from, json_t *msg)
 {
@@ -583,9 +584,7 @@ s_on_want (s_pool_t *self, const char *from, json_t *msg)
         S_BLOB_COUNT (self, prefetch_present, 1);
         return;
     }
-    tm_file_t file = { .size = bytes, .exec = json_is_true (exec) };
-    snprintf (file.digest, sizeof file.digest, "%s", hex);
-    s_want_file (self, &file, from);
+    tm_blobs_want (self->blobs, hex, bytes, json_is_true (exec), from);
     S_BLOB_COUNT (self, prefetch_started, 1);
 }
 
