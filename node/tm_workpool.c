@@ -508,13 +508,23 @@ s_want_file (s_pool_t *self, const tm_file_t *file, const char *last)
     const char **owners = (const char **) malloc ((self->replicas + 1) * sizeof (char *));
     assert (owners);
     size_t count = s_blob_owners (self, file->digest, owners);
+    //  Each holder starts at an owner of its own (by its weight for the
+    //  blob), so that the holders waiting for owners spread over them
+    uint8_t key [32];
+    size_t first = 0;
+    if (count > 0 && sodium_hex2bin (key, sizeof key, file->digest, strlen (file->digest),
+                                     NULL, NULL, NULL) == 0)
+        first = (size_t) (tm_rendezvous_weight (key, self->self_id, strlen (self->self_id))
+                          % count);
     size_t named = 0;
     //  Room for LAST after them, whatever R
-    for (size_t i = 0; i < count && named < TM_BLOBS_SOURCES - 1; i++)
-        if (!streq (owners [i], self->self_id) && !streq (owners [i], last)) {
-            tm_blobs_want (self->blobs, file->digest, file->size, file->exec, owners [i]);
+    for (size_t k = 0; k < count && named < TM_BLOBS_SOURCES - 1; k++) {
+        const char *owner = owners [(first + k) % count];
+        if (!streq (owner, self->self_id) && !streq (owner, last)) {
+            tm_blobs_want (self->blobs, file->digest, file->size, file->exec, owner);
             named++;
         }
+    }
     free (owners);
     if (named > 0)
         S_BLOB_COUNT (self, fetch_from_owner, 1);
