@@ -725,6 +725,11 @@ s_control (zactor_t *gossip, json_t *request)
                 { "blobs_refused", blobs.blobs_refused }, { "fetches_failed", blobs.fetches_failed },
                 { "chunks_dropped", blobs.chunks_dropped }, { "blobs_served", blobs.blobs_served },
                 { "bytes_served", blobs.bytes_served },
+                { "busy_answers", blobs.busy_answers }, { "busy_waits", blobs.busy_waits },
+                { "prefetch_asked", blobs.prefetch_asked },
+                { "prefetch_started", blobs.prefetch_started },
+                { "prefetch_present", blobs.prefetch_present },
+                { "fetch_from_owner", blobs.fetch_from_owner },
             };
             json_t *counters = json_object_get (stats, "work");
             for (size_t i = 0; i < sizeof shipping / sizeof shipping [0]; i++)
@@ -866,6 +871,7 @@ tm_agent_main (int argc, char **argv)
         .datadir = datadir,
         .work_endpoint = work_endpoint,
         .slots = options.slots,
+        .replicas = options.cache_replicas,
         .node_sk = tm_keys_node_secret (keys),
         .executor = {
             .trace_shim = trace_shim,

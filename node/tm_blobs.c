@@ -53,6 +53,9 @@ typedef struct {
     double heard;               //  Last progress (tm_now)
     double started;             //  When it became ACTIVE (tm_now)
     int stalls;                 //  Rounds without progress in a row
+    double retry_at;            //  Its source answered "fetching": ask again
+                                //  then (tm_now); 0 if not waiting
+    int busy_rounds;            //  "fetching" answers from the current source
     char *reason;               //  Why the last source failed, or why it FAILED
 } s_fetch_t;
 
@@ -87,6 +90,12 @@ tm_blobs_stats_read (const tm_blobs_stats_t *stats, tm_blobs_stats_t *out)
     out->chunks_dropped = __atomic_load_n (&stats->chunks_dropped, __ATOMIC_RELAXED);
     out->blobs_served = __atomic_load_n (&stats->blobs_served, __ATOMIC_RELAXED);
     out->bytes_served = __atomic_load_n (&stats->bytes_served, __ATOMIC_RELAXED);
+    out->busy_answers = __atomic_load_n (&stats->busy_answers, __ATOMIC_RELAXED);
+    out->busy_waits = __atomic_load_n (&stats->busy_waits, __ATOMIC_RELAXED);
+    out->prefetch_asked = __atomic_load_n (&stats->prefetch_asked, __ATOMIC_RELAXED);
+    out->prefetch_started = __atomic_load_n (&stats->prefetch_started, __ATOMIC_RELAXED);
+    out->prefetch_present = __atomic_load_n (&stats->prefetch_present, __ATOMIC_RELAXED);
+    out->fetch_from_owner = __atomic_load_n (&stats->fetch_from_owner, __ATOMIC_RELAXED);
 }
 
 static void
@@ -246,6 +255,7 @@ s_restart (tm_blobs_t *self, s_fetch_t *fetch)
     crypto_generichash_init (&fetch->hash, NULL, 0, S_DIGEST_SIZE);
     fetch->heard = tm_now ();
     fetch->stalls = 0;
+    fetch->retry_at = 0;
     s_ask (self, fetch);
     return 0;
 }
@@ -285,6 +295,7 @@ s_next_source (tm_blobs_t *self, s_fetch_t *fetch, const char *why)
     fetch->reason = strdup (why);
     fetch->source++;
     fetch->tries = 0;
+    fetch->busy_rounds = 0;
     if (fetch->source >= fetch->sources_size || s_restart (self, fetch) != 0)
         s_fail (self, fetch);
 }
@@ -437,6 +448,21 @@ tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
     return 0;
 }
 
+int
+tm_blobs_has (tm_blobs_t *self, const char *hex, uint64_t size)
+{
+    assert (self && tm_task_digest_valid (hex));
+    if (zhashx_lookup (self->present, hex))
+        return 1;
+    if (zhashx_lookup (self->fetches, hex))
+        return 0;
+    if (tm_store_has (self->store, hex, size)) {
+        zhashx_insert (self->present, hex, (void *) 1);
+        return 1;
+    }
+    return -1;
+}
+
 void
 tm_blobs_forget (tm_blobs_t *self, const char *hex)
 {
@@ -457,6 +483,24 @@ s_on_chunk (tm_blobs_t *self, const char *from, json_t *msg, const char *hex,
         return 0;
     }
     const char *error = json_string_value (json_object_get (msg, "e"));
+    if (error && streq (error, "fetching") && fetch->busy_rounds < TM_BLOBS_BUSY_ROUNDS) {
+        //  Not yet: ask it again soon (one answer per fetch message: the
+        //  first one sets the time)
+        if (fetch->retry_at == 0) {
+            fetch->busy_rounds++;
+            fetch->retry_at = tm_now () + self->stall / 8;
+            S_COUNT (self, busy_waits, 1);
+        }
+        fetch->heard = tm_now ();
+        return 0;
+    }
+    if (error && streq (error, "fetching")) {
+        char *why = tm_strdupf ("the member asked was still fetching it after %d rounds",
+                                fetch->busy_rounds);
+        s_next_source (self, fetch, why);
+        free (why);
+        return 0;
+    }
     if (error) {
         char *why = tm_strdupf ("the member asked could not send it (%.100s)", error);
         s_next_source (self, fetch, why);
@@ -539,7 +583,15 @@ s_on_fetch (tm_blobs_t *self, const char *from, json_t *msg, const char *hex)
     uint64_t size;
     int fd = tm_store_open (self->store, hex, &size);
     if (fd < 0) {
-        s_refuse (self, from, hex, "no such blob");
+        //  Busy only while we ask the member that surely has it (see the
+        //  header), and never to that member: no two wait for each other
+        s_fetch_t *mine = (s_fetch_t *) zhashx_lookup (self->fetches, hex);
+        bool busy = mine && mine->state == FETCH_ACTIVE
+                 && mine->source + 1 == mine->sources_size
+                 && !streq (mine->sources [mine->source], from);
+        if (busy)
+            S_COUNT (self, busy_answers, 1);
+        s_refuse (self, from, hex, busy ? "fetching" : "no such blob");
         return 0;
     }
     uint64_t chunks = (size + TM_BLOBS_CHUNK - 1) / TM_BLOBS_CHUNK;
@@ -645,6 +697,17 @@ tm_blobs_tick (tm_blobs_t *self, double now)
             continue;
         if (fetch->state == FETCH_FAILED)
             s_fail (self, fetch);
+        else
+        if (fetch->state == FETCH_ACTIVE && fetch->retry_at > 0) {
+            if (now >= fetch->retry_at) {
+                //  Its source was busy: ask again for whatever is missing
+                fetch->retry_at = 0;
+                fetch->next = fetch->hashed;
+                fetch->outstanding = 0;
+                fetch->heard = now;
+                s_ask (self, fetch);
+            }
+        }
         else
         if (fetch->state == FETCH_ACTIVE && now - fetch->heard > self->stall) {
             if (++fetch->stalls >= self->stalls) {

@@ -1,8 +1,9 @@
 /*  tm_blobs.h - blobs between members: fetched by digest, in chunks, on credit.
 
     A holder about to run a task needs the task's files in its content
-    store (tm_store.h).  This class gets the ones it lacks from a member
-    that has them (the task's origin), and serves the blobs of its own
+    store (tm_store.h).  This class gets the ones it lacks from members
+    that have them (the blob's owners, the task's origin: the caller
+    names them, in order), and serves the blobs of its own
     store to members that ask.  It is not an actor: the work pool owns
     one, feeds it the "fetch" and "chunk" messages of the work protocol,
     ticks it, and is called back through a tm_blobs_handler_t.
@@ -22,6 +23,9 @@
                             INDEX * TM_BLOBS_CHUNK (fewer for the last)
                             {"t":"chunk","d":HEX,"e":"why"}
                             the server cannot send it (no such blob)
+                            {"t":"chunk","d":HEX,"e":"fetching"}
+                            not yet: the server is fetching it from the
+                            last member it named (its origin); ask again
 
     What a fetcher does with what arrives (it is untrusted input):
     - A chunk it did not ask for (no fetch of HEX under way from that
@@ -33,6 +37,14 @@
       match HEX, or the blob is refused (counted: blobs_refused) and
       fetched again from the start, up to TM_BLOBS_TRIES times from one
       member.  Only a verified blob is renamed into the store.
+    - "fetching" is answered only by a member whose own fetch of HEX
+      asks, now, the last of its sources, which is not the asker: the
+      member that surely has it (the task's origin), so a wait ends,
+      and two members never wait for each other.  The fetcher keeps
+      that source and asks again every stall/8 s, TM_BLOBS_BUSY_ROUNDS
+      times at most, then moves on.  This makes the blob's owners
+      (tm_workpool.h) relay it, store and forward, so that its origin
+      sends it about once per owner, not once per member.
     - A fetch that receives nothing for `stall` seconds asks again for
       what is missing; after `stalls` such rounds in a row, or when its
       member is gone or has no copy, it moves to the next member that
@@ -62,6 +74,8 @@
 #define TM_BLOBS_SOURCES    8               //  Members remembered per fetch
 #define TM_BLOBS_STALL      2.0             //  Default s without progress: ask again
 #define TM_BLOBS_STALLS     5               //  Default rounds of that before giving up
+#define TM_BLOBS_BUSY_ROUNDS 240            //  "fetching" answers from one source, at
+                                            //  stall/8 s apart, before trying the next
 
 //  Counters for `testmesh stats` (work.*), published as the work pool's
 //  are: each is written atomically, together they are not a snapshot.
@@ -73,6 +87,14 @@ typedef struct {
     uint64_t chunks_dropped;    //  Chunks dropped: not asked for, duplicate or malformed
     uint64_t blobs_served;      //  First chunks of blobs sent (about one per fetch served)
     uint64_t bytes_served;      //  Bytes of chunks sent
+    uint64_t busy_answers;      //  "fetching" answers we sent (asked while fetching)
+    uint64_t busy_waits;        //  "fetching" answers we got, and so waited
+    //  Written by the work pool, not by tm_blobs: the blob placement
+    //  (docs/scheduling.md, "Inputs")
+    uint64_t prefetch_asked;    //  "want" messages we sent, as origin, to owners
+    uint64_t prefetch_started;  //  "want" messages that started a fetch here
+    uint64_t prefetch_present;  //  "want" messages for a blob we had or were fetching
+    uint64_t fetch_from_owner;  //  Fetches we started from an owner, not the origin
 } tm_blobs_stats_t;
 
 //  Copies the counters at STATS (written by the pool's thread) into OUT.
@@ -113,6 +135,10 @@ void tm_blobs_set_timing (tm_blobs_t *self, double stall, int stalls);
 //  (asserted).  Never calls back.
 int tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
                    const char *source);
+
+//  Is blob HEX, of SIZE bytes, in the store (1), being fetched (0), or
+//  neither (-1)?  Starts nothing, never calls back.  HEX must be valid.
+int tm_blobs_has (tm_blobs_t *self, const char *hex, uint64_t size);
 
 //  Blob HEX turned out not to be in the store after all (it was removed
 //  behind our back): the next tm_blobs_want looks again.

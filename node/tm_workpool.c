@@ -51,7 +51,9 @@
     Shipped tasks.  A queued task whose files are not all in our store
     is not started: s_pump looks past it (S_LOOKAHEAD tasks deep in each
     group) for one that can start, and asks tm_blobs for what it lacks,
-    from the task's origin.  When a blob arrives the pump runs again;
+    from the blob's owners, then the task's origin (s_want_file).  An
+    origin starting a run asks each blob's owners to fetch it at once
+    (s_push_blobs, "want").  When a blob arrives the pump runs again;
     when one cannot be fetched, the tasks waiting for it fail with the
     reason.  Either way a task waiting for its files holds no slot, and
     can still be stolen.  s_start makes its work directory and checks
@@ -67,6 +69,7 @@
 #include "tm_scheduler.h"
 #include "tm_workdir.h"
 #include "tm_cacheentry.h"
+#include "tm_rendezvous.h"
 #include <sodium.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -171,6 +174,9 @@ typedef struct {
     uint64_t event;             //  Events handled so far (one per wake-up)
     tm_store_t *store;          //  DATADIR/store
     tm_blobs_t *blobs;          //  Fetches the files of shipped tasks, serves ours
+    size_t replicas;            //  R: a blob's owners (s_blob_owners)
+    tm_blobs_stats_t blob_counts;   //  Ours (the placement's fields only)
+    tm_blobs_stats_t *blob_stats;   //  The owner's copy, or NULL
     tm_loadcheck_t *loadcheck;  //  Can a task's program start here?
     char *work_base;            //  DATADIR/work: the work directories
     json_t *dropped;            //  Origin id -> {"at": s, "runs": {run: [[i, l]...]}}:
@@ -187,6 +193,14 @@ static void s_fail (s_pool_t *self, s_run_t *run, size_t index, const char *why)
         if ((self)->stats)                                                  \
             __atomic_store_n (&(self)->stats->field, (self)->counts.field,  \
                               __ATOMIC_RELAXED);                            \
+    } while (0)
+
+//  Counts one FIELD event of the blob placement, and publishes it.
+#define S_BLOB_COUNT(self, field, n) do {                                   \
+        (self)->blob_counts.field += (n);                                   \
+        if ((self)->blob_stats)                                             \
+            __atomic_store_n (&(self)->blob_stats->field,                   \
+                              (self)->blob_counts.field, __ATOMIC_RELAXED); \
     } while (0)
 
 void
@@ -444,20 +458,159 @@ s_hold (s_pool_t *self, const char *origin, const char *run, json_t *item, bool 
     return 0;
 }
 
+//  ---------------------------------------------------------------------
+//  Blob placement (docs/scheduling.md, "Inputs"): a shipped blob is kept
+//  by its owners, as a cache entry is (docs/caching.md, 4), so that it
+//  outlives its origin and holders can fetch it from them.
+
+//  Writes into OWNERS (at most self->replicas, ids borrowed from our
+//  member table) the owners of blob HEX: the R alive members of highest
+//  rendezvous weight for its digest, heaviest first.  Returns how many.
+//  Members gossip has not told us of yet are not counted: two members
+//  may disagree for a while, which costs a fetch from the origin, never
+//  a failure.
+static size_t
+s_blob_owners (s_pool_t *self, const char *hex, const char **owners)
+{
+    uint8_t key [32];
+    if (sodium_hex2bin (key, sizeof key, hex, strlen (hex), NULL, NULL, NULL) != 0)
+        return 0;               //  Not reached: every digest is checked first
+    size_t max = zhashx_size (self->members);
+    const char **ids = (const char **) malloc ((max + 1) * sizeof (char *));
+    size_t *picked = (size_t *) malloc ((self->replicas + 1) * sizeof (size_t));
+    assert (ids && picked);
+    size_t count = 0;
+    for (s_member_t *member = (s_member_t *) zhashx_first (self->members); member;
+         member = (s_member_t *) zhashx_next (self->members))
+        if (member->alive && count < max)
+            ids [count++] = member->id;
+    size_t found = tm_rendezvous_owners (key, ids, count, self->replicas, picked);
+    for (size_t i = 0; i < found; i++)
+        owners [i] = ids [picked [i]];
+    free (ids);
+    free (picked);
+    return found;
+}
+
+//  Is FILE in our store?  If not, makes sure a fetch of it is under way:
+//  from the blob's owners (not us, not LAST), then from LAST (the task's
+//  origin), which has it.
+//  tm_blobs moves on when an owner has no copy (yet) or stalls.  Returns
+//  1 if the file is here, else 0.  Never calls back.
+static int
+s_want_file (s_pool_t *self, const tm_file_t *file, const char *last)
+{
+    int has = tm_blobs_has (self->blobs, file->digest, file->size);
+    if (has == 1)
+        return 1;
+    if (has == 0 || file->size == 0)
+        //  Under way: LAST is one more source.  Empty: made here.
+        return tm_blobs_want (self->blobs, file->digest, file->size, file->exec, last);
+    const char **owners = (const char **) malloc ((self->replicas + 1) * sizeof (char *));
+    assert (owners);
+    size_t count = s_blob_owners (self, file->digest, owners);
+    //  Each holder starts at an owner of its own (by its weight for the
+    //  blob), so that the holders waiting for owners spread over them
+    uint8_t key [32];
+    size_t first = 0;
+    if (count > 0 && sodium_hex2bin (key, sizeof key, file->digest, strlen (file->digest),
+                                     NULL, NULL, NULL) == 0)
+        first = (size_t) (tm_rendezvous_weight (key, self->self_id, strlen (self->self_id))
+                          % count);
+    size_t named = 0;
+    //  Room for LAST after them, whatever R
+    for (size_t k = 0; k < count && named < TM_BLOBS_SOURCES - 1; k++) {
+        const char *owner = owners [(first + k) % count];
+        if (!streq (owner, self->self_id) && !streq (owner, last)) {
+            tm_blobs_want (self->blobs, file->digest, file->size, file->exec, owner);
+            named++;
+        }
+    }
+    free (owners);
+    if (named > 0)
+        S_BLOB_COUNT (self, fetch_from_owner, 1);
+    return tm_blobs_want (self->blobs, file->digest, file->size, file->exec, last);
+}
+
+//  Origin side: asks the owners of each distinct blob RUN's tasks need
+//  to fetch it from us now ("want"), before the holders ask for it.
+static void
+s_push_blobs (s_pool_t *self, s_run_t *run)
+{
+    if (!self->blobs || !*self->self_id)
+        return;
+    zhashx_t *seen = zhashx_new ();
+    const char **owners = (const char **) malloc ((self->replicas + 1) * sizeof (char *));
+    assert (owners);
+    for (size_t i = 0; i < run->total; i++) {
+        tm_task_t *task = tm_tasklist_get (run->tasks, i);
+        if (task->skip_reason || task->unrunnable)
+            continue;
+        for (size_t k = 0; k < task->files_size; k++) {
+            const tm_file_t *file = &task->files [k];
+            if (file->size == 0 || zhashx_lookup (seen, file->digest))
+                continue;       //  Nobody fetches an empty blob
+            zhashx_insert (seen, file->digest, (void *) 1);
+            size_t count = s_blob_owners (self, file->digest, owners);
+            for (size_t j = 0; j < count; j++) {
+                if (streq (owners [j], self->self_id))
+                    continue;
+                json_t *msg = json_pack ("{s:s, s:s, s:I, s:b}", "t", "want",
+                                         "d", file->digest, "z", (json_int_t) file->size,
+                                         "x", file->exec);
+                s_send (self, owners [j], &msg);
+                S_BLOB_COUNT (self, prefetch_asked, 1);
+            }
+        }
+    }
+    free (owners);
+    zhashx_destroy (&seen);
+}
+
+//  Owner side: FROM, an origin, asks us to keep a blob of its run.  We
+//  fetch it outside any task, from FROM only: it is sending the same to
+//  every owner at once, so the others have no copy yet, and asking them
+//  first would only keep us, and the holders that wait for us, from
+//  reaching FROM.  The tasks that need it here later join that fetch.
+static void
+s_on_want (s_pool_t *self, const char *from, json_t *msg)
+{
+    const char *hex = json_string_value (json_object_get (msg, "d"));
+    json_t *size = json_object_get (msg, "z");
+    json_t *exec = json_object_get (msg, "x");
+    if (!tm_task_digest_valid (hex)
+    ||  !json_is_integer (size) || json_integer_value (size) < 0
+    ||  (uint64_t) json_integer_value (size) > TM_CODEC_FILE_MAX
+    ||  (exec && !json_is_boolean (exec))) {
+        S_COUNT (self, malformed, 1);
+        return;
+    }
+    if (!self->blobs || s_origin_gone (self, from) || streq (from, self->self_id))
+        return;
+    uint64_t bytes = (uint64_t) json_integer_value (size);
+    int has = tm_blobs_has (self->blobs, hex, bytes);
+    if (has >= 0) {
+        if (has == 0)           //  Fetching it already: FROM is one more source
+            tm_blobs_want (self->blobs, hex, bytes, json_is_true (exec), from);
+        S_BLOB_COUNT (self, prefetch_present, 1);
+        return;
+    }
+    tm_blobs_want (self->blobs, hex, bytes, json_is_true (exec), from);
+    S_BLOB_COUNT (self, prefetch_started, 1);
+}
+
 //  True if every file HELD's task needs is in our store; asks tm_blobs
-//  for those that are not, from the task's origin (never calls back).
+//  for those that are not, from their owners and the task's origin
+//  (never calls back).
 static bool
 s_ready (s_pool_t *self, s_held_t *held)
 {
     bool ready = true;
     if (!self->blobs)
         return true;            //  No store: s_start fails it
-    for (size_t i = 0; i < held->task->files_size; i++) {
-        const tm_file_t *file = &held->task->files [i];
-        if (tm_blobs_want (self->blobs, file->digest, file->size, file->exec,
-                           held->origin) != 1)
+    for (size_t i = 0; i < held->task->files_size; i++)
+        if (s_want_file (self, &held->task->files [i], held->origin) != 1)
             ready = false;
-    }
     return ready;
 }
 
@@ -1204,6 +1357,8 @@ s_run_start (s_pool_t *self, const char *key, tm_tasklist_t *tasks, int retries,
             indices [count++] = order [i]->index;
     }
     free (order);
+    //  The owners' fetches get a head start on the holders'
+    s_push_blobs (self, run);
     s_place (self, run, indices, count, NULL, false);
     free (indices);
     s_finish_if_done (self, run);
@@ -1714,6 +1869,9 @@ s_on_recv (s_pool_t *self, const char *from, zframe_t *payload)
     if (streq (type, "give"))
         s_on_give (self, from, msg);
     else
+    if (streq (type, "want"))
+        s_on_want (self, from, msg);
+    else
     if (streq (type, "cancel")) {
         const char *run = json_string_value (json_object_get (msg, "run"));
         if (run)
@@ -1894,6 +2052,8 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     self.pipe = pipe;
     self.slots = config->slots > 0 ? config->slots : 1;
     self.stats = config->stats;
+    self.blob_stats = config->blob_stats;
+    self.replicas = config->replicas > 0 ? (size_t) config->replicas : 3;
     self.name = strdup (config->executor.member);
     if (config->node_sk) {
         memcpy (self.node_sk, config->node_sk, TM_CACHE_SK);

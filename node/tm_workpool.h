@@ -41,7 +41,11 @@
     Shipped tasks (tm_task_t's root set; docs/scheduling.md, "Inputs"):
     a holder starts one only once every file it needs is in its content
     store; until then it stays queued, takes no slot, and the blobs it
-    lacks are fetched from its origin (tm_blobs.h).  It then runs in a
+    lacks are fetched from the blob's owners, then its origin (tm_blobs.h).
+    A blob's owners are the R alive members of highest rendezvous weight
+    for its digest (tm_rendezvous.h); an origin that starts a run asks
+    them to fetch its blobs at once ("want"), so that the blobs outlive
+    the origin and holders need not all fetch from it.  It then runs in a
     work directory of its own (tm_workdir.h), removed when it ends.  A
     file that cannot be fetched, or a program this member cannot start
     (tm_loadcheck.h), fails the task with a one-line reason.
@@ -104,6 +108,8 @@ typedef struct {
                                 //  DATADIR/work (tm_store.h, tm_workdir.h)
     const char *work_endpoint;  //  The gossip actor's work socket
     int slots;                  //  Tasks run here at once
+    int replicas;               //  R: members that keep each shipped blob
+                                //  (--cache-replicas); < 1 means 3
     const uint8_t *node_sk;     //  Our Ed25519 secret key (64 bytes, copied), to
                                 //  sign the cache claims of tasks we pass
                                 //  (tm_cacheentry.h); NULL signs nothing

@@ -480,6 +480,72 @@ Test (blobs, gone_or_empty_handed_source_makes_the_fetch_try_the_next)
     free (same);
 }
 
+//  Ticks NODE until it has no fetch under way, for at most 5 s.
+static void
+s_tick_until_done (s_node_t *node)
+{
+    double end = tm_now () + 5;
+    while (tm_blobs_fetching (node->blobs) > 0) {
+        cr_assert (tm_now () < end, "the fetch did not end");
+        tm_blobs_tick (node->blobs, tm_now ());
+        s_deliver (NULL, NULL, 100000);
+        usleep (1000);
+    }
+}
+
+Test (blobs, member_fetching_from_the_origin_answers_fetching_and_is_waited_for)
+{
+    s_node_t *origin = s_node ('a'), *holder = s_node ('b'), *owner = s_node ('c');
+    tm_blobs_set_timing (holder->blobs, 0.01, 3);
+    char *hex = s_put (origin, S_SIZE, 4);
+    //  The owner fetches from the origin, its last (only) source; the
+    //  holder asks the owner first, the origin last
+    tm_blobs_want (owner->blobs, hex, S_SIZE, false, origin->id);
+    tm_blobs_want (holder->blobs, hex, S_SIZE, false, owner->id);
+    tm_blobs_want (holder->blobs, hex, S_SIZE, false, origin->id);
+    //  The owner's first ask reaches the origin first, the holder's ask
+    //  reaches the owner while it still fetches: "fetching", not "no such blob"
+    s_deliver (NULL, NULL, 2);
+    cr_assert_eq (owner->stats.busy_answers, 1);
+    s_deliver (NULL, NULL, 100000);
+    cr_assert_eq (owner->ready, 1);
+    cr_assert_eq (holder->stats.busy_waits, 1);
+    cr_assert_eq (holder->ready, 0, "the holder did not wait");
+    s_tick_until_done (holder);
+    cr_assert_eq (holder->ready, 1);
+    cr_assert_eq (holder->failed, 0);
+    cr_assert (s_same_content (origin, holder, hex));
+    //  The origin sent it once; the owner relayed it
+    cr_assert_eq (origin->stats.blobs_served, 1);
+    cr_assert_eq (owner->stats.blobs_served, 1);
+    free (hex);
+}
+
+Test (blobs, members_fetching_from_each_other_never_wait_for_each_other)
+{
+    s_node_t *origin = s_node ('a'), *b = s_node ('b'), *c = s_node ('c');
+    char *hex = s_put (origin, S_SIZE, 5);
+    //  Each asks the other first, then the origin: neither is on its
+    //  last source, so each says "no such blob" and both go to the origin
+    tm_blobs_want (b->blobs, hex, S_SIZE, false, c->id);
+    tm_blobs_want (b->blobs, hex, S_SIZE, false, origin->id);
+    tm_blobs_want (c->blobs, hex, S_SIZE, false, b->id);
+    tm_blobs_want (c->blobs, hex, S_SIZE, false, origin->id);
+    s_deliver (NULL, NULL, 100000);
+    cr_assert_eq (b->ready + c->ready, 2);
+    cr_assert_eq (b->stats.busy_waits + c->stats.busy_waits, 0);
+    cr_assert_eq (origin->stats.blobs_served, 2);
+    //  Each other's only source, and neither has it: both fail at once
+    char other [TM_STORE_HEX];
+    tm_store_digest ("nobody has this", 15, other);
+    tm_blobs_want (b->blobs, other, 15, false, c->id);
+    tm_blobs_want (c->blobs, other, 15, false, b->id);
+    s_deliver (NULL, NULL, 100000);
+    cr_assert_eq (b->failed + c->failed, 2);
+    cr_assert_eq (b->stats.busy_answers + c->stats.busy_answers, 0);
+    free (hex);
+}
+
 Test (blobs, fetch_fails_when_its_only_source_has_no_copy)
 {
     s_node_t *empty = s_node ('a'), *fetcher = s_node ('b');

@@ -11,6 +11,7 @@
     that its input there has the right content.
 */
 #include "tm_cluster.h"
+#include "tm_rendezvous.h"
 #include <dirent.h>
 #include <jansson.h>
 #include <signal.h>
@@ -266,7 +267,7 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
         size += st.st_size;
         free (path);
     }
-    long long fetched = 0, served = 0;
+    long long fetched = 0, served = 0, served_all = 0;
     for (int i = 0; i < 3; i++) {
         json_t *stats = tmc_stats (agents [i]);
         long long blobs = tmc_counter (stats, "work.blobs_fetched");
@@ -284,6 +285,7 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
         }
         cr_assert_eq (tmc_counter (stats, "work.blobs_refused"), 0);
         fetched += blobs;
+        served_all += tmc_counter (stats, "work.blobs_served");
         json_decref (stats);
         //  Each blob once in each store; every work directory removed
         cr_assert_leq (s_entries (agents [i], "work"), 0, "%s left work directories",
@@ -301,8 +303,11 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
     cr_assert_geq (json_object_size (ran), 2, "only %zu member(s) ran tests",
                    json_object_size (ran));
     cr_assert_gt (fetched, 0, "nothing crossed the network");
-    cr_assert_eq (served, fetched, "the origin served %lld blobs for %lld fetched",
-                  served, fetched);
+    //  Every member owns every blob here (R = 3): one that asks another
+    //  while that one fetches from the origin waits and takes it from it
+    cr_assert_eq (served_all, fetched, "%lld blobs served for %lld fetched",
+                  served_all, fetched);
+    cr_assert_leq (served, fetched);
 
     //  Again, from the moved directory: the same content, nothing fetched
     free (manifest);
@@ -327,6 +332,183 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
     tmu_rmrf (base);
     free (base); free (dir); free (moved); free (go); free (manifest); free (extra);
     free (report); free (input);
+}
+
+//  A manifest in DIR/NAME: COUNT tests of bin/SCRIPT, with its input,
+//  that only members labelled REQUIRES may run.
+static char *
+s_manifest (const char *dir, const char *name, const char *script, int count,
+            const char *requires)
+{
+    char *path = s_join (dir, name);
+    FILE *file = fopen (path, "w");
+    cr_assert_not_null (file);
+    for (int i = 0; i < count; i++)
+        fprintf (file, "[test \"t%d\"]\ncommand = ./bin/%s\ninputs = data/input.txt\n"
+                       "requires = %s\ntimeout = 60\n\n", i, script, requires);
+    fclose (file);
+    return path;
+}
+
+//  Indexes into AGENTS (COUNT, NULL ones skipped: dead) of the R = 3
+//  owners of the blob HEX, heaviest first, as their members compute
+//  them; ids from MEMBERS (`members --json`).  Returns how many.
+static size_t
+s_owners (tmc_agent_t **agents, int count, json_t *members, const char *hex, int *owners)
+{
+    const char *ids [8];
+    int which [8];
+    size_t n = 0;
+    for (int i = 0; i < count; i++) {
+        if (!agents [i])
+            continue;
+        json_t *member = tmc_member (members, agents [i]->name);
+        cr_assert_not_null (member, "%s is not listed", agents [i]->name);
+        ids [n] = json_string_value (json_object_get (member, "id"));
+        which [n++] = i;
+    }
+    uint8_t key [32];
+    cr_assert_eq (sodium_hex2bin (key, sizeof key, hex, 64, NULL, NULL, NULL), 0);
+    size_t picked [3];
+    size_t found = tm_rendezvous_owners (key, ids, n, 3, picked);
+    for (size_t i = 0; i < found; i++)
+        owners [i] = which [picked [i]];
+    return found;
+}
+
+static bool
+s_stored (tmc_agent_t *agent, const char *hex)
+{
+    char path [4400];
+    snprintf (path, sizeof path, "%s/store/%s", agent->dir, hex);
+    struct stat st;
+    return stat (path, &st) == 0;
+}
+
+Test (cli_ship, blobs_stay_on_their_owners_and_serve_a_later_member_after_the_origin_dies,
+      .timeout = 180)
+{
+    //  a1 submits; only a2 may run the first run's tests (pool=first),
+    //  so the blobs reach a3..a5 only if they own them
+    tmc_agent_t *agents [6] = { NULL };
+    agents [0] = tmc_start ("a1", NULL, "--slots", "2", NULL);
+    char *token = tmc_token (agents [0], 10);
+    agents [1] = tmc_start ("a2", token, "--slots", "2", "--label", "pool=first", NULL);
+    agents [2] = tmc_start ("a3", token, "--slots", "2", NULL);
+    agents [3] = tmc_start ("a4", token, "--slots", "2", NULL);
+    agents [4] = tmc_start ("a5", token, "--slots", "2", NULL);
+    free (token);
+    tmc_wait_mesh (agents, 5, 30);
+    char *dir = tmu_scratch ();
+    char script [64];
+    snprintf (script, sizeof script, "owned-%d.sh", (int) getpid ());
+    s_suite (dir, script, 1, NULL, true);
+    char *first = s_manifest (dir, "first.ini", script, 4, "pool=first");
+    char *extra = s_join (dir, "extra");
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  "--input", extra, first);
+    cr_assert_eq (run.status, 0, "exit %d\n%s%s", run.status, run.out, run.err);
+    tmu_run_free (&run);
+
+    //  Every owner of each of the three blobs has it, soon if not yet
+    char hexes [3][65];
+    const char *files [3] = { "data/input.txt", "extra/notes.txt", NULL };
+    char script_path [128];
+    snprintf (script_path, sizeof script_path, "bin/%s", script);
+    files [2] = script_path;
+    json_t *members = tmc_members_of (agents [0]);
+    bool had [3][6] = { { false } };    //  Blob b in agent i's store after the first run
+    long long asked = 0;
+    for (int b = 0; b < 3; b++) {
+        char *path = s_join (dir, files [b]);
+        s_digest (path, hexes [b]);
+        free (path);
+        int owners [3];
+        size_t count = s_owners (agents, 5, members, hexes [b], owners);
+        cr_assert_eq (count, 3);
+        for (size_t k = 0; k < count; k++) {
+            tmc_agent_t *owner = agents [owners [k]];
+            asked += owners [k] != 0;
+            double end = tmu_now () + 20;
+            while (!s_stored (owner, hexes [b])) {
+                cr_assert (tmu_now () < end, "%s owns blob %s of %s and does not have it",
+                           owner->name, hexes [b], files [b]);
+                usleep (20000);
+            }
+        }
+        for (int i = 0; i < 5; i++)
+            had [b][i] = s_stored (agents [i], hexes [b]);
+    }
+    json_decref (members);
+    json_t *stats = tmc_stats (agents [0]);
+    cr_assert_eq (tmc_counter (stats, "work.prefetch_asked"), asked);
+    json_decref (stats);
+
+    //  The origin dies; a6 joins, and a2 submits the same files in a run
+    //  only a6 may run.  a6 fetches each blob from an owner that has it,
+    //  when one does besides a2 (which has it as the new origin)
+    tmc_kill (agents [0]);
+    tmc_agent_t *rest [5] = { agents [1], agents [2], agents [3], agents [4], NULL };
+    tmc_wait_all (rest, 4, "a1", "dead|gone", 30);
+    tmu_run_t tok = tmu_testmesh (15, "token", "--data", agents [1]->dir);
+    cr_assert_eq (tok.status, 0, "token: %s", tok.err);
+    token = strndup (tok.out, strcspn (tok.out, "\r\n"));
+    tmu_run_free (&tok);
+    agents [5] = tmc_start ("a6", token, "--slots", "2", "--label", "pool=six", NULL);
+    free (token);
+    rest [4] = agents [5];
+    tmc_wait_mesh (rest, 5, 30);
+    agents [0] = NULL;
+    long long served_before [6] = { 0 };
+    for (int i = 1; i < 6; i++) {
+        stats = tmc_stats (agents [i]);
+        served_before [i] = tmc_counter (stats, "work.blobs_served");
+        json_decref (stats);
+    }
+    char *second = s_manifest (dir, "second.ini", script, 4, "pool=six");
+    run = tmu_testmesh (60, "run", "--data", agents [1]->dir, "--progress", "lines",
+                        "--input", extra, second);
+    cr_assert_eq (run.status, 0, "exit %d\n%s%s", run.status, run.out, run.err);
+    tmu_run_free (&run);
+    //  What a2 must serve: each blob to each owner that lacks it (a2 asks
+    //  them to fetch it from it), and to a6 if a6 is no owner and no
+    //  owner but a2 has a copy; what the others must serve: each blob a6
+    //  does not own that an owner other than a2 has
+    members = tmc_members_of (agents [1]);
+    int origin_max = 0, others_min = 0;
+    for (int b = 0; b < 3; b++) {
+        int owners [3];
+        size_t count = s_owners (agents, 6, members, hexes [b], owners);
+        bool copy = false, six_owns = false;
+        for (size_t k = 0; k < count; k++) {
+            if (owners [k] == 1)
+                continue;
+            six_owns |= owners [k] == 5;
+            copy |= owners [k] != 5 && had [b][owners [k]];
+            origin_max += !had [b][owners [k]];
+        }
+        origin_max += !six_owns && !copy;
+        others_min += !six_owns && copy;
+    }
+    json_decref (members);
+    long long others = 0, origin = 0;
+    for (int i = 1; i < 6; i++) {
+        stats = tmc_stats (agents [i]);
+        long long served = tmc_counter (stats, "work.blobs_served") - served_before [i];
+        if (i == 5)
+            cr_assert_eq (tmc_counter (stats, "work.blobs_fetched"), 3);
+        json_decref (stats);
+        if (i == 1)
+            origin = served;
+        else
+            others += served;
+    }
+    cr_log_info ("second run: the origin served %lld blobs (at most %d), the others %lld "
+                 "(at least %d)", origin, origin_max, others, others_min);
+    cr_assert_leq (origin, origin_max, "the new origin served blobs the owners had");
+    cr_assert_geq (others, others_min, "a6 did not fetch from the owners that had the blobs");
+    tmu_rmrf (dir);
+    free (dir); free (first); free (second); free (extra);
 }
 
 Test (cli_ship, corrupt_blob_is_refused_counted_and_fails_its_tests_with_the_reason)

@@ -491,3 +491,65 @@ Test (workpool, give_that_gossip_did_not_send_goes_back_to_the_origin)
     zactor_destroy (&pool);
     zsock_destroy (&gossip);
 }
+
+Test (workpool, want_is_checked_counted_and_fetched_from_its_sender)
+{
+    zsock_t *gossip = zsock_new (ZMQ_PAIR);
+    const char *endpoint = "inproc://test-workpool-want";
+    cr_assert_eq (zsock_bind (gossip, "%s", endpoint), 0);
+    s_datadir = tmu_scratch ();
+    static tm_workpool_stats_t stats;
+    static tm_blobs_stats_t blob_stats;
+    tm_workpool_config_t config = {
+        .stats = &stats, .blob_stats = &blob_stats,
+        .datadir = s_datadir, .work_endpoint = endpoint, .slots = 1, .replicas = 3,
+        .executor = { .member = "w1", .kill_grace = 0.5, .cancel_grace = 0.05,
+                      .output_limit = 4096 },
+    };
+    zactor_t *pool = zactor_new (tm_workpool_actor, &config);
+    char *hello = zstr_recv (gossip);
+    free (hello);
+    zsock_send (gossip, "ss", "SELF", S_SELF);
+    s_member (gossip, S_SELF, "w1", "alive");
+    s_member (gossip, S_ORIGIN, "origin", "alive");
+    char hex [TM_STORE_HEX];
+    tm_store_digest ("hello", 5, hex);
+    //  Each of these is dropped and counted: bad digest, size, exec bit
+    const char *bad [] = {
+        "{\"t\":\"want\",\"d\":\"zz\",\"z\":5}",
+        "{\"t\":\"want\",\"d\":\"%s\",\"z\":-1}",
+        "{\"t\":\"want\",\"d\":\"%s\",\"z\":2199023255553}",
+        "{\"t\":\"want\",\"d\":\"%s\",\"z\":\"5\"}",
+        "{\"t\":\"want\",\"d\":\"%s\",\"z\":5,\"x\":\"yes\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        char text [256];
+        snprintf (text, sizeof text, bad [i], hex);
+        s_recv_from (gossip, S_ORIGIN, text);
+    }
+    //  A good one: the pool fetches the blob from the member that asked
+    char text [256];
+    snprintf (text, sizeof text, "{\"t\":\"want\",\"d\":\"%s\",\"z\":5,\"x\":false}", hex);
+    s_recv_from (gossip, S_ORIGIN, text);
+    json_t *fetch = s_expect (gossip, S_ORIGIN, "fetch", 5000);
+    cr_assert_not_null (fetch, "the pool fetched nothing");
+    cr_assert_str_eq (json_string_value (json_object_get (fetch, "d")), hex);
+    json_decref (fetch);
+    //  Again while it fetches: nothing new starts
+    s_recv_from (gossip, S_ORIGIN, text);
+    double end = tmu_now () + 5;
+    tm_blobs_stats_t counts;
+    do {
+        usleep (1000);
+        tm_blobs_stats_read (&blob_stats, &counts);
+    } while (counts.prefetch_present < 1 && tmu_now () < end);
+    cr_assert_eq (counts.prefetch_started, 1);
+    cr_assert_eq (counts.prefetch_present, 1);
+    tm_workpool_stats_t work;
+    tm_workpool_stats_read (&stats, &work);
+    cr_assert_eq (work.malformed, sizeof bad / sizeof bad [0]);
+    cr_assert_null (s_expect (gossip, S_ORIGIN, "fetch", 100), "a second fetch started");
+    zactor_destroy (&pool);
+    tmu_rmrf (s_datadir);
+    zsock_destroy (&gossip);
+}

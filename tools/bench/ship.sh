@@ -2,9 +2,11 @@
 # ship.sh - how long shipping a big test binary to the members takes.
 # A benchmark, not a test: it prints figures, and passes or fails nothing.
 #
-#   tools/bench/ship.sh [--members N] [--mb M] [--tests C] [--testmesh PATH] [--keep]
+#   tools/bench/ship.sh [--members N] [--mb M] [--tests C] [--replicas R]
+#                       [--testmesh PATH] [--keep]
 #
 #   --members N      members besides the origin that fetch it (default 4)
+#   --replicas R     the agents' --cache-replicas: a blob's owners (default 3)
 #   --mb M           size of the binary in MiB (default 50)
 #   --tests C        tests of the suite, each running the binary (default 2 per agent)
 #   --testmesh PATH  the binary (default build/testmesh)
@@ -21,12 +23,15 @@
 #   shared   --shared-fs: nothing is shipped, tests run in place
 # For the cold run it prints, from the agents' debug logs, each member's
 # fetch time (first chunk asked to blob verified and stored) and the
-# throughput, and the run's wall time against the warm and shared ones.
+# throughput, and the run's wall time against the warm and shared ones;
+# and the bytes each agent served (`testmesh stats` work.bytes_served):
+# the origin sends the blob to its owners, which relay it to the others
+# (docs/scheduling.md, "Placement").
 # Everything started is stopped on exit.
 
 set -u
 me=ship.sh
-members=4 mb=50 tests="" keep=0
+members=4 mb=50 tests="" keep=0 replicas=3
 testmesh=${TESTMESH:-build/testmesh}
 # Every run here must run its tests: the result cache would serve the
 # repetitions (docs/caching.md); tools/bench/cache.sh measures it.
@@ -42,6 +47,7 @@ while [ $# -gt 0 ]; do
         --members) is_count "${2-}" || fail "--members wants a count"; members=$2 ;;
         --mb) is_count "${2-}" || fail "--mb wants a count"; mb=$2 ;;
         --tests) is_count "${2-}" || fail "--tests wants a count"; tests=$2 ;;
+        --replicas) is_count "${2-}" || fail "--replicas wants a count"; replicas=$2 ;;
         --testmesh) testmesh=${2-} ;;
         *) fail "unknown option $1" ;;
     esac
@@ -103,7 +109,7 @@ start_agent () {    # NAME [TOKEN]
     local dir=$scratch/$1
     mkdir -p "$dir"
     TESTMESH_LOG=debug "$testmesh" agent --data "$dir" --name "$1" --bind 127.0.0.1:0 \
-        --no-beacon --profile fast --slots 1 ${2:+--join "$2"} \
+        --no-beacon --profile fast --slots 1 --cache-replicas "$replicas" ${2:+--join "$2"} \
         > "$dir/agent.out" 2> "$dir/agent.err" &
     pids+=($!)
 }
@@ -137,19 +143,29 @@ cold=$(run cold)
 warm=$(run warm)
 shared=$(run shared --shared-fs)
 
-printf '\n%-10s %10s %10s %12s\n' member fetch_s MiB/s blobs_fetched
+counter () {    # AGENT NAME: a work.* counter of `testmesh stats`, 0 if absent
+    local value
+    value=$("$testmesh" stats --data "$scratch/$1" | sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" | head -n 1)
+    echo "${value:-0}"
+}
+printf '\n%-10s %10s %10s %12s %14s\n' member fetch_s MiB/s blobs_fetched bytes_served
+relayed=0
 for i in $(seq 1 "$members"); do
     line=$(grep -h "fetched blob" "$scratch/a$i/agent.err" | head -n 1)
     secs=$(printf '%s' "$line" | sed -n 's/.* bytes in \([0-9.]*\) s.*/\1/p')
-    fetched=$("$testmesh" stats --data "$scratch/a$i" | sed -n 's/.*"blobs_fetched": \([0-9]*\).*/\1/p')
+    fetched=$(counter "a$i" blobs_fetched)
+    bytes=$(counter "a$i" bytes_served)
+    relayed=$((relayed + bytes))
     if [ -n "$secs" ]; then
         rate=$(echo "scale=1; $size / 1048576 / $secs" | bc)
-        printf '%-10s %10s %10s %12s\n' "a$i" "$secs" "$rate" "$fetched"
+        printf '%-10s %10s %10s %12s %14s\n' "a$i" "$secs" "$rate" "$fetched" "$bytes"
     else
-        printf '%-10s %10s %10s %12s\n' "a$i" - - "$fetched"
+        printf '%-10s %10s %10s %12s %14s\n' "a$i" - - "$fetched" "$bytes"
     fi
 done
-served=$("$testmesh" stats --data "$scratch/a0" | sed -n 's/.*"bytes_served": \([0-9]*\).*/\1/p')
-printf '\norigin served %s bytes (%s copies)\n' "$served" "$(echo "scale=2; $served / $size" | bc)"
+served=$(counter a0 bytes_served)
+printf '\norigin served %s bytes (%s copies); members relayed %s bytes (%s copies)\n' \
+    "$served" "$(echo "scale=2; $served / $size" | bc)" \
+    "$relayed" "$(echo "scale=2; $relayed / $size" | bc)"
 printf 'wall time: cold %.2f s, warm %.2f s, --shared-fs %.2f s; shipping cost %.2f s\n' \
     "$cold" "$warm" "$shared" "$(echo "$cold - $warm" | bc)"
