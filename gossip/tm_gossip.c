@@ -137,7 +137,9 @@ typedef struct {
     bool connected;             //  Monitor saw CONNECTED, not DISCONNECTED since
     bool ever_connected;        //  Monitor saw CONNECTED once
     bool join_queued;           //  A JOIN waits for the connection to come up
-    double opened;              //  tm_now () when we connected (s_swim_path_new)
+    double opened;              //  tm_now () when we connected, and
+    double opened_wall;         //  tm_wall_now () (s_swim_path_new)
+    bool handshaken;            //  Monitor saw its CURVE handshake succeed
 } s_peer_t;
 
 typedef struct {
@@ -324,7 +326,8 @@ s_client_require (s_gossip_t *self)
     //  the endpoint we connected to, which names the peer
     char *monitor_endpoint = tm_strdupf ("inproc://tm-gossip-monitor-%p", (void *) self);
     int rc = zmq_socket_monitor (zsock_resolve (self->client), monitor_endpoint,
-                                 ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+                                 ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
+                               | ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
     assert (rc == 0);
     self->client_monitor = zsock_new (ZMQ_PAIR);
     assert (self->client_monitor);
@@ -401,6 +404,7 @@ s_peer_require (s_gossip_t *self, const char *address)
     zhashx_insert (self->peers, address, peer);
     zhashx_insert (self->peer_rids, peer->rid, peer);
     peer->opened = tm_now ();
+    peer->opened_wall = tm_wall_now ();
     s_hello (self, peer);
     return peer;
 }
@@ -455,6 +459,9 @@ s_client_event (s_gossip_t *self, zmsg_t *msg)
     s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, endpoint + 6);
     if (!peer)
         return;                 //  Forgotten since (revoked)
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        peer->handshaken = true;
+    else
     if (event == ZMQ_EVENT_CONNECTED) {
         //  A reconnection may reach a restarted peer: introduce us again
         if (peer->ever_connected)
@@ -541,21 +548,31 @@ s_swim_verify (void *arg, const uint8_t id [TM_SWIM_ID_SIZE], const void *data,
     return tm_keys_verify (id, data, size, sig);
 }
 
-//  True if our connection to ADDRESS was opened less than TM_PEER_GRACE
-//  ago.  Each pair of members needs a CurveZMQ handshake each way, and
-//  while a cluster forms every member opens one to every other at once:
-//  at N = 100 on two cores a handshake took 0.55 s (median; up to 4 s)
-//  against a probe timeout of 0.1 s, and the ~400 probes that failed on
-//  them kept members suspecting each other (13,000-30,000 'suspect'
-//  events over all logs) until the mesh was complete, ~10 s.  A member
-//  that is really gone is still judged: by our next probe once the
-//  grace is over, and at once by members whose connection is older.
+//  True if the path to member ID at ADDRESS is too new to judge it by:
+//  our connection to it was opened less than TM_PEER_GRACE ago and it has
+//  not yet shown both ways to work (its CURVE handshake done, and an
+//  envelope from the member since we opened it, which came on its own
+//  connection to us, the way its ACKs come).  Each pair of members needs
+//  a handshake each way, and while a cluster forms every member opens
+//  one to every other at once: at N = 100 on two cores a handshake took
+//  0.55 s (median; up to 4 s) against a probe timeout of 0.1 s, and the
+//  ~400 probes that failed on them kept members suspecting each other
+//  (13,000-30,000 'suspect' events over all logs) until the mesh was
+//  complete, ~10 s.  A member that dies once the path has worked is
+//  judged as before; one that never answered, once the grace is over.
 static bool
-s_swim_path_new (void *arg, const char *address, double now)
+s_swim_path_new (void *arg, const uint8_t id [TM_SWIM_ID_SIZE], const char *address,
+                 double now)
 {
     s_gossip_t *self = (s_gossip_t *) arg;
     s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, address);
-    return peer && now - peer->opened < TM_PEER_GRACE;
+    if (!peer || now - peer->opened >= TM_PEER_GRACE)
+        return false;
+    char hex [2 * TM_SWIM_ID_SIZE + 1];
+    s_hex (id, hex);
+    double *heard = (double *) zhashx_lookup (self->heard, hex);
+    bool answered = heard && *heard >= peer->opened_wall;
+    return !(peer->handshaken && answered);
 }
 
 //  Tells CHANNEL's actor about MEMBER: "MEMBER" id name state address

@@ -2577,7 +2577,8 @@ s_probe_failed (tm_swim_t *self, s_probe_t *probe, double now)
     //  it: a host that slow wants longer probes.)
     uint32_t mi = s_find (self, probe->target);
     if (self->config.path_new && mi != S_NONE
-    &&  self->config.path_new (self->config.path_arg, s_address_of (self, mi), now)) {
+    &&  self->config.path_new (self->config.path_arg, probe->target,
+                               s_address_of (self, mi), now)) {
         self->stats.probes_excused++;
         tm_debug ("swim", "probe of %s failed over a new path: excused",
                   s_short (probe->target, hex));

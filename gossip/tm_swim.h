@@ -119,11 +119,12 @@ typedef bool (tm_swim_verify_fn) (void *arg, const uint8_t id [TM_SWIM_ID_SIZE],
                                   const void *data, size_t size,
                                   const uint8_t sig [TM_SWIM_SIG_SIZE]);
 
-//  Returns true if the transport's path to ADDRESS is too new to judge
-//  the member by: a connection opened moments ago may still be in its
-//  handshake, so a probe that failed over it says nothing about the
-//  member.  NOW is the time given to tm_swim.
-typedef bool (tm_swim_path_new_fn) (void *arg, const char *address, double now);
+//  Returns true if the transport's path to member ID at ADDRESS is too
+//  new to judge the member by: a connection opened moments ago may still
+//  be in its handshake, so a probe that failed over it says nothing about
+//  the member.  NOW is the time given to tm_swim.
+typedef bool (tm_swim_path_new_fn) (void *arg, const uint8_t id [TM_SWIM_ID_SIZE],
+                                    const char *address, double now);
 
 typedef struct {
     double probe_interval;       //  s between probes (times health multiplier)
