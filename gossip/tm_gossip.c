@@ -54,8 +54,12 @@
     connection that libzmq ends for good (a protocol error: it does not
     retry those) makes sends fail with EHOSTUNREACH: we then forget the
     peer, and the next send connects afresh.  One
-    socket monitor on the client reports CONNECTED and DISCONNECTED with
-    the endpoint we connected to, which names the peer.  So the loop
+    socket monitor on the client reports CONNECTED, DISCONNECTED and
+    HANDSHAKE_SUCCEEDED with the endpoint we connected to, which names
+    the peer.  A disconnect is a hint to SWIM; and until a connection
+    has worked both ways (handshake done, an envelope from the member
+    since), for at most TM_PEER_GRACE, SWIM holds no failed probe over it
+    against the member (s_swim_path_new).  So the loop
     polls six sockets whatever the cluster's size, where a DEALER and a
     monitor per peer made every wake-up cost O(N).
 
