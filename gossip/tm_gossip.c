@@ -54,8 +54,12 @@
     connection that libzmq ends for good (a protocol error: it does not
     retry those) makes sends fail with EHOSTUNREACH: we then forget the
     peer, and the next send connects afresh.  One
-    socket monitor on the client reports CONNECTED and DISCONNECTED with
-    the endpoint we connected to, which names the peer.  So the loop
+    socket monitor on the client reports CONNECTED, DISCONNECTED and
+    HANDSHAKE_SUCCEEDED with the endpoint we connected to, which names
+    the peer.  A disconnect is a hint to SWIM; and until a connection
+    has worked both ways (handshake done, an envelope from the member
+    since), for at most TM_PEER_GRACE, SWIM holds no failed probe over it
+    against the member (s_swim_path_new).  So the loop
     polls six sockets whatever the cluster's size, where a DEALER and a
     monitor per peer made every wake-up cost O(N).
 
@@ -104,6 +108,8 @@
                                         //  its JOINs are taken as duplicates
 #define TM_REJOIN_INTERVAL    5.0       //  s between "alone? join the seeds again"
 #define TM_PEER_HWM           128       //  Packets queued per peer
+#define TM_PEER_GRACE         3.0       //  s after opening a connection in which
+                                        //  a probe that fails over it is excused
 #define TM_PEERS_FILE         "peers"   //  Remembered addresses, in DATADIR
 #define TM_BEACON_REFRESH     5.0       //  s between fresh beacon payloads
 #define TM_JOIN_RATE          50        //  JOINs per peer IP and second (agents
@@ -135,6 +141,9 @@ typedef struct {
     bool connected;             //  Monitor saw CONNECTED, not DISCONNECTED since
     bool ever_connected;        //  Monitor saw CONNECTED once
     bool join_queued;           //  A JOIN waits for the connection to come up
+    double opened;              //  tm_now () when we connected, and
+    double opened_wall;         //  tm_wall_now () (s_swim_path_new)
+    bool handshaken;            //  Monitor saw its CURVE handshake succeed
 } s_peer_t;
 
 typedef struct {
@@ -321,7 +330,8 @@ s_client_require (s_gossip_t *self)
     //  the endpoint we connected to, which names the peer
     char *monitor_endpoint = tm_strdupf ("inproc://tm-gossip-monitor-%p", (void *) self);
     int rc = zmq_socket_monitor (zsock_resolve (self->client), monitor_endpoint,
-                                 ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+                                 ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
+                               | ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
     assert (rc == 0);
     self->client_monitor = zsock_new (ZMQ_PAIR);
     assert (self->client_monitor);
@@ -397,6 +407,8 @@ s_peer_require (s_gossip_t *self, const char *address)
     }
     zhashx_insert (self->peers, address, peer);
     zhashx_insert (self->peer_rids, peer->rid, peer);
+    peer->opened = tm_now ();
+    peer->opened_wall = tm_wall_now ();
     s_hello (self, peer);
     return peer;
 }
@@ -451,6 +463,9 @@ s_client_event (s_gossip_t *self, zmsg_t *msg)
     s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, endpoint + 6);
     if (!peer)
         return;                 //  Forgotten since (revoked)
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        peer->handshaken = true;
+    else
     if (event == ZMQ_EVENT_CONNECTED) {
         //  A reconnection may reach a restarted peer: introduce us again
         if (peer->ever_connected)
@@ -535,6 +550,33 @@ s_swim_verify (void *arg, const uint8_t id [TM_SWIM_ID_SIZE], const void *data,
     if (tm_keys_status (keys, id) == TM_KEYS_REVOKED)
         return false;
     return tm_keys_verify (id, data, size, sig);
+}
+
+//  True if the path to member ID at ADDRESS is too new to judge it by:
+//  our connection to it was opened less than TM_PEER_GRACE ago and it has
+//  not yet shown both ways to work (its CURVE handshake done, and an
+//  envelope from the member since we opened it, which came on its own
+//  connection to us, the way its ACKs come).  Each pair of members needs
+//  a handshake each way, and while a cluster forms every member opens
+//  one to every other at once: at N = 100 on two cores a handshake took
+//  0.55 s (median; up to 4 s) against a probe timeout of 0.1 s, and the
+//  ~400 probes that failed on them kept members suspecting each other
+//  (13,000-30,000 'suspect' events over all logs) until the mesh was
+//  complete, ~10 s.  A member that dies once the path has worked is
+//  judged as before; one that never answered, once the grace is over.
+static bool
+s_swim_path_new (void *arg, const uint8_t id [TM_SWIM_ID_SIZE], const char *address,
+                 double now)
+{
+    s_gossip_t *self = (s_gossip_t *) arg;
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, address);
+    if (!peer || now - peer->opened >= TM_PEER_GRACE)
+        return false;
+    char hex [2 * TM_SWIM_ID_SIZE + 1];
+    s_hex (id, hex);
+    double *heard = (double *) zhashx_lookup (self->heard, hex);
+    bool answered = heard && *heard >= peer->opened_wall;
+    return !(peer->handshaken && answered);
 }
 
 //  Tells CHANNEL's actor about MEMBER: "MEMBER" id name state address
@@ -877,6 +919,8 @@ s_start_member (s_gossip_t *self, char **err)
     self->swim_config.crypto_arg = self->keys;
     self->swim_config.on_event = s_swim_event;
     self->swim_config.event_arg = self;
+    self->swim_config.path_new = s_swim_path_new;
+    self->swim_config.path_arg = self;
     self->swim = tm_swim_new (&self->swim_config, tm_keys_node_public (self->keys),
                               self->name, self->advertise, meta, meta_size, tm_now ());
     free (meta);
@@ -1554,6 +1598,8 @@ s_stats_json (s_gossip_t *self)
         json_object_set_new (stats, "probes", json_integer ((json_int_t) swim.probes));
         json_object_set_new (stats, "probes_failed",
                              json_integer ((json_int_t) swim.probes_failed));
+        json_object_set_new (stats, "probes_excused",
+                             json_integer ((json_int_t) swim.probes_excused));
         json_object_set_new (stats, "awareness", json_integer (tm_swim_awareness (self->swim)));
     }
     json_object_set_new (stats, "state", json_string (s_state_name (self)));

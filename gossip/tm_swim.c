@@ -2562,6 +2562,7 @@ s_probe_failed (tm_swim_t *self, s_probe_t *probe, double now)
 {
     probe->active = false;
     self->stats.probes_failed++;
+    char hex [17];
     //  Lifeguard: missing NACKs mean the trouble may be ours
     int delta = 1;
     if (probe->nacks_expected > 0) {
@@ -2569,7 +2570,20 @@ s_probe_failed (tm_swim_t *self, s_probe_t *probe, double now)
         self->stats.nacks_missed += delta;
     }
     s_awareness_delta (self, delta);
-    char hex [17];
+    //  Over a path the transport is still setting up (a first connection
+    //  and its handshake, which on a busy host can take longer than the
+    //  probe) a missing ACK is no evidence against the member: its next
+    //  probe, or other members', judges it.  (Our health still counts
+    //  it: a host that slow wants longer probes.)
+    uint32_t mi = s_find (self, probe->target);
+    if (self->config.path_new && mi != S_NONE
+    &&  self->config.path_new (self->config.path_arg, probe->target,
+                               s_address_of (self, mi), now)) {
+        self->stats.probes_excused++;
+        tm_debug ("swim", "probe of %s failed over a new path: excused",
+                  s_short (probe->target, hex));
+        return;
+    }
     tm_debug ("swim", "probe of %s failed (%d/%d nacks)", s_short (probe->target, hex),
               probe->nacks, probe->nacks_expected);
     s_on_suspect (self, probe->target, 0, probe->incarnation,

@@ -119,6 +119,13 @@ typedef bool (tm_swim_verify_fn) (void *arg, const uint8_t id [TM_SWIM_ID_SIZE],
                                   const void *data, size_t size,
                                   const uint8_t sig [TM_SWIM_SIG_SIZE]);
 
+//  Returns true if the transport's path to member ID at ADDRESS is too
+//  new to judge the member by: a connection opened moments ago may still
+//  be in its handshake, so a probe that failed over it says nothing about
+//  the member.  NOW is the time given to tm_swim.
+typedef bool (tm_swim_path_new_fn) (void *arg, const uint8_t id [TM_SWIM_ID_SIZE],
+                                    const char *address, double now);
+
 typedef struct {
     double probe_interval;       //  s between probes (times health multiplier)
     double probe_timeout;        //  s to wait for a direct ACK (times multiplier)
@@ -143,6 +150,10 @@ typedef struct {
     void *crypto_arg;            //  Passed to sign and verify
     tm_swim_event_fn *on_event;  //  NULL: no events
     void *event_arg;             //  Passed to on_event
+    tm_swim_path_new_fn *path_new;   //  NULL: every failed probe counts; else
+                                 //  one over a new path is excused: no
+                                 //  suspicion (health still counts it)
+    void *path_arg;              //  Passed to path_new
 } tm_swim_config_t;
 
 //  Counters, for tests, the simulator and the agent's status output.
@@ -156,6 +167,8 @@ typedef struct {
     uint64_t misdirected;        //  PINGs for another id, packets from ourselves
     uint64_t probes;             //  Probes started
     uint64_t probes_failed;      //  Probes that ended without an ACK
+    uint64_t probes_excused;     //  Of those, not held against the member:
+                                 //  the path to it was new (path_new)
     uint64_t indirect_probes;    //  PING-REQs sent
     uint64_t nacks_missed;       //  NACKs expected but not received
     uint64_t relays_dropped;     //  PING-REQs refused: too many in flight

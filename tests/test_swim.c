@@ -789,6 +789,60 @@ Test (swim, nacks_from_intermediaries_keep_our_health_when_the_target_is_dead)
     tm_simnet_destroy (&net);
 }
 
+//  The transport's say on whether its path to a member is too new to
+//  judge it by: counts its calls, answers *arg
+static int s_path_new_calls;
+
+static bool
+s_path_new (void *arg, const uint8_t id [TM_SWIM_ID_SIZE], const char *address,
+            double now)
+{
+    s_path_new_calls++;
+    cr_assert_str_eq (address, "f1:7946");
+    return *(bool *) arg;
+}
+
+Test (swim, probe_failed_over_a_new_path_raises_no_suspicion_until_the_path_is_old)
+{
+    uint8_t me [32], f1 [32];
+    s_fake_id (me, 0);
+    s_fake_id (f1, 1);
+    bool path_is_new = true;
+    tm_swim_config_t config;
+    tm_swim_config_fast (&config);
+    config.random_seed = 7;
+    config.path_new = s_path_new;
+    config.path_arg = &path_is_new;
+    s_path_new_calls = 0;
+    tm_swim_t *swim = s_lone (me, &config);
+    s_teach (swim, 1, 0);
+    //  f1 never answers: every probe of it fails, and each is excused
+    double t = 0;
+    for (; t < 1; t += 0.01) {
+        tm_swim_tick (swim, t);
+        s_drain (swim);
+    }
+    tm_swim_stats_t stats;
+    tm_swim_stats (swim, &stats);
+    cr_assert_gt (stats.probes_failed, 0);
+    cr_assert_eq (stats.probes_excused, stats.probes_failed);
+    cr_assert_eq (s_path_new_calls, (int) stats.probes_failed);
+    tm_swim_member_t member;
+    cr_assert (tm_swim_member (swim, f1, &member));
+    cr_assert_eq (member.state, TM_SWIM_ALIVE);
+    //  (Our health still counts them)
+    cr_assert_gt (tm_swim_awareness (swim), 0);
+    //  Once the path is old, the next failed probe is held against f1
+    path_is_new = false;
+    for (; t < 4 && member.state == TM_SWIM_ALIVE; t += 0.01) {
+        tm_swim_tick (swim, t);
+        s_drain (swim);
+        cr_assert (tm_swim_member (swim, f1, &member));
+    }
+    cr_assert_neq (member.state, TM_SWIM_ALIVE, "f1 still alive at %.2f s", t);
+    tm_swim_destroy (&swim);
+}
+
 //  --------------------------------------------------------------------
 //  Leave, partition, rejoin, identity reuse, reaping
 
