@@ -136,6 +136,7 @@ asan: deps
 	    LDFLAGS="-fsanitize=address,undefined" \
 	    build-asan/testmesh $(TEST_BINS:$(BUILD)/%=build-asan/%) fixtures
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 UBSAN_OPTIONS=print_stacktrace=1 \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
 	    tools/run_tests.sh build-asan $(TEST_BINS:$(BUILD)/%=build-asan/%)
 
 bench: $(BIN) fixtures
