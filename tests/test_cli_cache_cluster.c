@@ -24,6 +24,41 @@ s_path (const char *fmt, ...)
     return buf;
 }
 
+//  NAME's share as `testmesh cache stats --json` through VIA reports it:
+//  {name, entries, records, bytes, cap, hits, misses, evicted, degraded}
+//  (caller json_decref's), or NULL if NAME did not answer.
+static json_t *
+s_share (tmc_agent_t *via, const char *name)
+{
+    tmu_run_t run = tmu_testmesh (15, "cache", "stats", "--json", "--data", via->dir);
+    cr_assert_eq (run.status, 0, "%s", run.err);
+    json_t *stats = json_loads (run.out, 0, NULL);
+    cr_assert_not_null (stats, "%s", run.out);
+    json_t *found = NULL;
+    size_t index;
+    json_t *member;
+    json_array_foreach (json_object_get (stats, "members"), index, member)
+        if (strcmp (json_string_value (json_object_get (member, "name")), name) == 0)
+            found = json_incref (member);
+    json_decref (stats);
+    tmu_run_free (&run);
+    return found;
+}
+
+//  Writes DIR/suite.ini with COUNT tests tNNNN running COMMAND; returns
+//  its path (caller frees).
+static char *
+s_suite (const char *dir, int count, const char *command)
+{
+    char *suite = strdup (s_path ("%s/suite.ini", dir));
+    FILE *file = fopen (suite, "w");
+    cr_assert_not_null (file);
+    for (int i = 0; i < count; i++)
+        fprintf (file, "[test \"t%04d\"]\ncommand = %s\n", i, command);
+    fclose (file);
+    return suite;
+}
+
 //  Starts COUNT agents a1.. with EXTRA options (NULL-terminated) and waits
 //  until each sees every other alive.
 static void
@@ -75,12 +110,7 @@ Test (cli_cache_cluster, hits_survive_the_member_that_wrote_them)
     tmc_agent_t *agents [3];
     s_cluster (agents, 3, "2", "1G");
     char *dir = tmu_scratch ();
-    char *suite = strdup (s_path ("%s/suite.ini", dir));
-    FILE *file = fopen (suite, "w");
-    cr_assert_not_null (file);
-    for (int i = 0; i < 40; i++)
-        fprintf (file, "[test \"t%02d\"]\ncommand = sh -c 'echo run >> count'\n", i);
-    fclose (file);
+    char *suite = s_suite (dir, 40, "sh -c 'echo run >> count'");
 
     //  a2 is the origin: it files every entry, on the 2 owners of each
     cr_assert_eq (s_run (agents [1], suite, NULL), 0);
@@ -163,59 +193,26 @@ Test (cli_cache_cluster, each_share_stays_under_its_cap)
     tmc_agent_t *agents [2];
     s_cluster (agents, 2, "2", "1M");
     char *dir = tmu_scratch ();
-    char *suite = strdup (s_path ("%s/suite.ini", dir));
-    FILE *file = fopen (suite, "w");
-    cr_assert_not_null (file);
     //  Each test's record lists what it read (its trace), ~1.5 KiB; 1200 of
     //  them and their entries are more than 1 MiB on each member
-    for (int i = 0; i < 1200; i++)
-        fprintf (file, "[test \"t%04d\"]\ncommand = true\n", i);
-    fclose (file);
+    char *suite = s_suite (dir, 1200, "true");
     cr_assert_eq (s_run (agents [0], suite, NULL), 0);
 
     for (int i = 0; i < 2; i++) {
-        tmu_run_t run = tmu_testmesh (15, "cache", "stats", "--json", "--data", agents [i]->dir);
-        cr_assert_eq (run.status, 0, "%s", run.err);
-        json_error_t error;
-        json_t *stats = json_loads (run.out, 0, &error);
-        cr_assert_not_null (stats, "%s", run.out);
-        size_t index;
-        json_t *member;
-        long long evicted = 0;
-        json_array_foreach (json_object_get (stats, "members"), index, member) {
-            long long bytes = json_integer_value (json_object_get (member, "bytes"));
-            long long cap = json_integer_value (json_object_get (member, "cap"));
-            cr_assert_eq (cap, 1024 * 1024);
-            cr_assert (bytes > 0 && bytes <= cap, "%s: %lld bytes, cap %lld",
-                       json_string_value (json_object_get (member, "name")), bytes, cap);
-            evicted += json_integer_value (json_object_get (member, "evicted"));
-        }
-        cr_assert (evicted > 0, "the cap was never reached: %s", run.out);
-        json_decref (stats);
-        tmu_run_free (&run);
+        json_t *share = s_share (agents [0], agents [i]->name);
+        cr_assert_not_null (share, "%s did not answer cache stats", agents [i]->name);
+        long long bytes = json_integer_value (json_object_get (share, "bytes"));
+        long long cap = json_integer_value (json_object_get (share, "cap"));
+        cr_assert_eq (cap, 1024 * 1024);
+        cr_assert (bytes > 0 && bytes <= cap, "%s: %lld bytes, cap %lld", agents [i]->name,
+                   bytes, cap);
+        cr_assert (json_integer_value (json_object_get (share, "evicted")) > 0,
+                   "%s never reached its cap", agents [i]->name);
+        json_decref (share);
     }
     free (suite);
     tmu_rmrf (dir);
     free (dir);
-}
-
-//  Entries in AGENT's own share, from `testmesh cache stats --json`.
-static long long
-s_share_entries (tmc_agent_t *agent)
-{
-    tmu_run_t run = tmu_testmesh (15, "cache", "stats", "--json", "--data", agent->dir);
-    cr_assert_eq (run.status, 0, "%s", run.err);
-    json_t *stats = json_loads (run.out, 0, NULL);
-    cr_assert_not_null (stats, "%s", run.out);
-    long long entries = -1;
-    size_t index;
-    json_t *member;
-    json_array_foreach (json_object_get (stats, "members"), index, member)
-        if (strcmp (json_string_value (json_object_get (member, "name")), agent->name) == 0)
-            entries = json_integer_value (json_object_get (member, "entries"));
-    json_decref (stats);
-    tmu_run_free (&run);
-    return entries;
 }
 
 Test (cli_cache_cluster, a_member_restarted_with_an_empty_disk_is_refilled)
@@ -223,15 +220,12 @@ Test (cli_cache_cluster, a_member_restarted_with_an_empty_disk_is_refilled)
     tmc_agent_t *agents [3];
     s_cluster (agents, 3, "3", "1G");
     char *dir = tmu_scratch ();
-    char *suite = strdup (s_path ("%s/suite.ini", dir));
-    FILE *file = fopen (suite, "w");
-    cr_assert_not_null (file);
-    for (int i = 0; i < 30; i++)
-        fprintf (file, "[test \"t%02d\"]\ncommand = true\n", i);
-    fclose (file);
+    char *suite = s_suite (dir, 30, "true");
     cr_assert_eq (s_run (agents [0], suite, NULL), 0);
     //  R = 3 of 3: every member holds all 30
-    cr_assert_eq (s_share_entries (agents [2]), 30);
+    json_t *share = s_share (agents [0], "a3");
+    cr_assert (share && json_integer_value (json_object_get (share, "entries")) == 30);
+    json_decref (share);
 
     //  a3 loses its disk: killed, its share removed, started again on
     //  the same identity (a new process: a new boot id)
@@ -241,8 +235,13 @@ Test (cli_cache_cluster, a_member_restarted_with_an_empty_disk_is_refilled)
     tmc_wait_mesh (agents, 3, 30);
     double end = tmu_now () + 20;
     long long entries = 0;
-    while (tmu_now () < end && (entries = s_share_entries (agents [2])) < 30)
-        usleep (100 * 1000);
+    while (tmu_now () < end && entries < 30) {
+        share = s_share (agents [2], "a3");
+        entries = share ? json_integer_value (json_object_get (share, "entries")) : 0;
+        json_decref (share);
+        if (entries < 30)
+            usleep (100 * 1000);    //  Polled until the deadline
+    }
     cr_assert_eq (entries, 30, "the others handed a3 back its share: %lld of 30\n%s", entries,
                   tmc_log_tail (agents [0], 3000));
     free (suite);
