@@ -53,50 +53,6 @@ s_manifest (const char *dir, const char *name, int count, const char *(*command)
     return path;
 }
 
-//  A CLI started in the background, its output in files.
-typedef struct {
-    pid_t pid;
-    char out [256];
-    char err [256];
-    int status;
-} s_cli_t;
-
-static void
-s_cli_start (s_cli_t *cli, const char *dir, char *const argv [])
-{
-    snprintf (cli->out, sizeof cli->out, "%s/cli.out", dir);
-    snprintf (cli->err, sizeof cli->err, "%s/cli.err", dir);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen (&actions, 1, cli->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen (&actions, 2, cli->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int rc = posix_spawn (&cli->pid, argv [0], &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
-    cr_assert_eq (rc, 0, "cannot spawn %s", argv [0]);
-    cli->status = -1;
-}
-
-//  Waits up to TIMEOUT s for the CLI to exit; returns its exit code (or
-//  128 + signal).  Fails the test, killing it, at the deadline.
-static int
-s_cli_wait (s_cli_t *cli, double timeout)
-{
-    double end = tmu_now () + timeout;
-    int wstatus;
-    while (waitpid (cli->pid, &wstatus, WNOHANG) != cli->pid) {
-        if (tmu_now () > end) {
-            kill (cli->pid, SIGKILL);
-            waitpid (cli->pid, NULL, 0);
-            char *err = tmu_slurp (cli->err);
-            cr_assert_fail ("the CLI did not exit within %.0f s; stderr:\n%s", timeout, err);
-        }
-        usleep (10000);
-    }
-    cli->status = WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 128 + WTERMSIG (wstatus);
-    return cli->status;
-}
-
 //  True if process PID descends from ANCESTOR.
 static bool
 s_descends (pid_t pid, pid_t ancestor)
@@ -292,14 +248,14 @@ Test (cli_dist, sigkilled_agent_mid_run_leaves_exactly_one_result_per_test)
     char *dir = tmu_scratch ();
     char *manifest = s_manifest (dir, "suite.ini", 80, s_sleep_short);
     char *report = s_join (dir, "report.json");
-    s_cli_t cli;
-    s_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+    tmc_cli_t cli;
+    tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report,
                  manifest, NULL });
     //  Once the victim has run tests (so it holds more), kill it
     tmc_wait_counter (agents [3], "work.tasks_run", 2, 30);
     tmc_kill (agents [3]);
-    int status = s_cli_wait (&cli, 60);
+    int status = tmc_cli_wait (&cli, 60);
     char *err = tmu_slurp (cli.err);
     cr_assert_eq (status, 0, "exit %d\n%s", status, err);
     json_t *statuses = s_statuses (report, NULL);
@@ -421,13 +377,13 @@ s_sleep_marked (int i)
 
 //  Starts a run of long marked tests on 2 agents and waits until they run.
 static void
-s_long_run (tmc_agent_t **agents, char **dir, s_cli_t *cli)
+s_long_run (tmc_agent_t **agents, char **dir, tmc_cli_t *cli)
 {
     s_cluster (agents, 2, "2");
     snprintf (s_marker, sizeof s_marker, "sleep 3%d.%06d", getpid () % 10, getpid ());
     *dir = tmu_scratch ();
     char *manifest = s_manifest (*dir, "suite.ini", 6, s_sleep_marked);
-    s_cli_start (cli, *dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+    tmc_cli_start (cli, *dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", manifest, NULL });
     free (manifest);
     s_wait_processes (s_marker + 6, 4, true, 30);
@@ -437,10 +393,10 @@ Test (cli_dist, interrupted_cli_cancels_the_run_everywhere)
 {
     tmc_agent_t *agents [2];
     char *dir;
-    s_cli_t cli;
+    tmc_cli_t cli;
     s_long_run (agents, &dir, &cli);
     kill (cli.pid, SIGINT);
-    int status = s_cli_wait (&cli, 20);
+    int status = tmc_cli_wait (&cli, 20);
     cr_assert_eq (status, 2, "an interrupted run exits 2, not %d", status);
     s_wait_processes (s_marker + 6, 0, false, 10);
     char *out = tmu_slurp (cli.out);
@@ -454,10 +410,10 @@ Test (cli_dist, vanished_cli_gets_its_run_cancelled)
 {
     tmc_agent_t *agents [2];
     char *dir;
-    s_cli_t cli;
+    tmc_cli_t cli;
     s_long_run (agents, &dir, &cli);
     kill (cli.pid, SIGKILL);
-    s_cli_wait (&cli, 10);
+    tmc_cli_wait (&cli, 10);
     //  Three seconds of silence, then the agent cancels the run
     s_wait_processes (s_marker + 6, 0, false, 15);
     tmu_rmrf (dir);
@@ -468,10 +424,10 @@ Test (cli_dist, dead_origin_makes_the_cli_exit_2)
 {
     tmc_agent_t *agents [2];
     char *dir;
-    s_cli_t cli;
+    tmc_cli_t cli;
     s_long_run (agents, &dir, &cli);
     tmc_kill (agents [0]);
-    int status = s_cli_wait (&cli, 20);
+    int status = tmc_cli_wait (&cli, 20);
     char *err = tmu_slurp (cli.err);
     cr_assert_eq (status, 2, "exit %d\n%s", status, err);
     cr_assert (strstr (err, "stopped answering"), "%s", err);
@@ -506,17 +462,17 @@ Test (cli_dist, two_concurrent_runs_from_different_members_both_finish)
     char *dir = tmu_scratch ();
     char *manifest = s_manifest (dir, "suite.ini", 40, s_quick);
     char *dir_b = tmu_scratch ();
-    s_cli_t one, two;
+    tmc_cli_t one, two;
     char *report_one = s_join (dir, "one.json");
     char *report_two = s_join (dir_b, "two.json");
-    s_cli_start (&one, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+    tmc_cli_start (&one, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report_one,
                  manifest, NULL });
-    s_cli_start (&two, dir_b, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+    tmc_cli_start (&two, dir_b, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [1]->dir, "--progress", "lines", "--json", report_two,
                  manifest, NULL });
-    cr_assert_eq (s_cli_wait (&one, 60), 0);
-    cr_assert_eq (s_cli_wait (&two, 60), 0);
+    cr_assert_eq (tmc_cli_wait (&one, 60), 0);
+    cr_assert_eq (tmc_cli_wait (&two, 60), 0);
     json_t *a = s_statuses (report_one, NULL), *b = s_statuses (report_two, NULL);
     cr_assert_eq (json_object_size (a), 40);
     cr_assert_eq (json_object_size (b), 40);
@@ -550,8 +506,8 @@ Test (cli_dist, agent_restarted_mid_run_before_seen_dead_still_gives_every_resul
     char *dir = tmu_scratch ();
     char *manifest = s_manifest (dir, "suite.ini", 60, s_sleep_short);
     char *report = s_join (dir, "report.json");
-    s_cli_t cli;
-    s_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+    tmc_cli_t cli;
+    tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report,
                  manifest, NULL });
     tmc_wait_counter (agents [2], "work.tasks_run", 2, 30);
@@ -569,7 +525,7 @@ Test (cli_dist, agent_restarted_mid_run_before_seen_dead_still_gives_every_resul
     while (tmc_incarnation (agents [1], "a3") <= before && tmu_now () < end)
         usleep (TMC_POLL_US);
     tmc_resume (agents [0]);
-    int status = s_cli_wait (&cli, 60);
+    int status = tmc_cli_wait (&cli, 60);
     char *err = tmu_slurp (cli.err);
     cr_assert_eq (status, 0, "exit %d\n%s", status, err);
     json_t *statuses = s_statuses (report, NULL);
@@ -761,8 +717,8 @@ Test (cli_dist, cli_that_falls_behind_still_gets_every_result)
     char *dir = tmu_scratch ();
     char *manifest = s_manifest (dir, "suite.ini", 4000, s_true);
     char *report = s_join (dir, "report.json");
-    s_cli_t cli;
-    s_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+    tmc_cli_t cli;
+    tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report,
                  manifest, NULL });
     //  Stopped for less than the 3 s after which the agent cancels the
@@ -771,7 +727,7 @@ Test (cli_dist, cli_that_falls_behind_still_gets_every_result)
     kill (cli.pid, SIGSTOP);
     usleep (2500 * 1000);
     kill (cli.pid, SIGCONT);
-    int status = s_cli_wait (&cli, 90);
+    int status = tmc_cli_wait (&cli, 90);
     char *err = tmu_slurp (cli.err);
     cr_assert_eq (status, 0, "exit %d\n%s", status, err);
     json_t *statuses = s_statuses (report, NULL);

@@ -41,45 +41,6 @@ s_cluster (tmc_agent_t **agents, int count, const char *slots)
     free (token);
 }
 
-//  A CLI in the background, its output in files.
-typedef struct {
-    pid_t pid;
-    char out [4200];
-    char err [4200];
-} s_cli_t;
-
-static void
-s_cli_start (s_cli_t *cli, const char *dir, char *const argv [])
-{
-    snprintf (cli->out, sizeof cli->out, "%s/cli.out", dir);
-    snprintf (cli->err, sizeof cli->err, "%s/cli.err", dir);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen (&actions, 1, cli->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen (&actions, 2, cli->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int rc = posix_spawn (&cli->pid, argv [0], &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
-    cr_assert_eq (rc, 0);
-}
-
-static int
-s_cli_wait (s_cli_t *cli, double timeout)
-{
-    double end = tmu_now () + timeout;
-    int wstatus;
-    while (waitpid (cli->pid, &wstatus, WNOHANG) != cli->pid) {
-        if (tmu_now () > end) {
-            kill (cli->pid, SIGKILL);
-            waitpid (cli->pid, NULL, 0);
-            char *err = tmu_slurp (cli->err);
-            cr_assert_fail ("the CLI did not exit within %.0f s; stderr:\n%s", timeout, err);
-        }
-        usleep (10000);
-    }
-    return WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 128 + WTERMSIG (wstatus);
-}
-
 //  Processes whose command line holds MARKER.
 static int
 s_processes_with (const char *marker)
@@ -220,8 +181,8 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
     char *manifest = s_join (dir, "suite.ini");
     char *extra = s_join (dir, "extra");
     char *report = s_join (base, "report.json");
-    s_cli_t cli;
-    s_cli_start (&cli, base, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+    tmc_cli_t cli;
+    tmc_cli_start (&cli, base, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report,
                  "--input", extra, manifest, NULL });
     //  Once a test runs, the run is submitted and its files in the
@@ -233,7 +194,7 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
     }
     cr_assert_eq (rename (dir, moved), 0);
     tmu_write (go, "go");
-    int status = s_cli_wait (&cli, 60);
+    int status = tmc_cli_wait (&cli, 60);
     char *err = tmu_slurp (cli.err);
     cr_assert_eq (status, 0, "exit %d\n%s", status, err);
     free (err);

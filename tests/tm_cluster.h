@@ -569,4 +569,49 @@ tmc_address (tmc_agent_t *agent)
     return address;
 }
 
+//  A CLI started in the background (tmc_cli_start), its stdout and
+//  stderr in DIR/cli.out and DIR/cli.err.
+typedef struct {
+    pid_t pid;
+    char out [4200];
+    char err [4200];
+    int status;                 //  Exit code once waited for, else -1
+} tmc_cli_t;
+
+static inline void
+tmc_cli_start (tmc_cli_t *cli, const char *dir, char *const argv [])
+{
+    snprintf (cli->out, sizeof cli->out, "%s/cli.out", dir);
+    snprintf (cli->err, sizeof cli->err, "%s/cli.err", dir);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen (&actions, 1, cli->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen (&actions, 2, cli->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int rc = posix_spawn (&cli->pid, argv [0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    cr_assert_eq (rc, 0, "cannot spawn %s", argv [0]);
+    cli->status = -1;
+}
+
+//  Waits up to TIMEOUT s for the CLI to exit; returns its exit code (or
+//  128 + signal).  Fails the test, killing it, at the deadline.
+static inline int
+tmc_cli_wait (tmc_cli_t *cli, double timeout)
+{
+    double end = tmu_now () + timeout;
+    int wstatus;
+    while (waitpid (cli->pid, &wstatus, WNOHANG) != cli->pid) {
+        if (tmu_now () > end) {
+            kill (cli->pid, SIGKILL);
+            waitpid (cli->pid, NULL, 0);
+            char *err = tmu_slurp (cli->err);
+            cr_assert_fail ("the CLI did not exit within %.0f s; stderr:\n%s", timeout, err);
+        }
+        usleep (10000);
+    }
+    cli->status = WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 128 + WTERMSIG (wstatus);
+    return cli->status;
+}
+
 #endif
