@@ -1,9 +1,10 @@
 /*  tm_runcache.h - one run's use of the result cache.
 
     Before a run, tm_runcache_lookup derives every test's keys
-    (tm_cachekey.h), asks the cache in two batches (records by identity,
-    then entries by result key; tm_cacheclient.h) and returns a cached
-    result for each hit.  The misses that may be stored afterwards are
+    (tm_cachekey.h), asks the cache in batches (entries by the result
+    keys its lookup memos give, then records by identity and entries by
+    result key for the tests that did not hit; tm_cacheclient.h) and
+    returns a cached result for each hit.  The misses that may be stored afterwards are
     marked to be traced (task->trace) and carry the identity and the
     declared digest their runner signs (task->cache_ident, cache_decl).
     After the run, tm_runcache_store files a record for every test that
@@ -19,6 +20,7 @@
 #define TM_RUNCACHE_H_INCLUDED
 
 #include "tm_cacheclient.h"
+#include "tm_history.h"
 #include "tm_result.h"
 #include "tm_task.h"
 
@@ -38,6 +40,11 @@ typedef struct _tm_runcache_t tm_runcache_t;
 tm_runcache_t *tm_runcache_new (tm_cacheclient_t *client, tm_cache_mode_t mode);
 void tm_runcache_destroy (tm_runcache_t **self_p);
 
+//  Keeps lookup memos in MEMO (borrowed; outlives the object; see
+//  tm_runcache.c): with them, an all-hit run asks the cache once.  The
+//  caller flushes MEMO after tm_runcache_store.
+void tm_runcache_set_memo (tm_runcache_t *self, tm_history_t *memo);
+
 //  Looks up every task of TASKS.  Returns an array of size(TASKS)
 //  results (caller owns the array and the results): a cached result
 //  (cached = true, PASSED, the stored duration and member) for each hit,
@@ -52,5 +59,10 @@ size_t tm_runcache_store (tm_runcache_t *self, tm_tasklist_t *tasks, tm_result_t
 //  Why each test hit or missed in this run, as a JSON object
 //  {test id: reason} (caller json_decref's).
 json_t *tm_runcache_reasons (tm_runcache_t *self);
+
+//  How many keys the lookup asked the cache for, as a JSON object:
+//  {"entries_by_memo": n, "records": n, "entries": n} (caller
+//  json_decref's).  An all-hit run with lookup memos asks for no record.
+json_t *tm_runcache_asked (tm_runcache_t *self);
 
 #endif

@@ -2,13 +2,16 @@
 
     Keys are "dur\x1f" + the task's history key; values are the expected
     duration as 8 bytes, an IEEE double in host order (the database never
-    leaves this machine; the DHT issue gives it a portable encoding).
+    leaves this machine; the DHT's records carry the portable copy).
+    Lookup memos are under "memo\x1f" + the test identity; their values
+    are tm_runcache.c's business.
 */
 #include "tm_history.h"
 #include <rocksdb/c.h>
 #include <sys/stat.h>
 
 #define S_PREFIX "dur\x1f"
+#define S_MEMO   "memo\x1f"
 
 struct _tm_history_t {
     rocksdb_t *db;                  //  The open database
@@ -144,6 +147,36 @@ tm_history_flush (tm_history_t *self, char **err)
     if (rocks_err)
         return s_take_error (&rocks_err, err, "cannot write the duration history");
     return 0;
+}
+
+char *
+tm_history_memo_get (tm_history_t *self, const char *ident, size_t *size_p)
+{
+    assert (self && ident && size_p);
+    char *full = tm_strdupf (S_MEMO "%s", ident);
+    char *rocks_err = NULL;
+    *size_p = 0;
+    char *value = rocksdb_get (self->db, self->read, full, strlen (full), size_p, &rocks_err);
+    free (full);
+    if (rocks_err) {
+        //  A memo is a hint: without it the lookup asks for the record
+        tm_warn ("history", "read failed: %s", rocks_err);
+        free (rocks_err);
+        free (value);
+        return NULL;
+    }
+    return value;
+}
+
+void
+tm_history_memo_put (tm_history_t *self, const char *ident, const void *value, size_t size)
+{
+    assert (self && ident && value);
+    if (self->readonly)
+        return;
+    char *full = tm_strdupf (S_MEMO "%s", ident);
+    rocksdb_writebatch_put (self->batch, full, strlen (full), (const char *) value, size);
+    free (full);
 }
 
 bool

@@ -593,7 +593,8 @@ static void
 s_write_explain (const char *datadir, tm_runcache_t *runcache)
 {
     json_t *reasons = tm_runcache_reasons (runcache);
-    json_t *doc = json_pack ("{s:f, s:o}", "time", tm_wall_now (), "tests", reasons);
+    json_t *doc = json_pack ("{s:f, s:o, s:o}", "time", tm_wall_now (), "tests", reasons,
+                             "asked", tm_runcache_asked (runcache));
     char *path = tm_strdupf ("%s/cache-explain.json", datadir);
     char *tmp = tm_strdupf ("%s.%d", path, (int) getpid ());
     if (json_dump_file (doc, tmp, JSON_COMPACT) != 0 || rename (tmp, path) != 0) {
@@ -753,6 +754,8 @@ tm_run_main (int argc, char **argv)
         }
         if (cache) {
             runcache = tm_runcache_new (cache, options.cache);
+            if (history)
+                tm_runcache_set_memo (runcache, history);
             hits = tm_runcache_lookup (runcache, state.tasks, &hit_count);
         }
         //  What the tests read goes into their next keys: the embedded
@@ -857,13 +860,14 @@ tm_run_main (int argc, char **argv)
         &&  result->status != TM_STATUS_SKIPPED)
             tm_history_record (history, task->history_key, result->duration);
     }
-    if (history && tm_history_flush (history, &err) != 0) {
-        tm_warn ("run", "%s", err);
-        zstr_free (&err);
-    }
     if (runcache) {
         tm_runcache_store (runcache, state.tasks, state.results);
         s_write_explain (datadir, runcache);
+    }
+    //  Durations and the cache's lookup memos, in one write
+    if (history && tm_history_flush (history, &err) != 0) {
+        tm_warn ("run", "%s", err);
+        zstr_free (&err);
     }
     tm_console_summary (console, state.results, total, elapsed);
     rc = failed || (flaky && options.strict_flaky) ? TM_EXIT_FAILED : TM_EXIT_OK;

@@ -210,6 +210,99 @@ Test (cli_cache, a_changed_undeclared_data_file_reruns_its_test)
     s_env_free (&env);
 }
 
+//  The lookup's keys asked, from DATADIR/cache-explain.json: "asked"
+//  {"entries_by_memo", "records", "entries"}.
+static void
+s_asked (s_env_t *env, json_int_t *by_memo, json_int_t *records, json_int_t *entries)
+{
+    json_error_t error;
+    json_t *root = json_load_file (s_path ("%s/cache-explain.json", env->data), 0, &error);
+    cr_assert_not_null (root, "cache-explain.json: %s", error.text);
+    json_t *asked = json_object_get (root, "asked");
+    cr_assert (json_is_object (asked), "no \"asked\" in cache-explain.json");
+    *by_memo = json_integer_value (json_object_get (asked, "entries_by_memo"));
+    *records = json_integer_value (json_object_get (asked, "records"));
+    *entries = json_integer_value (json_object_get (asked, "entries"));
+    json_decref (root);
+}
+
+Test (cli_cache, lookup_memos_save_a_round_trip_and_a_stale_one_is_never_a_stale_pass)
+{
+    //  Which file the test reads is in sel, which nothing declares: the
+    //  memo (DATADIR/db) remembers the names the last run read
+    s_env_t env = s_env (
+        "[test \"reads-sel\"]\ncommand = sh -c 'grep -q good $(cat sel) && echo run >> count'\n");
+    tmu_write (s_path ("%s/a.txt", env.dir), "good\n");
+    tmu_write (s_path ("%s/b.txt", env.dir), "good\n");
+    tmu_write (s_path ("%s/sel", env.dir), "a.txt\n");
+    json_int_t by_memo, records, entries;
+    tmu_run_t run = s_run (&env, "readwrite");
+    cr_assert_eq (run.status, 0, "%s%s", run.out, run.err);
+    s_asked (&env, &by_memo, &records, &entries);
+    cr_assert (by_memo == 0 && records == 1 && entries == 0, "first: %d %d %d",
+               (int) by_memo, (int) records, (int) entries);
+    tmu_run_free (&run);
+
+    //  Unchanged: one round trip, by the memo's key; no record asked
+    run = s_run (&env, "readwrite");
+    cr_assert_eq (run.status, 0);
+    cr_assert (s_cached (&env, "reads-sel"));
+    s_asked (&env, &by_memo, &records, &entries);
+    cr_assert (by_memo == 1 && records == 0 && entries == 0, "memo: %d %d %d",
+               (int) by_memo, (int) records, (int) entries);
+    tmu_run_free (&run);
+
+    //  A memo naming a.txt, kept aside; the test now reads b.txt
+    char *command = strdup (s_path ("cp -a '%s/db' '%s/db-aside'", env.data, env.dir));
+    cr_assert_eq (system (command), 0);
+    free (command);
+    tmu_write (s_path ("%s/sel", env.dir), "b.txt\n");
+    run = s_run (&env, "readwrite");
+    cr_assert_eq (run.status, 0);
+    cr_assert_eq (s_ran (&env, "count"), 2, "sel changed: it must run");
+    tmu_run_free (&run);
+
+    //  Back to the stale memo (a.txt): its key finds nothing, the record
+    //  (b.txt) does, a hit
+    command = strdup (s_path ("rm -rf '%s/db' && cp -a '%s/db-aside' '%s/db'", env.data,
+                              env.dir, env.data));
+    cr_assert_eq (system (command), 0);
+    free (command);
+    run = s_run (&env, "readwrite");
+    cr_assert_eq (run.status, 0);
+    cr_assert (s_cached (&env, "reads-sel"));
+    s_asked (&env, &by_memo, &records, &entries);
+    cr_assert (by_memo == 1 && records == 1 && entries == 1, "stale: %d %d %d",
+               (int) by_memo, (int) records, (int) entries);
+    tmu_run_free (&run);
+
+    //  Stale memo again, and b.txt now fails the test: it must run, fail
+    command = strdup (s_path ("rm -rf '%s/db' && cp -a '%s/db-aside' '%s/db'", env.data,
+                              env.dir, env.data));
+    cr_assert_eq (system (command), 0);
+    free (command);
+    tmu_write (s_path ("%s/b.txt", env.dir), "bad\n");
+    run = s_run (&env, "readwrite");
+    cr_assert_eq (run.status, 1, "a stale memo served a stale pass: %s", run.out);
+    cr_assert_not (s_cached (&env, "reads-sel"));
+    tmu_run_free (&run);
+
+    //  No memo at all (a fresh machine's CLI): records, then entries
+    tmu_write (s_path ("%s/b.txt", env.dir), "good\n");
+    run = s_run (&env, "readwrite");
+    cr_assert_eq (run.status, 0);
+    tmu_run_free (&run);
+    tmu_rmrf (s_path ("%s/db", env.data));
+    run = s_run (&env, "readwrite");
+    cr_assert_eq (run.status, 0);
+    cr_assert (s_cached (&env, "reads-sel"));
+    s_asked (&env, &by_memo, &records, &entries);
+    cr_assert (by_memo == 0 && records == 1 && entries == 1, "no memo: %d %d %d",
+               (int) by_memo, (int) records, (int) entries);
+    tmu_run_free (&run);
+    s_env_free (&env);
+}
+
 Test (cli_cache, failures_are_not_cached)
 {
     s_env_t env = s_env ("[test \"bad\"]\ncommand = sh -c 'echo run >> count; exit 1'\n");
