@@ -21,7 +21,9 @@
 #include "tm_control.h"
 #include "tm_dht.h"
 #include "tm_gossip.h"
+#include "tm_guard.h"
 #include "tm_keys.h"
+#include "tm_proc.h"
 #include "tm_trace.h"
 #include "tm_store.h"
 #include "tm_submit.h"
@@ -792,6 +794,7 @@ tm_agent_main (int argc, char **argv)
     zhashx_t *clients = NULL;
     zsock_t *client_port = NULL;
     tm_store_t *store = NULL;
+    tm_guard_t *guard = NULL;           //  Kills our tests if we die (tm_guard.h)
     char hostname [256] = "node";
     char *datadir = tm_datadir_resolve (options.data, &err);
     if (!datadir)
@@ -801,6 +804,14 @@ tm_agent_main (int argc, char **argv)
     control = tm_control_bind (datadir, &err);
     if (!control)
         goto done;
+    //  We are the only agent here: what an earlier one left running dies
+    //  now, and our tests will die with us, however we die (tm_guard.h)
+    guard = tm_guard_new (datadir, &err);
+    if (!guard) {
+        tm_warn ("agent", "%s; tests would outlive this agent if it were killed", err);
+        zstr_free (&err);
+        tm_proc_init ();
+    }
     if (!options.name) {
         gethostname (hostname, sizeof hostname - 1);
         for (char *c = hostname; *c; c++)
@@ -1028,6 +1039,7 @@ done:
     //  Runs we own end with us: their CLIs see us go silent.  The pool
     //  goes first: it borrows the clients' task lists until it ends
     zactor_destroy (&pool);
+    tm_guard_destroy (&guard);          //  After the pool: it killed our tests
     zactor_destroy (&dht);              //  Before gossip: it holds the cache socket's peer
     for (zframe_t *frame = cache_pending ? (zframe_t *) zhashx_first (cache_pending) : NULL;
          frame; frame = (zframe_t *) zhashx_next (cache_pending))

@@ -77,14 +77,33 @@ s_descends (pid_t pid, pid_t ancestor)
     return false;
 }
 
-//  Kills every process whose command line contains MARKER (the orphans a
-//  SIGKILLed agent leaves: see docs/scheduling.md, "Limits today").
-static void s_kill_marked (const char *marker);
+//  The start time of process PID (field 22 of /proc/PID/stat, clock
+//  ticks since boot), or 0 if it is gone or a zombie: with the pid, the
+//  identity of a process that its pid alone, reused, is not.
+static unsigned long long
+s_start_time (pid_t pid)
+{
+    char path [64], line [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    size_t size = fread (line, 1, sizeof line - 1, file);
+    fclose (file);
+    line [size] = 0;
+    char *field = strrchr (line, ')');
+    if (!field || field [1] != ' ' || field [2] == 'Z' || field [2] == 'X')
+        return 0;
+    for (int number = 2; field && number < 22; number++)
+        field = strchr (field + 1, ' ');
+    return field ? strtoull (field + 1, NULL, 10) : 0;
+}
 
-//  Processes whose command line contains MARKER (descending from UNDER,
-//  if UNDER > 0).
+//  Running processes whose command line contains MARKER (descending from
+//  UNDER, if UNDER > 0): their number, and the first MAX of them in PIDS
+//  and STARTS (s_start_time), if given.
 static int
-s_processes_under (const char *marker, pid_t under)
+s_find (const char *marker, pid_t under, pid_t *pids, unsigned long long *starts, int max)
 {
     int count = 0;
     DIR *proc = opendir ("/proc");
@@ -104,11 +123,25 @@ s_processes_under (const char *marker, pid_t under)
             if (line [i] == 0)
                 line [i] = ' ';
         line [size] = 0;
-        if (strstr (line, marker) && (under <= 0 || s_descends (atoi (entry->d_name), under)))
-            count++;
+        pid_t pid = (pid_t) atoi (entry->d_name);
+        if (!strstr (line, marker) || (under > 0 && !s_descends (pid, under)))
+            continue;
+        if (pids && count < max) {
+            pids [count] = pid;
+            starts [count] = s_start_time (pid);
+        }
+        count++;
     }
     closedir (proc);
     return count;
+}
+
+//  Processes whose command line contains MARKER (descending from UNDER,
+//  if UNDER > 0).
+static int
+s_processes_under (const char *marker, pid_t under)
+{
+    return s_find (marker, under, NULL, NULL, 0);
 }
 
 static int
@@ -117,29 +150,41 @@ s_processes_with (const char *marker)
     return s_processes_under (marker, 0);
 }
 
-static void
-s_kill_marked (const char *marker)
+//  How many of the COUNT processes PIDS (started at STARTS) still run.
+static int
+s_still_running (const pid_t *pids, const unsigned long long *starts, int count)
 {
+    int running = 0;
+    for (int i = 0; i < count; i++)
+        if (starts [i] && s_start_time (pids [i]) == starts [i])
+            running++;
+    return running;
+}
+
+//  The guard process of AGENT (tm_guard.h): its child `testmesh __guard`.
+static pid_t
+s_guard_of (tmc_agent_t *agent)
+{
+    pid_t guard = 0;
     DIR *proc = opendir ("/proc");
+    cr_assert_not_null (proc);
     struct dirent *entry;
-    while (proc && (entry = readdir (proc))) {
+    while (!guard && (entry = readdir (proc))) {
+        pid_t pid = (pid_t) atoi (entry->d_name);
         char path [300], line [4096];
         snprintf (path, sizeof path, "/proc/%s/cmdline", entry->d_name);
-        FILE *file = entry->d_name [0] >= '0' && entry->d_name [0] <= '9'
-                   ? fopen (path, "r") : NULL;
+        FILE *file = pid > 0 ? fopen (path, "r") : NULL;
         if (!file)
             continue;
         size_t size = fread (line, 1, sizeof line - 1, file);
         fclose (file);
-        for (size_t i = 0; i < size; i++)
-            if (line [i] == 0)
-                line [i] = ' ';
         line [size] = 0;
-        if (strstr (line, marker))
-            kill (atoi (entry->d_name), SIGKILL);
+        if (strlen (line) + 1 < size && strcmp (line + strlen (line) + 1, "__guard") == 0
+        &&  s_descends (pid, agent->pid) && pid != agent->pid)
+            guard = pid;
     }
-    if (proc)
-        closedir (proc);
+    closedir (proc);
+    return guard;
 }
 
 //  Waits until the processes with MARKER number at least WANT (AT_LEAST)
@@ -431,21 +476,109 @@ Test (cli_dist, dead_origin_makes_the_cli_exit_2)
     char *err = tmu_slurp (cli.err);
     cr_assert_eq (status, 2, "exit %d\n%s", status, err);
     cr_assert (strstr (err, "stopped answering"), "%s", err);
-    //  And the surviving member kills the dead origin's tasks.  (The
-    //  killed agent's own children outlive it: no cgroups yet.)
-    double end = tmu_now () + 15;
-    int left;
-    while ((left = s_processes_under (s_marker + 6, agents [1]->pid)) > 0) {
-        if (tmu_now () > end) {
-            s_kill_marked (s_marker + 6);
-            cr_assert_fail ("a2 still runs %d processes of the dead origin's run", left);
-        }
-        usleep (20000);
-    }
-    s_kill_marked (s_marker + 6);
+    //  The surviving member kills the dead origin's tasks, and the dead
+    //  origin's own die with it (tm_guard.h): none is left anywhere
+    s_wait_processes (s_marker + 6, 0, false, 15);
     free (err);
     tmu_rmrf (dir);
     free (dir);
+}
+
+static const char *
+s_family (int i)
+{
+    //  A test with a descendant of each kind: one in its process group,
+    //  one in its group that cleared its environment, one that left the
+    //  group for a session of its own
+    static char command [320];
+    (void) i;
+    snprintf (command, sizeof command, "%s & env -i %s & setsid %s & %s", s_marker,
+              s_marker, s_marker, s_marker);
+    return command;
+}
+
+//  The processes of a test of s_family: its shell and four sleeps.
+#define S_FAMILY 5
+
+//  Waits until none of the COUNT processes PIDS (started at STARTS)
+//  runs; fails after TIMEOUT s with how many still do.
+static void
+s_wait_all_gone (const pid_t *pids, const unsigned long long *starts, int count,
+                 double timeout, const char *what)
+{
+    double end = tmu_now () + timeout;
+    int left;
+    while ((left = s_still_running (pids, starts, count)) > 0) {
+        cr_assert (tmu_now () < end, "after %.0f s, %d of the %d processes %s still run",
+                   timeout, left, count, what);
+        usleep (20000);
+    }
+}
+
+Test (cli_dist, sigkilled_agent_takes_its_tests_and_their_descendants_with_it)
+{
+    tmc_agent_t *agents [2];
+    s_cluster (agents, 2, "2");
+    snprintf (s_marker, sizeof s_marker, "sleep 3%d.%06d", getpid () % 10, getpid ());
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 4, s_family);
+    tmc_cli_t cli;
+    tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", manifest, NULL });
+    //  Two tests on each member (free slots: two each); a2's, with every
+    //  descendant, are what a2 must take with it
+    double end = tmu_now () + 30;
+    int count;
+    while ((count = s_processes_under (s_marker + 6, agents [1]->pid)) < 2 * S_FAMILY) {
+        cr_assert (tmu_now () < end, "a2 runs %d processes of the run, not %d", count,
+                   2 * S_FAMILY);
+        usleep (20000);
+    }
+    pid_t pids [64];
+    unsigned long long starts [64];
+    count = s_find (s_marker + 6, agents [1]->pid, pids, starts, 64);
+    cr_assert_eq (count, 2 * S_FAMILY);
+    tmc_kill (agents [1]);
+    s_wait_all_gone (pids, starts, count, 10, "the SIGKILLed a2 ran");
+    //  The origin runs them again; stop the run, which kills those
+    kill (cli.pid, SIGINT);
+    tmc_cli_wait (&cli, 20);
+    s_wait_processes (s_marker + 6, 0, false, 15);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+}
+
+Test (cli_dist, restarted_agent_kills_what_its_unguarded_predecessor_left)
+{
+    tmc_agent_t *agents [1];
+    s_cluster (agents, 1, "2");
+    snprintf (s_marker, sizeof s_marker, "sleep 3%d.%06d", getpid () % 10, getpid ());
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 2, s_family);
+    tmc_cli_t cli;
+    tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", manifest, NULL });
+    s_wait_processes (s_marker + 6, 2 * S_FAMILY, true, 30);
+    pid_t pids [64];
+    unsigned long long starts [64];
+    int count = s_find (s_marker + 6, agents [0]->pid, pids, starts, 64);
+    cr_assert_eq (count, 2 * S_FAMILY);
+    //  The guard dies first, then the agent: nobody is left to kill them
+    pid_t guard = s_guard_of (agents [0]);
+    cr_assert_gt (guard, 0, "a1 has no guard process");
+    cr_assert_eq (kill (guard, SIGKILL), 0);
+    tmc_kill (agents [0]);
+    cr_assert_eq (s_still_running (pids, starts, count), count,
+                  "the tests died without their agent's guard");
+    cr_assert_eq (tmc_cli_wait (&cli, 20), 2);
+    //  The next agent on the same data directory kills them as it starts
+    tmc_restart (agents [0], NULL, "--slots", "2", NULL);
+    s_wait_all_gone (pids, starts, count, 15, "the first incarnation ran");
+    tmc_wait_ready (agents [0], 10);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
 }
 
 static const char *
