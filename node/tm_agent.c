@@ -711,13 +711,14 @@ s_control (zactor_t *gossip, json_t *request)
             tm_workpool_stats_t work;
             tm_workpool_stats_read (&s_work_stats, &work);
             bool samples = json_is_true (json_object_get (request, "samples"));
-            json_object_set_new (stats, "work", json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+            json_object_set_new (stats, "work", json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
                 "steals", (json_int_t) work.steals, "stolen", (json_int_t) work.stolen,
                 "given", (json_int_t) work.given, "requeued", (json_int_t) work.requeued,
                 "duplicates", (json_int_t) work.duplicates,
                 "malformed", (json_int_t) work.malformed,
                 "tasks_run", (json_int_t) work.tasks_run,
                 "dropped", (json_int_t) work.dropped,
+                "assigned", (json_int_t) work.assigned,
                 "dispatch_ms", s_latency_json (&s_work_stats.dispatch, samples),
                 "dispatch_self_ms", s_latency_json (&s_work_stats.dispatch_self, samples)));
             tm_blobs_stats_t blobs;

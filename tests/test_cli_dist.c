@@ -872,3 +872,88 @@ Test (cli_dist, cli_that_falls_behind_still_gets_every_result)
     free (manifest);
     free (report);
 }
+
+//  True if OBSERVER's members list shows NAME with FREE free slots and
+//  QUEUE tasks queued (its gossiped load, as placement reads it).
+static bool
+s_load_seen (tmc_agent_t *observer, const char *name, int free_slots, int queue)
+{
+    json_t *members = tmc_members (observer);
+    json_t *member = members ? tmc_member (members, name) : NULL;
+    bool seen = member
+             && json_integer_value (json_object_get (member, "free")) == free_slots
+             && json_integer_value (json_object_get (member, "queue")) == queue
+             && json_is_integer (json_object_get (member, "free"));
+    json_decref (members);
+    return seen;
+}
+
+Test (cli_dist, busy_member_gets_a_smaller_share_of_a_new_run)
+{
+    //  Two members of 4 slots; a2 is busy with a first run that only it
+    //  can take (a label): 4 of its tests running, 4 queued
+    tmc_agent_t *agents [2];
+    agents [0] = tmc_start ("a1", NULL, "--slots", "4", NULL);
+    char *token = tmc_token (agents [0], 10);
+    agents [1] = tmc_start ("a2", token, "--slots", "4", "--label", "busy=yes", NULL);
+    tmc_wait_mesh (agents, 2, 30);
+    snprintf (s_marker, sizeof s_marker, "sleep 3%d.%06d", getpid () % 10, getpid ());
+    char *dir = tmu_scratch ();
+    char *busy_suite = s_manifest (dir, "busy.ini", 8, s_sleep_marked);
+    tmc_cli_t busy;
+    tmc_cli_start (&busy, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", "--require", "busy=yes",
+                 busy_suite, NULL });
+    //  The origin places by the load gossip tells it (at most 0.5 s old):
+    //  wait until it knows a2's whole
+    double end = tmu_now () + 30;
+    while (!s_load_seen (agents [0], "a2", 0, 4)) {
+        cr_assert (tmu_now () < end, "a1 never saw a2 with 0 free slots and 4 queued");
+        usleep (TMC_POLL_US);
+    }
+    json_t *stats = tmc_stats (agents [0]);
+    long long a1_before = tmc_counter (stats, "work.assigned");
+    json_decref (stats);
+    stats = tmc_stats (agents [1]);
+    long long a2_before = tmc_counter (stats, "work.assigned");
+    json_decref (stats);
+    cr_assert_eq (a1_before, 0);
+    cr_assert_eq (a2_before, 8);
+
+    //  A second run of 16 from a1.  Placement evens out the work per
+    //  slot, counting what each member has: a2 has 8 (4 busy, 4 queued)
+    //  on 4 slots, so a1 takes the first 8 and the other 8 are shared:
+    //  12 and 4.  Shares by slots alone would be 8 and 8; counting busy
+    //  slots but not the queue, 10 and 6.  What a2 was given may then be
+    //  stolen by a1 (a2 has no free slot), so the counters of assigned
+    //  tasks, not the report's members, show the placement.
+    char *quick_suite = s_manifest (dir, "quick.ini", 16, s_true);
+    char *report = s_join (dir, "report.json");
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  "--json", report, quick_suite);
+    cr_assert_eq (run.status, 0, "exit %d\n%s", run.status, run.err);
+    json_t *statuses = s_statuses (report, NULL);
+    cr_assert_eq (json_object_size (statuses), 16);
+    stats = tmc_stats (agents [0]);
+    long long a1_share = tmc_counter (stats, "work.assigned") - a1_before;
+    json_decref (stats);
+    stats = tmc_stats (agents [1]);
+    long long a2_share = tmc_counter (stats, "work.assigned") - a2_before;
+    json_decref (stats);
+    cr_assert_eq (a1_share + a2_share, 16, "placed %lld + %lld", a1_share, a2_share);
+    cr_assert (a2_share >= 3 && a2_share <= 5,
+               "the busy a2 was given %lld of 16 tests (a1 %lld), not about 4",
+               a2_share, a1_share);
+
+    kill (busy.pid, SIGINT);
+    tmc_cli_wait (&busy, 20);
+    s_wait_processes (s_marker + 6, 0, false, 15);
+    json_decref (statuses);
+    tmu_run_free (&run);
+    free (token);
+    free (report);
+    free (quick_suite);
+    free (busy_suite);
+    tmu_rmrf (dir);
+    free (dir);
+}
