@@ -489,10 +489,11 @@ s_family (int i)
 {
     //  A test with a descendant of each kind: one in its process group,
     //  one in its group that cleared its environment, one that left the
-    //  group for a session of its own
+    //  group for a session of its own.  (The last command is not the
+    //  shell's last, so no shell replaces itself with it.)
     static char command [320];
     (void) i;
-    snprintf (command, sizeof command, "%s & env -i %s & setsid %s & %s", s_marker,
+    snprintf (command, sizeof command, "%s & env -i %s & setsid %s & %s; wait", s_marker,
               s_marker, s_marker, s_marker);
     return command;
 }
