@@ -14,6 +14,7 @@
 #include "tm_common.h"
 #include <fcntl.h>
 #include "tm_agent.h"
+#include "tm_guard.h"
 #include "tm_run.h"
 #include "tm_cachecmd.h"
 
@@ -73,6 +74,8 @@ main (int argc, char **argv)
         return tm_run_main (argc - 1, argv + 1);
     if (streq (command, "agent"))
         return tm_agent_main (argc - 1, argv + 1);
+    if (streq (command, "__guard"))
+        return tm_guard_main (argc - 1, argv + 1);      //  The agent's (tm_guard.h)
     if (streq (command, "members"))
         return tm_members_main (argc - 1, argv + 1);
     if (streq (command, "token"))

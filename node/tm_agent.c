@@ -21,7 +21,9 @@
 #include "tm_control.h"
 #include "tm_dht.h"
 #include "tm_gossip.h"
+#include "tm_guard.h"
 #include "tm_keys.h"
+#include "tm_proc.h"
 #include "tm_trace.h"
 #include "tm_store.h"
 #include "tm_submit.h"
@@ -709,13 +711,14 @@ s_control (zactor_t *gossip, json_t *request)
             tm_workpool_stats_t work;
             tm_workpool_stats_read (&s_work_stats, &work);
             bool samples = json_is_true (json_object_get (request, "samples"));
-            json_object_set_new (stats, "work", json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+            json_object_set_new (stats, "work", json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
                 "steals", (json_int_t) work.steals, "stolen", (json_int_t) work.stolen,
                 "given", (json_int_t) work.given, "requeued", (json_int_t) work.requeued,
                 "duplicates", (json_int_t) work.duplicates,
                 "malformed", (json_int_t) work.malformed,
                 "tasks_run", (json_int_t) work.tasks_run,
                 "dropped", (json_int_t) work.dropped,
+                "assigned", (json_int_t) work.assigned,
                 "dispatch_ms", s_latency_json (&s_work_stats.dispatch, samples),
                 "dispatch_self_ms", s_latency_json (&s_work_stats.dispatch_self, samples)));
             tm_blobs_stats_t blobs;
@@ -792,6 +795,7 @@ tm_agent_main (int argc, char **argv)
     zhashx_t *clients = NULL;
     zsock_t *client_port = NULL;
     tm_store_t *store = NULL;
+    tm_guard_t *guard = NULL;           //  Kills our tests if we die (tm_guard.h)
     char hostname [256] = "node";
     char *datadir = tm_datadir_resolve (options.data, &err);
     if (!datadir)
@@ -801,6 +805,14 @@ tm_agent_main (int argc, char **argv)
     control = tm_control_bind (datadir, &err);
     if (!control)
         goto done;
+    //  We are the only agent here: what an earlier one left running dies
+    //  now, and our tests will die with us, however we die (tm_guard.h)
+    guard = tm_guard_new (datadir, &err);
+    if (!guard) {
+        tm_warn ("agent", "%s; tests would outlive this agent if it were killed", err);
+        zstr_free (&err);
+        tm_proc_init ();
+    }
     if (!options.name) {
         gethostname (hostname, sizeof hostname - 1);
         for (char *c = hostname; *c; c++)
@@ -1028,6 +1040,7 @@ done:
     //  Runs we own end with us: their CLIs see us go silent.  The pool
     //  goes first: it borrows the clients' task lists until it ends
     zactor_destroy (&pool);
+    tm_guard_destroy (&guard);          //  After the pool: it killed our tests
     zactor_destroy (&dht);              //  Before gossip: it holds the cache socket's peer
     for (zframe_t *frame = cache_pending ? (zframe_t *) zhashx_first (cache_pending) : NULL;
          frame; frame = (zframe_t *) zhashx_next (cache_pending))

@@ -59,9 +59,12 @@ struct _tm_proc_t {
 
 //  Registry of live children (see file banner).
 static pthread_mutex_t s_registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pid_t *s_registry;       //  Pids owned by a live tm_proc
+static pid_t *s_registry;       //  Pids owned by a live tm_proc, or tm_proc_own'ed
 static size_t s_registry_size;
 static size_t s_registry_max;
+
+//  The entry tm_proc_set_env gave every child, or NULL.
+static char *s_env_extra;
 
 static void
 s_registry_add (pid_t pid)
@@ -98,6 +101,29 @@ s_registry_has (pid_t pid)
 }
 
 void
+tm_proc_own (pid_t pid)
+{
+    assert (pid > 0);
+    pthread_mutex_lock (&s_registry_lock);
+    s_registry_add (pid);
+    pthread_mutex_unlock (&s_registry_lock);
+}
+
+void
+tm_proc_disown (pid_t pid)
+{
+    s_registry_remove (pid);
+}
+
+void
+tm_proc_set_env (const char *entry)
+{
+    assert (!entry || strchr (entry, '='));
+    free (s_env_extra);
+    s_env_extra = entry ? strdup (entry) : NULL;
+}
+
+void
 tm_proc_init (void)
 {
     //  Orphaned descendants of our children come back to us instead of
@@ -115,21 +141,23 @@ s_same_key (const char *a, const char *b)
     return strncmp (a, b, keylen) == 0 && (b [keylen] == '=' || b [keylen] == 0);
 }
 
-//  Builds the child's environment: ours, then ENV's entries, then the
-//  marker; a later entry for a variable replaces an earlier one, so
-//  getenv () and a shell agree on every value.  Returns an array of
-//  borrowed pointers (free only the array).
+//  Builds the child's environment: ours, then ENV's entries, then
+//  tm_proc_set_env's entry, then the marker; a later entry for a
+//  variable replaces an earlier one, so getenv () and a shell agree on
+//  every value.  Returns an array of borrowed pointers (free only the
+//  array).
 static char **
 s_build_env (char *const env [], char *marker)
 {
     size_t ours = tm_strv_size (environ);
     size_t extra = tm_strv_size (env);
-    char **envp = (char **) malloc ((ours + extra + 2) * sizeof (char *));
+    char **envp = (char **) malloc ((ours + extra + 3) * sizeof (char *));
     assert (envp);
     size_t size = 0;
-    for (size_t i = 0; i < ours + extra + 1; i++) {
+    for (size_t i = 0; i < ours + extra + 2; i++) {
         char *entry = i < ours ? environ [i]
-                    : i < ours + extra ? env [i - ours] : marker;
+                    : i < ours + extra ? env [i - ours]
+                    : i == ours + extra ? s_env_extra : marker;
         if (!entry || !strchr (entry, '='))
             continue;
         size_t j;

@@ -26,6 +26,19 @@ typedef struct _tm_proc_t tm_proc_t;
 //  tests come back to us to be killed and reaped.  Call once at start-up.
 void tm_proc_init (void);
 
+//  Adds ENTRY ("K=V", copied; NULL removes it) to the environment of
+//  every child spawned from now on, after the caller's ENV, so that it
+//  wins: the agent marks its children with it (tm_guard.h).  Call it
+//  while no other thread spawns (before the first actor that does).
+void tm_proc_set_env (const char *entry);
+
+//  PID, our child started by other means than tm_proc_spawn (the agent's
+//  guard, tm_guard.h), is spared by tm_proc_sweep_orphans until
+//  tm_proc_disown (PID).  The caller reaps it (waitpid on PID only,
+//  invariant 2).  Call tm_proc_own before another thread may sweep.
+void tm_proc_own (pid_t pid);
+void tm_proc_disown (pid_t pid);
+
 //  Spawns ARGV[0] (searched in PATH if it has no '/') in directory CWD
 //  (NULL = ours) with our environment plus ENV ("K=V", NULL-terminated,
 //  may be NULL).  Keeps up to LIMIT bytes of each output stream.

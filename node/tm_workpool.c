@@ -214,6 +214,7 @@ tm_workpool_stats_read (const tm_workpool_stats_t *stats, tm_workpool_stats_t *o
     out->malformed = __atomic_load_n (&stats->malformed, __ATOMIC_RELAXED);
     out->tasks_run = __atomic_load_n (&stats->tasks_run, __ATOMIC_RELAXED);
     out->dropped = __atomic_load_n (&stats->dropped, __ATOMIC_RELAXED);
+    out->assigned = __atomic_load_n (&stats->assigned, __ATOMIC_RELAXED);
 }
 
 size_t
@@ -1103,11 +1104,15 @@ s_on_assign (s_pool_t *self, const char *origin, json_t *msg)
         for (i = json_array_size (tasks); i-- > 0; )
             if (s_hold (self, origin, run, json_array_get (tasks, i), true, true) != 0)
                 S_COUNT (self, malformed, 1);
+            else
+                S_COUNT (self, assigned, 1);
     }
     else
         json_array_foreach (tasks, i, item)
             if (s_hold (self, origin, run, item, false, true) != 0)
                 S_COUNT (self, malformed, 1);
+            else
+                S_COUNT (self, assigned, 1);
     s_pump (self);
 }
 

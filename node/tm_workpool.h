@@ -82,6 +82,8 @@ typedef struct {
     uint64_t malformed;         //  Work messages or tasks that did not parse
     uint64_t tasks_run;         //  Attempts our executor finished
     uint64_t dropped;           //  Tasks we dropped, seeing their origin dead
+    uint64_t assigned;          //  Tasks origins placed here (assigns, our own
+                                //  share included): placement, before any steal
     tm_workpool_ring_t dispatch;        //  Tasks of other members' runs
     tm_workpool_ring_t dispatch_self;   //  Tasks we placed on ourselves as origin
 } tm_workpool_stats_t;

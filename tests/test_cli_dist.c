@@ -77,14 +77,33 @@ s_descends (pid_t pid, pid_t ancestor)
     return false;
 }
 
-//  Kills every process whose command line contains MARKER (the orphans a
-//  SIGKILLed agent leaves: see docs/scheduling.md, "Limits today").
-static void s_kill_marked (const char *marker);
+//  The start time of process PID (field 22 of /proc/PID/stat, clock
+//  ticks since boot), or 0 if it is gone or a zombie: with the pid, the
+//  identity of a process that its pid alone, reused, is not.
+static unsigned long long
+s_start_time (pid_t pid)
+{
+    char path [64], line [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    size_t size = fread (line, 1, sizeof line - 1, file);
+    fclose (file);
+    line [size] = 0;
+    char *field = strrchr (line, ')');
+    if (!field || field [1] != ' ' || field [2] == 'Z' || field [2] == 'X')
+        return 0;
+    for (int number = 2; field && number < 22; number++)
+        field = strchr (field + 1, ' ');
+    return field ? strtoull (field + 1, NULL, 10) : 0;
+}
 
-//  Processes whose command line contains MARKER (descending from UNDER,
-//  if UNDER > 0).
+//  Running processes whose command line contains MARKER (descending from
+//  UNDER, if UNDER > 0): their number, and the first MAX of them in PIDS
+//  and STARTS (s_start_time), if given.
 static int
-s_processes_under (const char *marker, pid_t under)
+s_find (const char *marker, pid_t under, pid_t *pids, unsigned long long *starts, int max)
 {
     int count = 0;
     DIR *proc = opendir ("/proc");
@@ -104,11 +123,25 @@ s_processes_under (const char *marker, pid_t under)
             if (line [i] == 0)
                 line [i] = ' ';
         line [size] = 0;
-        if (strstr (line, marker) && (under <= 0 || s_descends (atoi (entry->d_name), under)))
-            count++;
+        pid_t pid = (pid_t) atoi (entry->d_name);
+        if (!strstr (line, marker) || (under > 0 && !s_descends (pid, under)))
+            continue;
+        if (pids && count < max) {
+            pids [count] = pid;
+            starts [count] = s_start_time (pid);
+        }
+        count++;
     }
     closedir (proc);
     return count;
+}
+
+//  Processes whose command line contains MARKER (descending from UNDER,
+//  if UNDER > 0).
+static int
+s_processes_under (const char *marker, pid_t under)
+{
+    return s_find (marker, under, NULL, NULL, 0);
 }
 
 static int
@@ -117,29 +150,41 @@ s_processes_with (const char *marker)
     return s_processes_under (marker, 0);
 }
 
-static void
-s_kill_marked (const char *marker)
+//  How many of the COUNT processes PIDS (started at STARTS) still run.
+static int
+s_still_running (const pid_t *pids, const unsigned long long *starts, int count)
 {
+    int running = 0;
+    for (int i = 0; i < count; i++)
+        if (starts [i] && s_start_time (pids [i]) == starts [i])
+            running++;
+    return running;
+}
+
+//  The guard process of AGENT (tm_guard.h): its child `testmesh __guard`.
+static pid_t
+s_guard_of (tmc_agent_t *agent)
+{
+    pid_t guard = 0;
     DIR *proc = opendir ("/proc");
+    cr_assert_not_null (proc);
     struct dirent *entry;
-    while (proc && (entry = readdir (proc))) {
+    while (!guard && (entry = readdir (proc))) {
+        pid_t pid = (pid_t) atoi (entry->d_name);
         char path [300], line [4096];
         snprintf (path, sizeof path, "/proc/%s/cmdline", entry->d_name);
-        FILE *file = entry->d_name [0] >= '0' && entry->d_name [0] <= '9'
-                   ? fopen (path, "r") : NULL;
+        FILE *file = pid > 0 ? fopen (path, "r") : NULL;
         if (!file)
             continue;
         size_t size = fread (line, 1, sizeof line - 1, file);
         fclose (file);
-        for (size_t i = 0; i < size; i++)
-            if (line [i] == 0)
-                line [i] = ' ';
         line [size] = 0;
-        if (strstr (line, marker))
-            kill (atoi (entry->d_name), SIGKILL);
+        if (strlen (line) + 1 < size && strcmp (line + strlen (line) + 1, "__guard") == 0
+        &&  s_descends (pid, agent->pid) && pid != agent->pid)
+            guard = pid;
     }
-    if (proc)
-        closedir (proc);
+    closedir (proc);
+    return guard;
 }
 
 //  Waits until the processes with MARKER number at least WANT (AT_LEAST)
@@ -431,21 +476,110 @@ Test (cli_dist, dead_origin_makes_the_cli_exit_2)
     char *err = tmu_slurp (cli.err);
     cr_assert_eq (status, 2, "exit %d\n%s", status, err);
     cr_assert (strstr (err, "stopped answering"), "%s", err);
-    //  And the surviving member kills the dead origin's tasks.  (The
-    //  killed agent's own children outlive it: no cgroups yet.)
-    double end = tmu_now () + 15;
-    int left;
-    while ((left = s_processes_under (s_marker + 6, agents [1]->pid)) > 0) {
-        if (tmu_now () > end) {
-            s_kill_marked (s_marker + 6);
-            cr_assert_fail ("a2 still runs %d processes of the dead origin's run", left);
-        }
-        usleep (20000);
-    }
-    s_kill_marked (s_marker + 6);
+    //  The surviving member kills the dead origin's tasks, and the dead
+    //  origin's own die with it (tm_guard.h): none is left anywhere
+    s_wait_processes (s_marker + 6, 0, false, 15);
     free (err);
     tmu_rmrf (dir);
     free (dir);
+}
+
+static const char *
+s_family (int i)
+{
+    //  A test with a descendant of each kind: one in its process group,
+    //  one in its group that cleared its environment, one that left the
+    //  group for a session of its own.  (The last command is not the
+    //  shell's last, so no shell replaces itself with it.)
+    static char command [320];
+    (void) i;
+    snprintf (command, sizeof command, "%s & env -i %s & setsid %s & %s; wait", s_marker,
+              s_marker, s_marker, s_marker);
+    return command;
+}
+
+//  The processes of a test of s_family: its shell and four sleeps.
+#define S_FAMILY 5
+
+//  Waits until none of the COUNT processes PIDS (started at STARTS)
+//  runs; fails after TIMEOUT s with how many still do.
+static void
+s_wait_all_gone (const pid_t *pids, const unsigned long long *starts, int count,
+                 double timeout, const char *what)
+{
+    double end = tmu_now () + timeout;
+    int left;
+    while ((left = s_still_running (pids, starts, count)) > 0) {
+        cr_assert (tmu_now () < end, "after %.0f s, %d of the %d processes %s still run",
+                   timeout, left, count, what);
+        usleep (20000);
+    }
+}
+
+Test (cli_dist, sigkilled_agent_takes_its_tests_and_their_descendants_with_it)
+{
+    tmc_agent_t *agents [2];
+    s_cluster (agents, 2, "2");
+    snprintf (s_marker, sizeof s_marker, "sleep 3%d.%06d", getpid () % 10, getpid ());
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 4, s_family);
+    tmc_cli_t cli;
+    tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", manifest, NULL });
+    //  Two tests on each member (free slots: two each); a2's, with every
+    //  descendant, are what a2 must take with it
+    double end = tmu_now () + 30;
+    int count;
+    while ((count = s_processes_under (s_marker + 6, agents [1]->pid)) < 2 * S_FAMILY) {
+        cr_assert (tmu_now () < end, "a2 runs %d processes of the run, not %d", count,
+                   2 * S_FAMILY);
+        usleep (20000);
+    }
+    pid_t pids [64];
+    unsigned long long starts [64];
+    count = s_find (s_marker + 6, agents [1]->pid, pids, starts, 64);
+    cr_assert_eq (count, 2 * S_FAMILY);
+    tmc_kill (agents [1]);
+    s_wait_all_gone (pids, starts, count, 10, "the SIGKILLed a2 ran");
+    //  The origin runs them again; stop the run, which kills those
+    kill (cli.pid, SIGINT);
+    tmc_cli_wait (&cli, 20);
+    s_wait_processes (s_marker + 6, 0, false, 15);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
+}
+
+Test (cli_dist, restarted_agent_kills_what_its_unguarded_predecessor_left)
+{
+    tmc_agent_t *agents [1];
+    s_cluster (agents, 1, "2");
+    snprintf (s_marker, sizeof s_marker, "sleep 3%d.%06d", getpid () % 10, getpid ());
+    char *dir = tmu_scratch ();
+    char *manifest = s_manifest (dir, "suite.ini", 2, s_family);
+    tmc_cli_t cli;
+    tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", manifest, NULL });
+    s_wait_processes (s_marker + 6, 2 * S_FAMILY, true, 30);
+    pid_t pids [64];
+    unsigned long long starts [64];
+    int count = s_find (s_marker + 6, agents [0]->pid, pids, starts, 64);
+    cr_assert_eq (count, 2 * S_FAMILY);
+    //  The guard dies first, then the agent: nobody is left to kill them
+    pid_t guard = s_guard_of (agents [0]);
+    cr_assert_gt (guard, 0, "a1 has no guard process");
+    cr_assert_eq (kill (guard, SIGKILL), 0);
+    tmc_kill (agents [0]);
+    cr_assert_eq (s_still_running (pids, starts, count), count,
+                  "the tests died without their agent's guard");
+    cr_assert_eq (tmc_cli_wait (&cli, 20), 2);
+    //  The next agent on the same data directory kills them as it starts
+    tmc_restart (agents [0], NULL, "--slots", "2", NULL);
+    s_wait_all_gone (pids, starts, count, 15, "the first incarnation ran");
+    tmc_wait_ready (agents [0], 10);
+    tmu_rmrf (dir);
+    free (dir);
+    free (manifest);
 }
 
 static const char *
@@ -738,4 +872,89 @@ Test (cli_dist, cli_that_falls_behind_still_gets_every_result)
     free (dir);
     free (manifest);
     free (report);
+}
+
+//  True if OBSERVER's members list shows NAME with FREE free slots and
+//  QUEUE tasks queued (its gossiped load, as placement reads it).
+static bool
+s_load_seen (tmc_agent_t *observer, const char *name, int free_slots, int queue)
+{
+    json_t *members = tmc_members (observer);
+    json_t *member = members ? tmc_member (members, name) : NULL;
+    bool seen = member
+             && json_integer_value (json_object_get (member, "free")) == free_slots
+             && json_integer_value (json_object_get (member, "queue")) == queue
+             && json_is_integer (json_object_get (member, "free"));
+    json_decref (members);
+    return seen;
+}
+
+Test (cli_dist, busy_member_gets_a_smaller_share_of_a_new_run)
+{
+    //  Two members of 4 slots; a2 is busy with a first run that only it
+    //  can take (a label): 4 of its tests running, 4 queued
+    tmc_agent_t *agents [2];
+    agents [0] = tmc_start ("a1", NULL, "--slots", "4", NULL);
+    char *token = tmc_token (agents [0], 10);
+    agents [1] = tmc_start ("a2", token, "--slots", "4", "--label", "busy=yes", NULL);
+    tmc_wait_mesh (agents, 2, 30);
+    snprintf (s_marker, sizeof s_marker, "sleep 3%d.%06d", getpid () % 10, getpid ());
+    char *dir = tmu_scratch ();
+    char *busy_suite = s_manifest (dir, "busy.ini", 8, s_sleep_marked);
+    tmc_cli_t busy;
+    tmc_cli_start (&busy, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
+                 "--data", agents [0]->dir, "--progress", "lines", "--require", "busy=yes",
+                 busy_suite, NULL });
+    //  The origin places by the load gossip tells it (at most 0.5 s old):
+    //  wait until it knows a2's whole
+    double end = tmu_now () + 30;
+    while (!s_load_seen (agents [0], "a2", 0, 4)) {
+        cr_assert (tmu_now () < end, "a1 never saw a2 with 0 free slots and 4 queued");
+        usleep (TMC_POLL_US);
+    }
+    json_t *stats = tmc_stats (agents [0]);
+    long long a1_before = tmc_counter (stats, "work.assigned");
+    json_decref (stats);
+    stats = tmc_stats (agents [1]);
+    long long a2_before = tmc_counter (stats, "work.assigned");
+    json_decref (stats);
+    cr_assert_eq (a1_before, 0);
+    cr_assert_eq (a2_before, 8);
+
+    //  A second run of 16 from a1.  Placement evens out the work per
+    //  slot, counting what each member has: a2 has 8 (4 busy, 4 queued)
+    //  on 4 slots, so a1 takes the first 8 and the other 8 are shared:
+    //  12 and 4.  Shares by slots alone would be 8 and 8; counting busy
+    //  slots but not the queue, 10 and 6.  What a2 was given may then be
+    //  stolen by a1 (a2 has no free slot), so the counters of assigned
+    //  tasks, not the report's members, show the placement.
+    char *quick_suite = s_manifest (dir, "quick.ini", 16, s_true);
+    char *report = s_join (dir, "report.json");
+    tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
+                                  "--json", report, quick_suite);
+    cr_assert_eq (run.status, 0, "exit %d\n%s", run.status, run.err);
+    json_t *statuses = s_statuses (report, NULL);
+    cr_assert_eq (json_object_size (statuses), 16);
+    stats = tmc_stats (agents [0]);
+    long long a1_share = tmc_counter (stats, "work.assigned") - a1_before;
+    json_decref (stats);
+    stats = tmc_stats (agents [1]);
+    long long a2_share = tmc_counter (stats, "work.assigned") - a2_before;
+    json_decref (stats);
+    cr_assert_eq (a1_share + a2_share, 16, "placed %lld + %lld", a1_share, a2_share);
+    cr_assert (a2_share >= 3 && a2_share <= 5,
+               "the busy a2 was given %lld of 16 tests (a1 %lld), not about 4",
+               a2_share, a1_share);
+
+    kill (busy.pid, SIGINT);
+    tmc_cli_wait (&busy, 20);
+    s_wait_processes (s_marker + 6, 0, false, 15);
+    json_decref (statuses);
+    tmu_run_free (&run);
+    free (token);
+    free (report);
+    free (quick_suite);
+    free (busy_suite);
+    tmu_rmrf (dir);
+    free (dir);
 }
