@@ -4,7 +4,8 @@
 
     1. s_parse_options: getopt_long into a tm_run_options_t.
     2. s_discover: every target through tm_adapter into one task list,
-       then --filter and --exclude.  --list stops here.
+       then --filter, --exclude and --input (tm_listing.h).  --list
+       stops here.
     3. The duration history gives each task its expected duration.
     4. Who runs it: when an agent answers on the data directory (and not
        --local), a submit actor hands the run to that agent, which spreads
@@ -25,10 +26,10 @@
     dispositions from tm_proc.
 */
 #include "tm_run.h"
-#include "tm_adapter.h"
 #include "tm_control.h"
 #include "tm_history.h"
 #include "tm_inputs.h"
+#include "tm_listing.h"
 #include "tm_proc.h"
 #include "tm_report.h"
 #include "tm_scheduler.h"
@@ -293,73 +294,20 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
     return 0;
 }
 
-//  True if GLOB matches the task's id, or its id without the "TARGET:"
-//  prefix that several targets add, so `--exclude 'edge/*'` means the
-//  same with one target as with three.
-static bool
-s_matches (const char *glob, const tm_task_t *task)
-{
-    if (tm_glob_match (glob, task->id))
-        return true;
-    size_t prefix = strlen (task->target);
-    return strncmp (task->id, task->target, prefix) == 0 && task->id [prefix] == ':'
-        && tm_glob_match (glob, task->id + prefix + 1);
-}
-
-static bool
-s_selected (const tm_task_t *task, void *arg)
-{
-    tm_run_options_t *options = (tm_run_options_t *) arg;
-    if (options->filters) {
-        bool any = false;
-        for (char **glob = options->filters; *glob && !any; glob++)
-            any = s_matches (*glob, task);
-        if (!any)
-            return false;
-    }
-    for (char **glob = options->excludes; glob && *glob; glob++)
-        if (s_matches (*glob, task))
-            return false;
-    return true;
-}
-
-//  Discovers every target into one list.  Returns NULL after printing
-//  the adapter's one-line error.
+//  Lists the run's tests (tm_listing.h).  Returns NULL after printing
+//  the one-line error.
 static tm_tasklist_t *
 s_discover (tm_run_options_t *options)
 {
-    tm_tasklist_t *tasks = tm_tasklist_new ();
-    bool prefix = tm_strv_size (options->targets) > 1;
-    for (char **target = options->targets; *target; target++) {
-        char *err = NULL;
-        if (tm_adapter_discover (*target, options->kind, prefix, tasks, &err) != 0) {
-            fprintf (stderr, "testmesh: %s\n", err ? err : "cannot list tests");
-            free (err);
-            tm_tasklist_destroy (&tasks);
-            return NULL;
-        }
-    }
-    //  Two targets may be the same path: ids must stay unique
-    zhashx_t *seen = zhashx_new ();
-    for (size_t i = 0; i < tm_tasklist_size (tasks); i++) {
-        const char *id = tm_tasklist_get (tasks, i)->id;
-        if (zhashx_insert (seen, id, (void *) id) != 0) {
-            fprintf (stderr, "testmesh: test id '%s' appears twice "
-                     "(is a target given twice?)\n", id);
-            zhashx_destroy (&seen);
-            tm_tasklist_destroy (&tasks);
-            return NULL;
-        }
-    }
-    zhashx_destroy (&seen);
-    size_t listed = tm_tasklist_size (tasks);
-    tm_tasklist_filter (tasks, s_selected, options);
-    if (listed > 0 && tm_tasklist_size (tasks) == 0) {
-        //  A typo in a CI job's --filter must not pass as "0 tests"
-        fprintf (stderr, "testmesh: no test matches the --filter and --exclude "
-                 "given (%zu tests listed)\n", listed);
-        tm_tasklist_destroy (&tasks);
-    }
+    tm_listing_t *listing = tm_listing_new (options->targets, options->kind,
+                                            options->filters, options->excludes,
+                                            options->inputs);
+    char *err = NULL;
+    tm_tasklist_t *tasks = tm_listing_run (listing, &err);
+    if (!tasks)
+        fprintf (stderr, "testmesh: %s\n", err ? err : "cannot list tests");
+    free (err);
+    tm_listing_destroy (&listing);
     return tasks;
 }
 
@@ -519,39 +467,6 @@ s_options_free (tm_run_options_t *options)
     tm_strv_free (&options->inputs);
 }
 
-//  --input PATH: each is made absolute, must exist, and is added to every
-//  task's declared inputs.  Returns 0, or -1 after printing why.
-static int
-s_add_inputs (tm_run_options_t *options, tm_tasklist_t *tasks)
-{
-    char *cwd = getcwd (NULL, 0);
-    if (!cwd) {
-        fprintf (stderr, "testmesh: cannot read the current directory: %s\n", strerror (errno));
-        return -1;
-    }
-    char **paths = NULL;
-    int rc = 0;
-    for (char **input = options->inputs; rc == 0 && input && *input; input++) {
-        char *path = tm_inputs_clean_path (cwd, *input);
-        struct stat st;
-        if (stat (path, &st) != 0) {
-            fprintf (stderr, "testmesh: --input %s: %s\n", *input, strerror (errno));
-            rc = -1;
-        }
-        else
-            tm_strv_push (&paths, path);
-        free (path);
-    }
-    for (size_t i = 0; rc == 0 && i < tm_tasklist_size (tasks); i++) {
-        tm_task_t *task = tm_tasklist_get (tasks, i);
-        for (char **path = paths; path && *path; path++)
-            tm_strv_push (&task->inputs, *path);
-    }
-    tm_strv_free (&paths);
-    free (cwd);
-    return rc;
-}
-
 //  Ships the run (tm_inputs.h): each task's program and inputs go into
 //  the content store of the agent on DATADIR, and into the task.
 //  Returns 0, or -1 after printing why.
@@ -648,7 +563,7 @@ tm_run_main (int argc, char **argv)
 
     state.keep_output = options.junit || options.json;
     state.tasks = s_discover (&options);
-    if (!state.tasks || s_add_inputs (&options, state.tasks) != 0)
+    if (!state.tasks)
         goto done;
     total = tm_tasklist_size (state.tasks);
     if (options.list) {
