@@ -4,8 +4,10 @@
 
     1. s_parse_options: getopt_long into a tm_run_options_t.
     2. s_discover: every target through tm_adapter into one task list,
-       then --filter, --exclude and --input (tm_listing.h).  --list
-       stops here.
+       then --filter, --exclude and --input (tm_listing.h).  Here, where
+       the targets are; with --node at the origin agent instead, which
+       has them (tm_submit_list): this machine need not.  --list stops
+       here.
     3. The duration history gives each task its expected duration.
     4. Who runs it: when an agent answers on the data directory (and not
        --local), a submit actor hands the run to that agent, which spreads
@@ -99,7 +101,8 @@ s_usage (FILE *out)
 "      --output-limit N   bytes of each output stream kept per test (default 262144)\n"
 "      --progress MODE    auto, live or lines (default auto: live on a terminal)\n"
 "      --node HOST:PORT   submit to the agent whose --client-bind is there,\n"
-"                         from a machine that is not a member (needs the token)\n"
+"                         from a machine that is not a member (needs the token);\n"
+"                         that agent lists the targets: paths are the members'\n"
 "      --token TOKEN      the cluster's join token for --node (default\n"
 "                         $TESTMESH_TOKEN)\n"
 "      --local            run on this machine even when an agent runs on the\n"
@@ -294,16 +297,18 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
     return 0;
 }
 
-//  Lists the run's tests (tm_listing.h).  Returns NULL after printing
+//  Lists the run's tests (tm_listing.h): here, or with --node at the
+//  origin agent, which has the targets.  Returns NULL after printing
 //  the one-line error.
 static tm_tasklist_t *
-s_discover (tm_run_options_t *options)
+s_discover (tm_run_options_t *options, const tm_submit_config_t *node, int signal_fd)
 {
     tm_listing_t *listing = tm_listing_new (options->targets, options->kind,
                                             options->filters, options->excludes,
                                             options->inputs);
     char *err = NULL;
-    tm_tasklist_t *tasks = tm_listing_run (listing, &err);
+    tm_tasklist_t *tasks = node ? tm_submit_list (node, listing, signal_fd, &err)
+                                : tm_listing_run (listing, &err);
     if (!tasks)
         fprintf (stderr, "testmesh: %s\n", err ? err : "cannot list tests");
     free (err);
@@ -562,7 +567,43 @@ tm_run_main (int argc, char **argv)
     size_t total = 0;                   //  Tests in the run
 
     state.keep_output = options.junit || options.json;
-    state.tasks = s_discover (&options);
+    //  --node: the keys come from the token; checked before anything
+    //  runs, since the agent lists the tests
+    char server_key [TM_KEYS_Z85_SIZE], client_public [TM_KEYS_Z85_SIZE];
+    char client_secret [TM_KEYS_Z85_SIZE];
+    if (options.node) {
+        const char *text = options.token ? options.token : getenv ("TESTMESH_TOKEN");
+        tm_token_t token;
+        if (options.local) {
+            fprintf (stderr, "testmesh: --node and --local do not go together\n");
+            goto done;
+        }
+        if (!text || !*text) {
+            fprintf (stderr, "testmesh: --node needs the cluster's token (--token, or "
+                     "TESTMESH_TOKEN)\n");
+            goto done;
+        }
+        if (tm_token_parse (text, &token, &err) != 0) {
+            fprintf (stderr, "testmesh: --token: %s\n", err);
+            goto done;
+        }
+        int rc_key = tm_keys_curve_of (token.cluster_pk, server_key);
+        tm_keys_client_curve (token.join_secret, client_public, client_secret);
+        tm_token_wipe (&token);
+        if (rc_key != 0) {
+            fprintf (stderr, "testmesh: --token: its cluster key is not valid\n");
+            goto done;
+        }
+        zsys_handler_set (NULL);    //  Signals are ours (see file banner)
+        zsys_init ();
+    }
+    tm_submit_config_t node = {
+        .node = options.node,
+        .server_key = server_key,
+        .client_public = client_public,
+        .client_secret = client_secret,
+    };
+    state.tasks = s_discover (&options, options.node ? &node : NULL, signal_fd);
     if (!state.tasks)
         goto done;
     total = tm_tasklist_size (state.tasks);
@@ -598,33 +639,6 @@ tm_run_main (int argc, char **argv)
     zsys_init ();
     //  Asked before the console draws anything: it takes up to a second
     //  when a dead agent left its socket file behind
-    //  --node: the keys come from the token; checked before anything runs
-    char server_key [TM_KEYS_Z85_SIZE], client_public [TM_KEYS_Z85_SIZE];
-    char client_secret [TM_KEYS_Z85_SIZE];
-    if (options.node) {
-        const char *text = options.token ? options.token : getenv ("TESTMESH_TOKEN");
-        tm_token_t token;
-        if (options.local) {
-            fprintf (stderr, "testmesh: --node and --local do not go together\n");
-            goto done;
-        }
-        if (!text || !*text) {
-            fprintf (stderr, "testmesh: --node needs the cluster's token (--token, or "
-                     "TESTMESH_TOKEN)\n");
-            goto done;
-        }
-        if (tm_token_parse (text, &token, &err) != 0) {
-            fprintf (stderr, "testmesh: --token: %s\n", err);
-            goto done;
-        }
-        int rc_key = tm_keys_curve_of (token.cluster_pk, server_key);
-        tm_keys_client_curve (token.join_secret, client_public, client_secret);
-        tm_token_wipe (&token);
-        if (rc_key != 0) {
-            fprintf (stderr, "testmesh: --token: its cluster key is not valid\n");
-            goto done;
-        }
-    }
     bool submit = options.node || (!options.local && tm_control_agent_running (datadir));
     //  --require adds to each test's own requires.  Here, a test this
     //  machine's labels do not satisfy fails with the reason; an agent

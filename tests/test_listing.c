@@ -4,13 +4,16 @@
     inputs, the one-line errors); the decoders of the "list" request and
     of its answer refuse whatever a peer could send wrong with one line;
     the listing actor answers every request once, refuses when its queue
-    is full, and cuts hung listings short on $TERM.  Waits have
-    deadlines; nothing sleeps a fixed time to let something happen.
+    is full, and cuts hung listings short on $TERM; tm_submit_list,
+    against a fake agent played by a thread of the test, waits while the
+    agent heartbeats and turns every bad answer into one line.  Waits
+    have deadlines; nothing sleeps a fixed time to let something happen.
 */
 #include "tm_testutil.h"
 #include "tm_listing.h"
 #include "tm_codec.h"
 #include "tm_control.h"
+#include "tm_submit.h"
 #include <sys/stat.h>
 
 TestSuite (listing, .timeout = 60);
@@ -408,4 +411,137 @@ Test (listing, actor_refuses_past_its_queue_and_cuts_listings_short_on_term)
     free (script);
     tmu_rmrf (dir);
     free (dir);
+}
+
+//  ---------------------------------------------------------------------
+//  tm_submit_list against a fake agent
+
+//  What the fake agent sends: a heartbeat every 0.5 s for HEARTBEATS
+//  s, then REPLY (raw text; NULL: nothing).
+typedef struct {
+    const char *dir;            //  Its data directory (the control socket)
+    double heartbeats;          //  Seconds of heartbeats first
+    const char *reply;          //  The answer, or NULL for silence
+    json_t *request;            //  What the CLI sent (for the test)
+} s_script_t;
+
+static void
+s_fake_agent (zsock_t *pipe, void *args)
+{
+    s_script_t *script = (s_script_t *) args;
+    char *err = NULL;
+    zsock_t *router = tm_control_bind (script->dir, &err);
+    assert (router);
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    zframe_t *client = NULL;
+    double start = 0, next = 0;
+    bool replied = false;
+    while (true) {
+        void *which = zpoller_wait (poller, 50);
+        if (which == pipe)
+            break;
+        if (which == router) {
+            zmsg_t *msg = zmsg_recv (router);
+            zframe_destroy (&client);
+            client = zmsg_pop (msg);
+            char *text = zmsg_popstr (msg);
+            script->request = json_loads (text, 0, NULL);
+            free (text);
+            zmsg_destroy (&msg);
+            start = next = tmu_now ();
+        }
+        if (!client || replied)
+            continue;
+        if (tmu_now () >= next && tmu_now () < start + script->heartbeats) {
+            zframe_t *to = zframe_dup (client);
+            json_t *beat = json_pack ("{s:s}", "event", "heartbeat");
+            tm_control_reply (router, &to, &beat);
+            next += 0.5;
+        }
+        if (tmu_now () >= start + script->heartbeats && script->reply) {
+            zframe_t *to = zframe_dup (client);
+            tm_control_reply_text (router, &to, script->reply, strlen (script->reply));
+            replied = true;
+        }
+    }
+    zframe_destroy (&client);
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+}
+
+//  Lists through a fake agent that plays SCRIPT; returns the tasks or
+//  NULL with *err.  *SECONDS: how long it took.
+static tm_tasklist_t *
+s_submit_list (s_script_t *script, char **err, double *seconds)
+{
+    char *dir = tmu_scratch ();
+    script->dir = dir;
+    zactor_t *agent = zactor_new (s_fake_agent, script);
+    tm_submit_config_t config = { .datadir = dir };
+    tm_listing_t *listing = tm_listing_new ((char *[]) { "only/there.ini", NULL },
+                                            TM_KIND_AUTO, (char *[]) { "net/*", NULL },
+                                            NULL, NULL);
+    double start = tmu_now ();
+    tm_tasklist_t *tasks = tm_submit_list (&config, listing, -1, err);
+    *seconds = tmu_now () - start;
+    tm_listing_destroy (&listing);
+    zactor_destroy (&agent);
+    tmu_rmrf (dir);
+    free (dir);
+    return tasks;
+}
+
+Test (listing, submit_list_waits_while_the_agent_heartbeats)
+{
+    tm_tasklist_t *tasks = s_tasks (2);
+    size_t size;
+    char *answer = tm_listing_answer_text (tasks, &size);
+    tm_tasklist_destroy (&tasks);
+    s_script_t script = { .heartbeats = TM_SUBMIT_SILENCE + 1, .reply = answer };
+    char *err = NULL;
+    double seconds;
+    tasks = s_submit_list (&script, &err, &seconds);
+    cr_assert_not_null (tasks, "%s", err);
+    cr_assert_eq (tm_tasklist_size (tasks), 2);
+    cr_assert_geq (seconds, TM_SUBMIT_SILENCE + 0.5);
+    //  The request carried the targets as given, and the filters
+    cr_assert_str_eq (json_string_value (json_array_get (
+                      json_object_get (script.request, "targets"), 0)), "only/there.ini");
+    cr_assert_str_eq (json_string_value (json_array_get (
+                      json_object_get (script.request, "filters"), 0)), "net/*");
+    json_decref (script.request);
+    tm_tasklist_destroy (&tasks);
+    free (answer);
+}
+
+Test (listing, submit_list_turns_every_bad_answer_into_one_line)
+{
+    const struct { const char *reply; const char *want; } cases [] = {
+        { "{\"ok\":false,\"error\":\"suite.ini:3: line\\nbroken\"}", "suite.ini:3: line broken" },
+        { "{\"ok\":true}", "no array of tasks" },
+        { "{\"ok\":true,\"tasks\":[{\"id\":\"x\"}]}", "malformed task #0" },
+        { "{\"ok\":true,\"tasks\":[{\"id\":\"x\",\"target\":\"t\",\"kind\":\"manifest\","
+          "\"argv\":[\"/bin/true\"],\"index\":5}]}", "task #5 at position 0" },
+        { NULL, "did not answer within" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        s_script_t script = { .heartbeats = 0, .reply = cases [i].reply };
+        char *err = NULL;
+        double seconds;
+        tm_tasklist_t *tasks = s_submit_list (&script, &err, &seconds);
+        cr_assert_null (tasks, "case %zu was accepted", i);
+        cr_assert (err && strstr (err, cases [i].want) && !strchr (err, '\n'),
+                   "case %zu: '%s'", i, err);
+        free (err);
+        json_decref (script.request);
+    }
+    //  Garbage and unknown events are no answer: the agent fell silent
+    s_script_t script = { .heartbeats = 1, .reply = "not json" };
+    char *err = NULL;
+    double seconds;
+    cr_assert_null (s_submit_list (&script, &err, &seconds));
+    cr_assert (strstr (err, "stopped answering"), "%s", err);
+    free (err);
+    json_decref (script.request);
 }
