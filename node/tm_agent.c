@@ -13,8 +13,11 @@
     tm_dht.h) keeps this member's share of the result cache, and this
     thread serves the control socket (tm_control) and the signals.
     Cache commands are answered when the cache actor answers: the
-    request's routing id waits in a table under the request id.  SIGINT or SIGTERM make it leave gracefully (peers
-    see 'left' within a second), then exit 0.
+    request's routing id waits in a table under the request id; so do
+    listings for `run --node`, which the listing actor (tm_listing.h)
+    makes in threads of its own, since listing runs the targets.  SIGINT
+    or SIGTERM make it leave gracefully (peers see 'left' within a
+    second), then exit 0.
 */
 #include "tm_agent.h"
 #include "tm_codec.h"
@@ -23,6 +26,7 @@
 #include "tm_gossip.h"
 #include "tm_guard.h"
 #include "tm_keys.h"
+#include "tm_listing.h"
 #include "tm_proc.h"
 #include "tm_trace.h"
 #include "tm_store.h"
@@ -467,6 +471,90 @@ s_run_command (zactor_t *pool, zhashx_t *clients, json_t *request, const char *c
     return NULL;
 }
 
+//  ---------------------------------------------------------------------
+//  Listings for `run --node` (tm_listing.h): the listing actor lists
+//  off this loop; the requester waits here, under the request's id,
+//  and gets heartbeats until the answer comes
+
+typedef struct {
+    zsock_t *socket;            //  Where the CLI is: control or client port
+    zframe_t *routing_id;       //  The CLI's connection
+} s_listing_t;
+
+static void
+s_listing_destroy (void **item_p)
+{
+    s_listing_t *listing = (s_listing_t *) *item_p;
+    if (listing) {
+        zframe_destroy (&listing->routing_id);
+        free (listing);
+        *item_p = NULL;
+    }
+}
+
+//  {"cmd":"list", ...}: hands it to the listing actor.  Returns NULL
+//  (LISTINGS keeps *ROUTING_ID_P until the answer), or the error to
+//  answer with.
+static json_t *
+s_list_request (zactor_t *lister, zhashx_t *listings, zsock_t *socket, json_t *request,
+                zframe_t **routing_id_p)
+{
+    static unsigned long s_lists;
+    char *err = NULL;
+    tm_listing_t *listing = tm_listing_decode (request, &err);
+    if (!listing) {
+        json_t *reply = tm_control_error ("%s", err);
+        free (err);
+        return reply;
+    }
+    char id [32];
+    snprintf (id, sizeof id, "l%lu", ++s_lists);
+    s_listing_t *pending = (s_listing_t *) zmalloc (sizeof (s_listing_t));
+    pending->socket = socket;
+    pending->routing_id = *routing_id_p;
+    *routing_id_p = NULL;
+    zhashx_insert (listings, id, pending);
+    zsock_send (lister, "ssp", "LIST", id, listing);
+    tm_debug ("agent", "listing %s", id);
+    return NULL;
+}
+
+//  An answer from the listing actor, to the CLI that waits for it: the
+//  size first, then the answer as the actor wrote it.
+static void
+s_list_answer (zactor_t *lister, zhashx_t *listings)
+{
+    char *command = NULL, *id = NULL;
+    void *text = NULL;
+    if (zsock_recv (lister, "ssp", &command, &id, &text) == 0 && id && text) {
+        s_listing_t *pending = (s_listing_t *) zhashx_lookup (listings, id);
+        if (pending) {
+            size_t size = strlen ((char *) text);
+            zframe_t *routing_id = zframe_dup (pending->routing_id);
+            json_t *listed = json_pack ("{s:s, s:I}", "event", "listed",
+                                        "size", (json_int_t) size);
+            tm_control_reply (pending->socket, &routing_id, &listed);
+            tm_control_reply_text (pending->socket, &pending->routing_id, (char *) text, size);
+            zhashx_delete (listings, id);
+        }
+    }
+    free (text);
+    zstr_free (&command);
+    zstr_free (&id);
+}
+
+//  Heartbeats to every CLI whose listing is under way.
+static void
+s_listings_tick (zhashx_t *listings)
+{
+    for (s_listing_t *pending = (s_listing_t *) zhashx_first (listings); pending;
+         pending = (s_listing_t *) zhashx_next (listings)) {
+        zframe_t *routing_id = zframe_dup (pending->routing_id);
+        json_t *heartbeat = json_pack ("{s:s}", "event", "heartbeat");
+        tm_control_reply (pending->socket, &routing_id, &heartbeat);
+    }
+}
+
 //  Binds the client port (--client-bind) once we are a member: it is a
 //  CurveZMQ server with the cluster's key, like the peer port, whose ZAP
 //  domain admits only keys derived from the token (tm_keys_client_curve).
@@ -793,6 +881,8 @@ tm_agent_main (int argc, char **argv)
     tm_keys_t *keys = NULL;             //  Our identity, until the actors copied it
     char *trace_shim = NULL;            //  The trace shim's path
     zhashx_t *clients = NULL;
+    zactor_t *lister = NULL;            //  Lists for `run --node`, off this loop
+    zhashx_t *listings = NULL;          //  id -> s_listing_t, answer pending
     zsock_t *client_port = NULL;
     tm_store_t *store = NULL;
     tm_guard_t *guard = NULL;           //  Kills our tests if we die (tm_guard.h)
@@ -903,6 +993,9 @@ tm_agent_main (int argc, char **argv)
     }
     clients = zhashx_new ();
     zhashx_set_destructor (clients, s_client_destroy);
+    lister = zactor_new (tm_listing_actor, NULL);
+    listings = zhashx_new ();
+    zhashx_set_destructor (listings, s_listing_destroy);
     cache_pending = zhashx_new ();     //  Frames destroyed by hand (s_cache_answer, done)
     {
         tm_dht_config_t dht_config = {
@@ -926,6 +1019,7 @@ tm_agent_main (int argc, char **argv)
         { zsock_resolve (pool), 0, ZMQ_POLLIN, 0 },
         { NULL, -1, 0, 0 },     //  The client port, once bound
         { zsock_resolve (dht), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (lister), 0, ZMQ_POLLIN, 0 },
     };
     double next_heartbeat = tm_now () + S_HEARTBEAT;
     while (!s_gossip_failed) {
@@ -937,20 +1031,23 @@ tm_agent_main (int argc, char **argv)
                 items [4] = (zmq_pollitem_t) { zsock_resolve (client_port), 0, ZMQ_POLLIN, 0 };
         }
         long wait = -1;         //  Idle without runs: no timer
-        if (zhashx_size (clients)) {
+        if (zhashx_size (clients) || zhashx_size (listings)) {
             double left = next_heartbeat - tm_now ();
             wait = left > 0 ? (long) (left * 1000) + 1 : 0;
         }
         if (options.client_bind && !client_port)
             wait = 500;         //  Not a member yet: ask again soon
-        if (zmq_poll (items, 6, wait) < 0 && zmq_errno () != EINTR)
+        if (zmq_poll (items, 7, wait) < 0 && zmq_errno () != EINTR)
             break;
+        if (items [6].revents & ZMQ_POLLIN)
+            s_list_answer (lister, listings);
         if (items [5].revents & ZMQ_POLLIN)
             s_cache_answer (dht, cache_pending, control);
         if (items [3].revents & ZMQ_POLLIN)
             s_pool_event (pool, clients);
         if (tm_now () >= next_heartbeat) {
             s_clients_tick (pool, clients);
+            s_listings_tick (listings);
             next_heartbeat = tm_now () + S_HEARTBEAT;
         }
         if (items [2].revents & ZMQ_POLLIN) {
@@ -982,6 +1079,9 @@ tm_agent_main (int argc, char **argv)
             if (command && streq (command, "run"))
                 reply = s_run_submit (control, pool, clients, store, request, &routing_id);
             else
+            if (command && streq (command, "list"))
+                reply = s_list_request (lister, listings, control, request, &routing_id);
+            else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
                 reply = s_run_command (pool, clients, request, command, control, routing_id);
             else
@@ -996,13 +1096,16 @@ tm_agent_main (int argc, char **argv)
             json_decref (request);
         }
         if (client_port && (items [4].revents & ZMQ_POLLIN)) {
-            //  Non-members may submit and drive runs, nothing else
+            //  Non-members may list, submit and drive runs, nothing else
             zframe_t *routing_id = NULL;
             json_t *request = tm_control_recv (client_port, &routing_id);
             const char *command = json_string_value (json_object_get (request, "cmd"));
             json_t *reply = NULL;
             if (command && streq (command, "run"))
                 reply = s_run_submit (client_port, pool, clients, store, request, &routing_id);
+            else
+            if (command && streq (command, "list"))
+                reply = s_list_request (lister, listings, client_port, request, &routing_id);
             else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
                 reply = s_run_command (pool, clients, request, command, client_port,
@@ -1012,8 +1115,8 @@ tm_agent_main (int argc, char **argv)
                 reply = json_pack ("{s:b}", "ok", 1);
             else
             if (request)
-                reply = tm_control_error ("only run, heartbeat and cancel come from "
-                                          "non-members");
+                reply = tm_control_error ("only list, run, heartbeat and cancel come "
+                                          "from non-members");
             if (reply)
                 tm_control_reply (client_port, &routing_id, &reply);
             zframe_destroy (&routing_id);
@@ -1040,7 +1143,10 @@ done:
     //  Runs we own end with us: their CLIs see us go silent.  The pool
     //  goes first: it borrows the clients' task lists until it ends
     zactor_destroy (&pool);
-    tm_guard_destroy (&guard);          //  After the pool: it killed our tests
+    zactor_destroy (&lister);           //  Cuts listings under way short
+    zhashx_destroy (&listings);
+    tm_guard_destroy (&guard);          //  After the pool and the lister: they
+                                        //  killed our tests and listings
     zactor_destroy (&dht);              //  Before gossip: it holds the cache socket's peer
     for (zframe_t *frame = cache_pending ? (zframe_t *) zhashx_first (cache_pending) : NULL;
          frame; frame = (zframe_t *) zhashx_next (cache_pending))

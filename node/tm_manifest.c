@@ -42,8 +42,8 @@
 
     inih is configured through process-wide globals in Debian's build;
     tm_manifest_load sets them for its parse and restores them after.
-    It is meant to be called from the main thread during start-up, like
-    the rest of discovery.
+    So two loads must never overlap: the CLI loads from its main thread,
+    and an agent's listing threads take tm_listing.c's lock first.
 */
 #include "tm_manifest.h"
 #include <errno.h>

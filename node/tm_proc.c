@@ -581,6 +581,13 @@ tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg)
 }
 
 static int s_cancel_fd = -1;
+static bool s_run_sweep = true;
+
+void
+tm_proc_set_run_sweep (bool sweep)
+{
+    s_run_sweep = sweep;
+}
 
 void
 tm_proc_set_cancel_fd (int fd)
@@ -646,6 +653,7 @@ tm_proc_run (char *const argv [], const char *cwd, double timeout, size_t limit,
         tm_proc_take_output (proc, 1, output, &size, &cut);
     }
     tm_proc_destroy (&proc);
-    tm_proc_sweep_orphans (NULL, NULL);
+    if (s_run_sweep)
+        tm_proc_sweep_orphans (NULL, NULL);
     return rc;
 }

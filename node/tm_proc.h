@@ -94,6 +94,12 @@ int tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg);
 //  listing.  -1 turns it off.  Process-wide.
 void tm_proc_set_cancel_fd (int fd);
 
+//  Whether tm_proc_run ends with tm_proc_sweep_orphans (NULL, NULL), as
+//  it does by default (the CLI lists before any test runs).  An agent
+//  lists beside running tests, whose daemons its executor spares: its
+//  listing actor turns the sweep off (tm_listing.h).  Process-wide.
+void tm_proc_set_run_sweep (bool sweep);
+
 //  Runs ARGV to completion with a timeout, for short jobs such as
 //  listing a binary's tests.  Returns 0 and sets *OUTPUT (stdout, caller
 //  frees), *EXIT_CODE and *SIGNAL; or -1 with *err set if it could not

@@ -4,7 +4,10 @@
 
     1. s_parse_options: getopt_long into a tm_run_options_t.
     2. s_discover: every target through tm_adapter into one task list,
-       then --filter and --exclude.  --list stops here.
+       then --filter, --exclude and --input (tm_listing.h).  Here, where
+       the targets are; with --node at the origin agent instead, which
+       has them (tm_submit_list): this machine need not.  --list stops
+       here.
     3. The duration history gives each task its expected duration.
     4. Who runs it: when an agent answers on the data directory (and not
        --local), a submit actor hands the run to that agent, which spreads
@@ -25,10 +28,10 @@
     dispositions from tm_proc.
 */
 #include "tm_run.h"
-#include "tm_adapter.h"
 #include "tm_control.h"
 #include "tm_history.h"
 #include "tm_inputs.h"
+#include "tm_listing.h"
 #include "tm_proc.h"
 #include "tm_report.h"
 #include "tm_scheduler.h"
@@ -98,7 +101,8 @@ s_usage (FILE *out)
 "      --output-limit N   bytes of each output stream kept per test (default 262144)\n"
 "      --progress MODE    auto, live or lines (default auto: live on a terminal)\n"
 "      --node HOST:PORT   submit to the agent whose --client-bind is there,\n"
-"                         from a machine that is not a member (needs the token)\n"
+"                         from a machine that is not a member (needs the token);\n"
+"                         that agent lists the targets: paths are the members'\n"
 "      --token TOKEN      the cluster's join token for --node (default\n"
 "                         $TESTMESH_TOKEN)\n"
 "      --local            run on this machine even when an agent runs on the\n"
@@ -293,73 +297,22 @@ s_parse_options (int argc, char **argv, tm_run_options_t *options)
     return 0;
 }
 
-//  True if GLOB matches the task's id, or its id without the "TARGET:"
-//  prefix that several targets add, so `--exclude 'edge/*'` means the
-//  same with one target as with three.
-static bool
-s_matches (const char *glob, const tm_task_t *task)
-{
-    if (tm_glob_match (glob, task->id))
-        return true;
-    size_t prefix = strlen (task->target);
-    return strncmp (task->id, task->target, prefix) == 0 && task->id [prefix] == ':'
-        && tm_glob_match (glob, task->id + prefix + 1);
-}
-
-static bool
-s_selected (const tm_task_t *task, void *arg)
-{
-    tm_run_options_t *options = (tm_run_options_t *) arg;
-    if (options->filters) {
-        bool any = false;
-        for (char **glob = options->filters; *glob && !any; glob++)
-            any = s_matches (*glob, task);
-        if (!any)
-            return false;
-    }
-    for (char **glob = options->excludes; glob && *glob; glob++)
-        if (s_matches (*glob, task))
-            return false;
-    return true;
-}
-
-//  Discovers every target into one list.  Returns NULL after printing
-//  the adapter's one-line error.
+//  Lists the run's tests (tm_listing.h): here, or with --node at the
+//  origin agent, which has the targets.  Returns NULL after printing
+//  the one-line error.
 static tm_tasklist_t *
-s_discover (tm_run_options_t *options)
+s_discover (tm_run_options_t *options, const tm_submit_config_t *node, int signal_fd)
 {
-    tm_tasklist_t *tasks = tm_tasklist_new ();
-    bool prefix = tm_strv_size (options->targets) > 1;
-    for (char **target = options->targets; *target; target++) {
-        char *err = NULL;
-        if (tm_adapter_discover (*target, options->kind, prefix, tasks, &err) != 0) {
-            fprintf (stderr, "testmesh: %s\n", err ? err : "cannot list tests");
-            free (err);
-            tm_tasklist_destroy (&tasks);
-            return NULL;
-        }
-    }
-    //  Two targets may be the same path: ids must stay unique
-    zhashx_t *seen = zhashx_new ();
-    for (size_t i = 0; i < tm_tasklist_size (tasks); i++) {
-        const char *id = tm_tasklist_get (tasks, i)->id;
-        if (zhashx_insert (seen, id, (void *) id) != 0) {
-            fprintf (stderr, "testmesh: test id '%s' appears twice "
-                     "(is a target given twice?)\n", id);
-            zhashx_destroy (&seen);
-            tm_tasklist_destroy (&tasks);
-            return NULL;
-        }
-    }
-    zhashx_destroy (&seen);
-    size_t listed = tm_tasklist_size (tasks);
-    tm_tasklist_filter (tasks, s_selected, options);
-    if (listed > 0 && tm_tasklist_size (tasks) == 0) {
-        //  A typo in a CI job's --filter must not pass as "0 tests"
-        fprintf (stderr, "testmesh: no test matches the --filter and --exclude "
-                 "given (%zu tests listed)\n", listed);
-        tm_tasklist_destroy (&tasks);
-    }
+    tm_listing_t *listing = tm_listing_new (options->targets, options->kind,
+                                            options->filters, options->excludes,
+                                            options->inputs);
+    char *err = NULL;
+    tm_tasklist_t *tasks = node ? tm_submit_list (node, listing, signal_fd, &err)
+                                : tm_listing_run (listing, &err);
+    if (!tasks)
+        fprintf (stderr, "testmesh: %s\n", err ? err : "cannot list tests");
+    free (err);
+    tm_listing_destroy (&listing);
     return tasks;
 }
 
@@ -519,39 +472,6 @@ s_options_free (tm_run_options_t *options)
     tm_strv_free (&options->inputs);
 }
 
-//  --input PATH: each is made absolute, must exist, and is added to every
-//  task's declared inputs.  Returns 0, or -1 after printing why.
-static int
-s_add_inputs (tm_run_options_t *options, tm_tasklist_t *tasks)
-{
-    char *cwd = getcwd (NULL, 0);
-    if (!cwd) {
-        fprintf (stderr, "testmesh: cannot read the current directory: %s\n", strerror (errno));
-        return -1;
-    }
-    char **paths = NULL;
-    int rc = 0;
-    for (char **input = options->inputs; rc == 0 && input && *input; input++) {
-        char *path = tm_inputs_clean_path (cwd, *input);
-        struct stat st;
-        if (stat (path, &st) != 0) {
-            fprintf (stderr, "testmesh: --input %s: %s\n", *input, strerror (errno));
-            rc = -1;
-        }
-        else
-            tm_strv_push (&paths, path);
-        free (path);
-    }
-    for (size_t i = 0; rc == 0 && i < tm_tasklist_size (tasks); i++) {
-        tm_task_t *task = tm_tasklist_get (tasks, i);
-        for (char **path = paths; path && *path; path++)
-            tm_strv_push (&task->inputs, *path);
-    }
-    tm_strv_free (&paths);
-    free (cwd);
-    return rc;
-}
-
 //  Ships the run (tm_inputs.h): each task's program and inputs go into
 //  the content store of the agent on DATADIR, and into the task.
 //  Returns 0, or -1 after printing why.
@@ -647,8 +567,44 @@ tm_run_main (int argc, char **argv)
     size_t total = 0;                   //  Tests in the run
 
     state.keep_output = options.junit || options.json;
-    state.tasks = s_discover (&options);
-    if (!state.tasks || s_add_inputs (&options, state.tasks) != 0)
+    //  --node: the keys come from the token; checked before anything
+    //  runs, since the agent lists the tests
+    char server_key [TM_KEYS_Z85_SIZE], client_public [TM_KEYS_Z85_SIZE];
+    char client_secret [TM_KEYS_Z85_SIZE];
+    if (options.node) {
+        const char *text = options.token ? options.token : getenv ("TESTMESH_TOKEN");
+        tm_token_t token;
+        if (options.local) {
+            fprintf (stderr, "testmesh: --node and --local do not go together\n");
+            goto done;
+        }
+        if (!text || !*text) {
+            fprintf (stderr, "testmesh: --node needs the cluster's token (--token, or "
+                     "TESTMESH_TOKEN)\n");
+            goto done;
+        }
+        if (tm_token_parse (text, &token, &err) != 0) {
+            fprintf (stderr, "testmesh: --token: %s\n", err);
+            goto done;
+        }
+        int rc_key = tm_keys_curve_of (token.cluster_pk, server_key);
+        tm_keys_client_curve (token.join_secret, client_public, client_secret);
+        tm_token_wipe (&token);
+        if (rc_key != 0) {
+            fprintf (stderr, "testmesh: --token: its cluster key is not valid\n");
+            goto done;
+        }
+        zsys_handler_set (NULL);    //  Signals are ours (see file banner)
+        zsys_init ();
+    }
+    tm_submit_config_t node = {
+        .node = options.node,
+        .server_key = server_key,
+        .client_public = client_public,
+        .client_secret = client_secret,
+    };
+    state.tasks = s_discover (&options, options.node ? &node : NULL, signal_fd);
+    if (!state.tasks)
         goto done;
     total = tm_tasklist_size (state.tasks);
     if (options.list) {
@@ -683,33 +639,6 @@ tm_run_main (int argc, char **argv)
     zsys_init ();
     //  Asked before the console draws anything: it takes up to a second
     //  when a dead agent left its socket file behind
-    //  --node: the keys come from the token; checked before anything runs
-    char server_key [TM_KEYS_Z85_SIZE], client_public [TM_KEYS_Z85_SIZE];
-    char client_secret [TM_KEYS_Z85_SIZE];
-    if (options.node) {
-        const char *text = options.token ? options.token : getenv ("TESTMESH_TOKEN");
-        tm_token_t token;
-        if (options.local) {
-            fprintf (stderr, "testmesh: --node and --local do not go together\n");
-            goto done;
-        }
-        if (!text || !*text) {
-            fprintf (stderr, "testmesh: --node needs the cluster's token (--token, or "
-                     "TESTMESH_TOKEN)\n");
-            goto done;
-        }
-        if (tm_token_parse (text, &token, &err) != 0) {
-            fprintf (stderr, "testmesh: --token: %s\n", err);
-            goto done;
-        }
-        int rc_key = tm_keys_curve_of (token.cluster_pk, server_key);
-        tm_keys_client_curve (token.join_secret, client_public, client_secret);
-        tm_token_wipe (&token);
-        if (rc_key != 0) {
-            fprintf (stderr, "testmesh: --token: its cluster key is not valid\n");
-            goto done;
-        }
-    }
     bool submit = options.node || (!options.local && tm_control_agent_running (datadir));
     //  --require adds to each test's own requires.  Here, a test this
     //  machine's labels do not satisfy fails with the reason; an agent

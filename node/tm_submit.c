@@ -24,12 +24,14 @@
 #include "tm_submit.h"
 #include "tm_codec.h"
 #include "tm_control.h"
+#include "tm_listing.h"
 #include <sodium.h>
 #include <stdarg.h>
 #include <unistd.h>
 
 #define S_RUN_ID_MAX    256     //  Longest run id we echo back
 #define S_REASON_MAX    400     //  Longest agent error we pass on
+#define S_LIST_ERROR_MAX 8192   //  ... of a listing, which names paths
 
 typedef enum { SUBMIT_WAITING, SUBMIT_RUNNING, SUBMIT_OVER } s_state_t;
 
@@ -204,6 +206,39 @@ s_send_run (s_submit_t *self, char **err)
     return 0;
 }
 
+//  A DEALER connected to the agent of CONFIG: its control socket, or
+//  with --node its client port, as a CurveZMQ client.  MAX_SIZE bounds
+//  what it takes from the agent (ZMQ_MAXMSGSIZE: a larger message drops
+//  the connection).  Returns the socket, or NULL with *err.
+static zsock_t *
+s_connect (const tm_submit_config_t *config, int64_t max_size, char **err)
+{
+    char *endpoint = config->node ? tm_strdupf ("tcp://%s", config->node)
+                                  : tm_control_endpoint (config->datadir);
+    zsock_t *agent = zsock_new (ZMQ_DEALER);
+    assert (agent);
+    if (config->node) {
+        //  CurveZMQ: we know the cluster by the token's key, and it
+        //  knows us by the client key the token's secret gives
+        zsock_set_curve_serverkey (agent, config->server_key);
+        zsock_set_curve_publickey (agent, config->client_public);
+        zsock_set_curve_secretkey (agent, config->client_secret);
+    }
+    //  Take every event the agent sends however far behind we are: it
+    //  would otherwise queue, and then drop, what we have not read
+    zsock_set_rcvhwm (agent, 0);
+    //  A cancel sent just before we end gets a moment to leave
+    zsock_set_linger (agent, 500);
+    //  An int64 option: zsock_set_maxmsgsize takes an int
+    zmq_setsockopt (zsock_resolve (agent), ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    if (zsock_connect (agent, "%s", endpoint) != 0) {
+        tm_fail (err, "cannot connect to %s", endpoint);
+        zsock_destroy (&agent);
+    }
+    free (endpoint);
+    return agent;
+}
+
 //  Connects to the agent and sends the run.  On failure the run ends
 //  with FAILED.
 static void
@@ -222,30 +257,14 @@ s_start (s_submit_t *self)
                 "'testmesh agent', or use --local", self->config.datadir);
         return;
     }
-    char *endpoint = self->config.node ? tm_strdupf ("tcp://%s", self->config.node)
-                                       : tm_control_endpoint (self->config.datadir);
-    self->agent = zsock_new (ZMQ_DEALER);
-    assert (self->agent);
-    if (self->config.node) {
-        //  CurveZMQ: we know the cluster by the token's key, and it
-        //  knows us by the client key the token's secret gives
-        zsock_set_curve_serverkey (self->agent, self->config.server_key);
-        zsock_set_curve_publickey (self->agent, self->config.client_public);
-        zsock_set_curve_secretkey (self->agent, self->config.client_secret);
-    }
-    //  Take every event the agent sends however far behind we are: it
-    //  would otherwise queue, and then drop, what we have not read
-    zsock_set_rcvhwm (self->agent, 0);
-    //  A cancel sent just before we end gets a moment to leave
-    zsock_set_linger (self->agent, 500);
     //  The largest message the agent may send is a result with both
     //  streams at the output limit (plus the cut marker) as base64, and
-    //  its strings.  An int64 option: zsock_set_maxmsgsize takes an int.
+    //  its strings
     int64_t stream = (int64_t) self->config.output_limit + 4096;
     int64_t max = 2 * ((stream + 2) / 3 * 4) + 16 * 1024 * 1024;
-    zmq_setsockopt (zsock_resolve (self->agent), ZMQ_MAXMSGSIZE, &max, sizeof max);
-    if (zsock_connect (self->agent, "%s", endpoint) != 0)
-        s_fail (self, true, "cannot connect to %s", endpoint);
+    self->agent = s_connect (&self->config, max, &err);
+    if (!self->agent)
+        s_fail (self, true, "%s", err);
     else
     if (s_send_run (self, &err) != 0)
         s_fail (self, true, "%s", err);
@@ -254,18 +273,17 @@ s_start (s_submit_t *self)
         self->polled = true;
     }
     free (err);
-    free (endpoint);
 }
 
-//  A copy of the agent's error text, cut to one line of at most
-//  S_REASON_MAX bytes (not in the middle of a UTF-8 character).
+//  A copy of the agent's error text, cut to one line of at most MAX
+//  bytes (not in the middle of a UTF-8 character).
 static char *
-s_one_line (const char *text)
+s_one_line (const char *text, size_t max)
 {
     char *line = strdup (text ? text : "no reason given");
     size_t length = strlen (line);
-    if (length > S_REASON_MAX) {
-        length = S_REASON_MAX;
+    if (length > max) {
+        length = max;
         while (length > 0 && ((unsigned char) line [length] & 0xC0) == 0x80)
             length--;
         line [length] = 0;
@@ -393,7 +411,8 @@ s_handle_agent (s_submit_t *self)
         self->dropped++;
     else
     if (json_is_false (json_object_get (json, "ok"))) {
-        char *reason = s_one_line (json_string_value (json_object_get (json, "error")));
+        char *reason = s_one_line (json_string_value (json_object_get (json, "error")),
+                                  S_REASON_MAX);
         if (self->state == SUBMIT_WAITING)
             s_fail (self, true, "the agent refused the run: %s", reason);
         else
@@ -534,4 +553,125 @@ tm_submit_actor (zsock_t *pipe, void *args)
     if (self.config.client_secret)
         sodium_memzero ((char *) self.config.client_secret, strlen (self.config.client_secret));
     free ((char *) self.config.client_secret);
+}
+
+//  ---------------------------------------------------------------------
+//  Listing at the agent (run --node): one request, heartbeats, one answer
+
+tm_tasklist_t *
+tm_submit_list (const tm_submit_config_t *config, tm_listing_t *listing, int cancel_fd,
+                char **err)
+{
+    assert (config && (config->node || config->datadir) && listing);
+    json_t *request = tm_listing_encode (listing);
+    char *text = request ? json_dumps (request, JSON_COMPACT) : NULL;
+    json_decref (request);
+    if (!text) {
+        tm_fail (err, "a target, --filter, --exclude or --input is not valid UTF-8: "
+                 "it cannot be sent to the agent");
+        return NULL;
+    }
+    size_t size = strlen (text);
+    if (size > TM_CONTROL_REQUEST_MAX) {
+        free (text);
+        tm_fail (err, "the targets, filters and inputs take more than the %d KiB a "
+                 "request to the agent may", TM_CONTROL_REQUEST_MAX / 1024);
+        return NULL;
+    }
+    //  The answer is at most what a run request may be, plus its envelope
+    zsock_t *agent = s_connect (config, TM_CONTROL_MAX + 64 * 1024, err);
+    if (agent && zmq_send (zsock_resolve (agent), text, size, ZMQ_DONTWAIT) < 0) {
+        tm_fail (err, "cannot send the list request to the agent: %s",
+                 zmq_strerror (zmq_errno ()));
+        zsock_destroy (&agent);
+    }
+    free (text);
+    if (!agent)
+        return NULL;
+
+    tm_tasklist_t *tasks = NULL;
+    double heard = tm_now ();
+    double patience = TM_SUBMIT_SILENCE;
+    bool answered = false;      //  The agent has sent something
+    bool over = false;
+    while (!over) {
+        zmq_pollitem_t items [] = {
+            { zsock_resolve (agent), 0, ZMQ_POLLIN, 0 },
+            { NULL, cancel_fd, ZMQ_POLLIN, 0 },
+        };
+        double left = heard + patience - tm_now ();
+        if (left <= 0) {
+            if (answered)
+                tm_fail (err, "the agent stopped answering while it listed the tests");
+            else
+            if (config->node)
+                tm_fail (err, "the agent at %s did not answer within %.0f s (a wrong or "
+                         "rotated token, or no agent started with --client-bind there)",
+                         config->node, patience);
+            else
+                tm_fail (err, "the agent (data directory %s) did not answer within %.0f s",
+                         config->datadir, patience);
+            break;
+        }
+        if (zmq_poll (items, cancel_fd >= 0 ? 2 : 1, (long) (left * 1000) + 1) < 0
+        &&  zmq_errno () != EINTR) {
+            tm_fail (err, "poll: %s", zmq_strerror (zmq_errno ()));
+            break;
+        }
+        if (items [1].revents & ZMQ_POLLIN) {
+            tm_fail (err, "interrupted while the agent listed the tests");
+            break;
+        }
+        if (!(items [0].revents & ZMQ_POLLIN))
+            continue;
+        //  Anything at all is a sign of life; what it says is checked
+        zmq_msg_t msg;
+        zmq_msg_init (&msg);
+        if (zmq_msg_recv (&msg, zsock_resolve (agent), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&msg);
+            continue;
+        }
+        heard = tm_now ();
+        answered = true;
+        bool more = zmq_msg_more (&msg);
+        json_error_t error;
+        json_t *json = more ? NULL : json_loadb ((const char *) zmq_msg_data (&msg),
+                                                 zmq_msg_size (&msg), 0, &error);
+        zmq_msg_close (&msg);
+        while (more) {          //  We only ever expect one frame
+            zmq_msg_init (&msg);
+            more = zmq_msg_recv (&msg, zsock_resolve (agent), ZMQ_DONTWAIT) >= 0
+                && zmq_msg_more (&msg);
+            zmq_msg_close (&msg);
+        }
+        const char *event = json_string_value (json_object_get (json, "event"));
+        json_t *ok = json_object_get (json, "ok");
+        if (json_is_false (ok)) {
+            //  The listing's own error, the line a local run prints
+            char *line = s_one_line (json_string_value (json_object_get (json, "error")),
+                                     S_LIST_ERROR_MAX);
+            tm_fail (err, "%s", line);
+            free (line);
+            over = true;
+        }
+        else
+        if (json_is_true (ok)) {
+            tasks = tm_listing_answer_decode (json, err);
+            over = true;
+        }
+        else
+        if (event && streq (event, "listed")) {
+            //  The answer comes next, and may take a while to arrive
+            json_t *bytes = json_object_get (json, "size");
+            if (json_is_integer (bytes) && json_integer_value (bytes) >= 0
+            &&  json_integer_value (bytes) <= TM_CONTROL_MAX)
+                patience = TM_SUBMIT_SILENCE
+                         + json_integer_value (bytes) / TM_SUBMIT_ACCEPT_RATE;
+        }
+        //  Anything else is a heartbeat, or what a newer agent adds
+        json_decref (json);
+    }
+    zsock_set_linger (agent, 0);
+    zsock_destroy (&agent);
+    return tasks;
 }

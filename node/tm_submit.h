@@ -38,7 +38,10 @@
 
     Wire protocol with the agent (docs/cli.md, "Submitting to an
     agent"): a DEALER connected to the control socket of the data
-    directory (tm_control_endpoint), one JSON object per frame.
+    directory (tm_control_endpoint), or with --node to a member's
+    client port, one JSON object per frame.  With --node the task list
+    is the agent's own listing (tm_submit_list, tm_listing.h), fetched
+    on a connection of its own before the run starts.
 
         CLI -> agent
             {"cmd":"run","retries":N,"fail_fast":B,"timeout":SECS,
@@ -86,6 +89,7 @@
 
 #include "tm_task.h"
 #include "tm_result.h"
+#include "tm_listing.h"
 
 #define TM_SUBMIT_HEARTBEAT        0.5  //  Seconds between the CLI's heartbeats
 #define TM_SUBMIT_CLI_SILENCE      3.0  //  Agent cancels a run whose CLI is silent this long
@@ -116,5 +120,19 @@ typedef struct {
 //  The actor function: zactor_new (tm_submit_actor, &config).  The
 //  config is copied before the actor signals ready; the run then starts.
 void tm_submit_actor (zsock_t *pipe, void *args);
+
+//  Has the agent of CONFIG (datadir, or node and its keys; the other
+//  fields are not used) list LISTING where it runs (tm_listing.h: the
+//  "list" request), for `run --node`, whose targets are the member's
+//  files.  Waits in the caller's thread while the agent sends anything
+//  (it heartbeats while it lists), and gives up after TM_SUBMIT_SILENCE
+//  s of silence (more once it announced a large answer), or when
+//  CANCEL_FD (if >= 0: the CLI's signalfd) becomes readable.  Returns
+//  the tasks (caller destroys; each index its position), or NULL with
+//  *err set to one line: the agent's (a listing error is the very line
+//  a local run prints), or why there is no answer.  The answer is
+//  checked as tm_listing_answer_decode says.
+tm_tasklist_t *tm_submit_list (const tm_submit_config_t *config, tm_listing_t *listing,
+                               int cancel_fd, char **err);
 
 #endif
