@@ -220,7 +220,8 @@ tm_storeindex_scan (tm_storeindex_t *self)
     //  they are newer than what we have (the usual case)
     for (size_t i = 0; i < scan.count; i++)
         scan.found [i].hex = scan.hexes [i];
-    qsort (scan.found, scan.count, sizeof (tm_store_blob_t), s_compare_blob_used);
+    if (scan.count > 1)         //  (qsort must not be given NULL, even for 0)
+        qsort (scan.found, scan.count, sizeof (tm_store_blob_t), s_compare_blob_used);
     for (size_t i = 0; i < scan.count; i++)
         s_insert (self, &scan.found [i], scan.found [i].used);
     //  What was not seen (and not added now) is gone
