@@ -163,6 +163,8 @@ typedef struct {
     size_t r;                   //  Replicas
     tm_dht_stats_t *stats;      //  Counters (the owner's, or own_stats)
     tm_dht_stats_t own_stats;
+    tm_dht_stat_extra_fn *stat_extra;   //  Our owner's figures for `stat`, or NULL
+    void *stat_arg;
     char self_id [S_HEX];       //  Empty until gossip said SELF
     bool synced;                //  The member table is complete
     zhashx_t *members;          //  id -> s_member_t
@@ -1427,12 +1429,17 @@ s_share_stats (s_dht_t *self)
 {
     tm_cachedb_stats_t share;
     tm_cachedb_stats (self->db, &share);
-    return json_pack ("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+    json_t *stats = json_pack ("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
         "name", self->member, "entries", (json_int_t) share.entries,
         "records", (json_int_t) share.records, "bytes", (json_int_t) share.bytes,
         "cap", (json_int_t) share.cap, "hits", (json_int_t) share.hits,
         "misses", (json_int_t) share.misses, "evicted", (json_int_t) share.evicted,
         "degraded", share.degraded);
+    json_t *extra = self->stat_extra ? self->stat_extra (self->stat_arg) : NULL;
+    if (json_is_object (extra))
+        json_object_update_missing (stats, extra);
+    json_decref (extra);
+    return stats;
 }
 
 static void
@@ -1493,6 +1500,15 @@ s_on_stat (s_dht_t *self, const char *from, json_t *msg)
                 json_t *value = json_object_get (s, fields [f]);
                 json_object_set_new (clean, fields [f], json_integer (
                     json_is_integer (value) ? json_integer_value (value) : 0));
+            }
+            //  The content store's, where the member has them (an older
+            //  one does not: left out, not zero)
+            const char *store [] = { "store_bytes", "store_blobs", "store_cap",
+                                     "store_pinned", "store_evicted" };
+            for (size_t f = 0; f < sizeof store / sizeof store [0]; f++) {
+                json_t *value = json_object_get (s, store [f]);
+                if (json_is_integer (value) && json_integer_value (value) >= 0)
+                    json_object_set (clean, store [f], value);
             }
             json_object_set_new (clean, "degraded",
                                  json_boolean (json_is_true (json_object_get (s, "degraded"))));
@@ -1802,6 +1818,8 @@ s_setup (s_dht_t *self, zsock_t *pipe, tm_dht_config_t *config, char **err)
 {
     self->pipe = pipe;
     self->stats = config->stats ? config->stats : &self->own_stats;
+    self->stat_extra = config->stat_extra;
+    self->stat_arg = config->stat_arg;
     self->member = strdup (config->member ? config->member : "node");
     memcpy (self->node_sk, config->node_sk, TM_CACHE_SK);
     self->r = config->replicas < 1 ? 1

@@ -52,7 +52,12 @@
                                             [{"name", "entries", "records",
                                             "bytes", "cap", "hits", "misses",
                                             "evicted", "degraded"}, ...]}
-                                            (members that answer in 1 s)
+                                            (members that answer in 1 s;
+                                            with the content store's
+                                            "store_bytes", "store_blobs",
+                                            "store_cap", "store_pinned",
+                                            "store_evicted" of those whose
+                                            owner gives them: stat_extra)
             "GC" s:reqid s:json              {"evicted": n}
     Every GET is answered by one GOT, within about 2 s whatever peers do.
 */
@@ -61,6 +66,7 @@
 
 #include "tm_common.h"
 #include "tm_cacheentry.h"
+#include <jansson.h>
 
 //  Counters for `testmesh stats` ("cache"), written by the actor; read
 //  field by field (each written atomically).
@@ -78,6 +84,13 @@ typedef struct {
     uint64_t malformed;         //  Messages that did not parse
 } tm_dht_stats_t;
 
+//  Figures of the member's other stores to report beside its share's
+//  in a `stat` answer (the agent's content store: "store_bytes", ...,
+//  non-negative integers): a new JSON object (the actor takes it), or
+//  NULL.  Called in the cache actor's thread: what it reads must be
+//  safe to read there (atomics).
+typedef json_t *(tm_dht_stat_extra_fn) (void *arg);
+
 typedef struct {
     const char *datadir;        //  The share is DATADIR/cache
     const char *member;         //  Our name
@@ -87,6 +100,8 @@ typedef struct {
     int replicas;               //  R, >= 1
     uint64_t cap;               //  Bytes of our share; 0 = default
     tm_dht_stats_t *stats;      //  Counters to keep, or NULL; outlives the actor
+    tm_dht_stat_extra_fn *stat_extra;   //  Or NULL
+    void *stat_arg;             //  Its argument
 } tm_dht_config_t;
 
 //  The actor function: zactor_new (tm_dht_actor, &config).  The config

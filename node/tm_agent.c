@@ -4,6 +4,7 @@
                    [--advertise HOST:PORT] [--name NAME] [--slots N]
                    [--label K=V]... [--no-beacon] [--beacon-port N]
                    [--profile lan|fast] [--cache-replicas R] [--cache-size SIZE]
+                   [--store-size SIZE]
     testmesh members [--json] [--data DIR]
     testmesh members remove NAME [--data DIR]
     testmesh token [--rotate] [--data DIR]
@@ -54,6 +55,7 @@ typedef struct {
     const char *client_bind;    //  --client-bind HOST:PORT, or NULL
     int cache_replicas;         //  --cache-replicas R
     uint64_t cache_size;        //  --cache-size SIZE, bytes
+    uint64_t store_size;        //  --store-size SIZE, bytes
 } s_agent_options_t;
 
 static void
@@ -80,6 +82,8 @@ s_agent_usage (FILE *out)
 "      --cache-replicas R   members that keep each cache entry (default 3)\n"
 "      --cache-size SIZE    this member's share of the cache, in bytes, with\n"
 "                           a K, M or G suffix (default 1G)\n"
+"      --store-size SIZE    bytes of shipped programs and inputs this member\n"
+"                           keeps (DATADIR/store; default 4G)\n"
 "      --data DIR           data directory (default $TESTMESH_HOME, else\n"
 "                           $XDG_DATA_HOME/testmesh)\n"
 "  -h, --help               this text\n");
@@ -133,6 +137,7 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
         { "client-bind", required_argument, 0, 'C' },
         { "cache-replicas", required_argument, 0, 'R' },
         { "cache-size",  required_argument, 0, 'S' },
+        { "store-size",  required_argument, 0, 'Z' },
         { "help",        no_argument,       0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -142,6 +147,7 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
     options->profile = "lan";
     options->cache_replicas = 3;
     options->cache_size = 1024ULL * 1024 * 1024;
+    options->store_size = TM_STOREINDEX_CAP_DEFAULT;
     options->slots = (int) sysconf (_SC_NPROCESSORS_ONLN);
     if (options->slots < 1)
         options->slots = 1;
@@ -194,6 +200,13 @@ s_parse_agent (int argc, char **argv, s_agent_options_t *options)
             case 'S':
                 if (s_parse_size (optarg, &options->cache_size) != 0) {
                     fprintf (stderr, "testmesh: --cache-size wants bytes with an optional "
+                             "K, M or G suffix (at least 1M), not '%s'\n", optarg);
+                    return -1;
+                }
+                break;
+            case 'Z':
+                if (s_parse_size (optarg, &options->store_size) != 0) {
+                    fprintf (stderr, "testmesh: --store-size wants bytes with an optional "
                              "K, M or G suffix (at least 1M), not '%s'\n", optarg);
                     return -1;
                 }
@@ -393,13 +406,29 @@ s_run_submit (zsock_t *control, zactor_t *pool, zhashx_t *clients, tm_store_t *s
 
 //  An event from the work pool, passed on to the run's CLI.
 static void
-s_pool_event (zactor_t *pool, zhashx_t *clients)
+s_pool_event (zactor_t *pool, zhashx_t *clients, zsock_t *control, zhashx_t *pending)
 {
     zmsg_t *msg = zmsg_recv (pool);
     if (!msg)
         return;
     char *command = zmsg_popstr (msg);
     char *key = zmsg_popstr (msg);
+    zframe_t *routing_id = command && key && streq (command, "GC")
+                         ? (zframe_t *) zhashx_lookup (pending, key) : NULL;
+    if (routing_id) {
+        //  The store's gc (store-gc), answered as the pool wrote it
+        zhashx_delete (pending, key);   //  No destructor: the frame is ours
+        char *json = zmsg_popstr (msg);
+        json_t *reply = json ? json_loads (json, 0, NULL) : NULL;
+        if (json_is_object (reply))
+            json_object_set_new (reply, "ok", json_true ());
+        else {
+            json_decref (reply);
+            reply = tm_control_error ("the agent's work pool answered garbage");
+        }
+        tm_control_reply (control, &routing_id, &reply);
+        free (json);
+    }
     s_client_t *client = key ? (s_client_t *) zhashx_lookup (clients, key) : NULL;
     if (command && client && streq (command, "STARTED")) {
         char *index = zmsg_popstr (msg), *member = zmsg_popstr (msg);
@@ -637,6 +666,21 @@ s_cache_stats_json (void)
     return json;
 }
 
+//  The content store's figures for the cache actor's `stat` answers
+//  (`testmesh cache stats`), read from what the work pool publishes.
+static json_t *
+s_store_stats_json (void *arg)
+{
+    tm_blobs_stats_t blobs;
+    tm_blobs_stats_read (&s_blob_stats, &blobs);
+    return json_pack ("{s:I, s:I, s:I, s:I, s:I}",
+                      "store_bytes", (json_int_t) blobs.store_bytes,
+                      "store_blobs", (json_int_t) blobs.store_blobs,
+                      "store_cap", (json_int_t) blobs.store_cap,
+                      "store_pinned", (json_int_t) blobs.store_pinned,
+                      "store_evicted", (json_int_t) blobs.store_evicted);
+}
+
 //  ---------------------------------------------------------------------
 //  The result cache: control requests passed to the cache actor, whose
 //  answers go back to the requester kept under the request id
@@ -821,6 +865,19 @@ s_control (zactor_t *gossip, json_t *request)
                 { "prefetch_started", blobs.prefetch_started },
                 { "prefetch_present", blobs.prefetch_present },
                 { "fetch_from_owner", blobs.fetch_from_owner },
+                { "handoff_passes", blobs.handoff_passes },
+                { "handoff_offered", blobs.handoff_offered },
+                { "handoff_started", blobs.handoff_started },
+                { "handoff_present", blobs.handoff_present },
+                { "handoff_no_room", blobs.handoff_no_room },
+                { "handoff_fetched", blobs.handoff_fetched },
+                { "handoff_bytes", blobs.handoff_bytes },
+                { "handoff_done", blobs.handoff_done },
+                { "store_bytes", blobs.store_bytes }, { "store_blobs", blobs.store_blobs },
+                { "store_cap", blobs.store_cap }, { "store_pinned", blobs.store_pinned },
+                { "store_owned", blobs.store_owned },
+                { "store_evicted", blobs.store_evicted },
+                { "store_evicted_bytes", blobs.store_evicted_bytes },
             };
             json_t *counters = json_object_get (stats, "work");
             for (size_t i = 0; i < sizeof shipping / sizeof shipping [0]; i++)
@@ -974,6 +1031,7 @@ tm_agent_main (int argc, char **argv)
         .work_endpoint = work_endpoint,
         .slots = options.slots,
         .replicas = options.cache_replicas,
+        .store_cap = options.store_size,
         .node_sk = tm_keys_node_secret (keys),
         .executor = {
             .trace_shim = trace_shim,
@@ -1006,6 +1064,7 @@ tm_agent_main (int argc, char **argv)
             .replicas = options.cache_replicas,
             .cap = options.cache_size,
             .stats = &s_cache_stats,
+            .stat_extra = s_store_stats_json,
         };
         dht = zactor_new (tm_dht_actor, &dht_config);
     }
@@ -1044,7 +1103,7 @@ tm_agent_main (int argc, char **argv)
         if (items [5].revents & ZMQ_POLLIN)
             s_cache_answer (dht, cache_pending, control);
         if (items [3].revents & ZMQ_POLLIN)
-            s_pool_event (pool, clients);
+            s_pool_event (pool, clients, control, cache_pending);
         if (tm_now () >= next_heartbeat) {
             s_clients_tick (pool, clients);
             s_listings_tick (listings);
@@ -1087,6 +1146,16 @@ tm_agent_main (int argc, char **argv)
             else
             if (command && strncmp (command, "cache-", 6) == 0)
                 reply = s_cache_request (dht, cache_pending, request, command, &routing_id);
+            else
+            if (command && streq (command, "store-gc")) {
+                //  Answered by the work pool, which owns the store's bounds
+                static unsigned long s_gcs;
+                char reqid [32];
+                snprintf (reqid, sizeof reqid, "g%lu", ++s_gcs);
+                zsock_send (pool, "ss", "GC", reqid);
+                zhashx_insert (cache_pending, reqid, routing_id);
+                routing_id = NULL;
+            }
             else
             if (request)
                 reply = s_control (gossip, request);

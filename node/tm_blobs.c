@@ -12,11 +12,24 @@
         WAITING --could not even start (tm_blobs_want)-----> FAILED, reported
                                                              by the next tick
 
+    Background fetches (tm_blobs_want_background: a blob handed to us as
+    its new owner, not needed by any task) wait in a list of their own,
+    start only in a turn of their own (TM_BLOBS_BACKGROUND turns besides
+    the TM_BLOBS_ACTIVE), ask for chunks only as a token bucket of
+    `rate` bytes per second allows, and never answer "fetching" to a
+    member that asks us for the blob (it would wait on a throttled
+    fetch: "no such blob" sends it to the next source at once).  A task
+    that wants the blob makes it an ordinary fetch: a waiting one joins
+    the ordinary queue, an active one keeps its turn and loses its
+    throttle.
+
     An empty blob is never fetched: tm_blobs_want writes it.
 
     Invariants (s_invariants_hold):
-    1. At most TM_BLOBS_ACTIVE fetches are ACTIVE; WAITING ones are in
-       `waiting`, in the order they were wanted.
+    1. At most TM_BLOBS_ACTIVE fetches are ACTIVE in an ordinary turn,
+       TM_BLOBS_BACKGROUND in a background turn; WAITING ones are in
+       `waiting` (background ones in `waiting_bg`), in the order they
+       were wanted.
     2. An ACTIVE fetch has its temporary file open; hashed <= the chunks
        received, and every chunk below `hashed` has been received.
     3. A fetch's current source is one of its sources.
@@ -38,6 +51,9 @@ typedef struct {
     bool exec;                  //  Mode it is stored with
     size_t chunks;              //  Chunks it has
     s_fetch_state_t state;
+    bool background;            //  Throttled, waits behind ordinary fetches
+    bool bg_turn;               //  ACTIVE in a background turn
+    bool handoff;               //  Wanted in the background first (counted as such)
     char sources [TM_BLOBS_SOURCES][S_ID];  //  Members to ask, in order
     size_t sources_size;
     size_t source;              //  Index of the one asked now
@@ -67,7 +83,12 @@ struct _tm_blobs_t {
     zhashx_t *present;          //  hex -> (void *) 1: known to be in the store
     zhashx_t *fetches;          //  hex -> s_fetch_t
     zlistx_t *waiting;          //  s_fetch_t, WAITING, oldest first
-    size_t active;              //  ACTIVE fetches
+    zlistx_t *waiting_bg;       //  ... the background ones
+    size_t active;              //  ACTIVE fetches in ordinary turns
+    size_t active_bg;           //  ... in background turns
+    double rate;                //  Background bytes per second; 0 = unlimited
+    double tokens;              //  Bytes background fetches may ask for now
+    double refilled;            //  When tokens were last added (tm_now)
     double stall;               //  s without progress before asking again
     int stalls;                 //  Rounds of that before giving up on a source
     unsigned char *buffer;      //  TM_BLOBS_CHUNK bytes, to read chunks into
@@ -96,6 +117,21 @@ tm_blobs_stats_read (const tm_blobs_stats_t *stats, tm_blobs_stats_t *out)
     out->prefetch_started = __atomic_load_n (&stats->prefetch_started, __ATOMIC_RELAXED);
     out->prefetch_present = __atomic_load_n (&stats->prefetch_present, __ATOMIC_RELAXED);
     out->fetch_from_owner = __atomic_load_n (&stats->fetch_from_owner, __ATOMIC_RELAXED);
+    out->handoff_fetched = __atomic_load_n (&stats->handoff_fetched, __ATOMIC_RELAXED);
+    out->handoff_bytes = __atomic_load_n (&stats->handoff_bytes, __ATOMIC_RELAXED);
+    out->handoff_passes = __atomic_load_n (&stats->handoff_passes, __ATOMIC_RELAXED);
+    out->handoff_offered = __atomic_load_n (&stats->handoff_offered, __ATOMIC_RELAXED);
+    out->handoff_started = __atomic_load_n (&stats->handoff_started, __ATOMIC_RELAXED);
+    out->handoff_present = __atomic_load_n (&stats->handoff_present, __ATOMIC_RELAXED);
+    out->handoff_no_room = __atomic_load_n (&stats->handoff_no_room, __ATOMIC_RELAXED);
+    out->handoff_done = __atomic_load_n (&stats->handoff_done, __ATOMIC_RELAXED);
+    out->store_bytes = __atomic_load_n (&stats->store_bytes, __ATOMIC_RELAXED);
+    out->store_blobs = __atomic_load_n (&stats->store_blobs, __ATOMIC_RELAXED);
+    out->store_cap = __atomic_load_n (&stats->store_cap, __ATOMIC_RELAXED);
+    out->store_pinned = __atomic_load_n (&stats->store_pinned, __ATOMIC_RELAXED);
+    out->store_owned = __atomic_load_n (&stats->store_owned, __ATOMIC_RELAXED);
+    out->store_evicted = __atomic_load_n (&stats->store_evicted, __ATOMIC_RELAXED);
+    out->store_evicted_bytes = __atomic_load_n (&stats->store_evicted_bytes, __ATOMIC_RELAXED);
 }
 
 static void
@@ -122,6 +158,10 @@ tm_blobs_new (tm_store_t *store, const tm_blobs_handler_t *handler, tm_blobs_sta
     self->fetches = zhashx_new ();
     zhashx_set_destructor (self->fetches, s_fetch_destroy);
     self->waiting = zlistx_new ();
+    self->waiting_bg = zlistx_new ();
+    self->rate = TM_BLOBS_BACKGROUND_RATE;
+    self->tokens = TM_BLOBS_CREDIT * TM_BLOBS_CHUNK;
+    self->refilled = tm_now ();
     self->stall = TM_BLOBS_STALL;
     self->stalls = TM_BLOBS_STALLS;
     self->buffer = (unsigned char *) malloc (TM_BLOBS_CHUNK);
@@ -141,6 +181,7 @@ tm_blobs_destroy (tm_blobs_t **self_p)
         if (fetch->tmp_path)
             tm_store_abort (self->store, &fetch->fd, &fetch->tmp_path);
     zlistx_destroy (&self->waiting);
+    zlistx_destroy (&self->waiting_bg);
     zhashx_destroy (&self->fetches);
     zhashx_destroy (&self->present);
     free (self->buffer);
@@ -154,6 +195,15 @@ tm_blobs_set_timing (tm_blobs_t *self, double stall, int stalls)
     assert (self && stall > 0 && stalls > 0);
     self->stall = stall;
     self->stalls = stalls;
+}
+
+void
+tm_blobs_set_background_rate (tm_blobs_t *self, double rate)
+{
+    assert (self && rate >= 0);
+    self->rate = rate;
+    self->tokens = 0;
+    self->refilled = tm_now ();
 }
 
 size_t
@@ -171,20 +221,25 @@ tm_blobs_fetching (tm_blobs_t *self)
 static bool
 s_invariants_hold (tm_blobs_t *self)
 {
+    if (self->active > TM_BLOBS_ACTIVE || self->active_bg > TM_BLOBS_BACKGROUND)
+        return false;
     if (zhashx_size (self->fetches) > S_SCAN_INVARIANTS)
-        return self->active <= TM_BLOBS_ACTIVE;
-    size_t active = 0;
+        return true;
+    size_t active = 0, active_bg = 0;
     for (s_fetch_t *fetch = (s_fetch_t *) zhashx_first (self->fetches); fetch;
          fetch = (s_fetch_t *) zhashx_next (self->fetches)) {
         if (fetch->state == FETCH_ACTIVE) {
-            active++;
+            if (fetch->bg_turn)
+                active_bg++;
+            else
+                active++;
             if (fetch->fd < 0 || fetch->hashed > fetch->received_count)
                 return false;
         }
         if (fetch->sources_size > 0 && fetch->source >= fetch->sources_size)
             return false;
     }
-    return active == self->active && active <= TM_BLOBS_ACTIVE;
+    return active == self->active && active_bg == self->active_bg;
 }
 
 //  ---------------------------------------------------------------------
@@ -207,6 +262,7 @@ s_ask (tm_blobs_t *self, s_fetch_t *fetch)
     if (fetch->outstanding > TM_BLOBS_CREDIT / 2)
         return;
     size_t credit = TM_BLOBS_CREDIT - fetch->outstanding;
+    bool throttled = fetch->background && self->rate > 0;
     while (credit > 0 && fetch->next < fetch->chunks) {
         if (fetch->received [fetch->next]) {
             fetch->next++;
@@ -216,9 +272,16 @@ s_ask (tm_blobs_t *self, s_fetch_t *fetch)
         size_t first = fetch->next, count = 0;
         while (count < credit && fetch->next < fetch->chunks
            &&  !fetch->received [fetch->next]) {
+            size_t bytes = s_chunk_size (fetch->size, fetch->next);
+            if (throttled && self->tokens < (double) bytes)
+                break;          //  The bucket refills at each tick
+            if (throttled)
+                self->tokens -= (double) bytes;
             fetch->next++;
             count++;
         }
+        if (count == 0)
+            break;
         credit -= count;
         fetch->outstanding += count;
         json_t *msg = json_pack ("{s:s, s:s, s:I, s:I}", "t", "fetch", "d", fetch->hex,
@@ -334,6 +397,10 @@ s_complete (tm_blobs_t *self, s_fetch_t *fetch)
     }
     S_COUNT (self, blobs_fetched, 1);
     S_COUNT (self, bytes_fetched, fetch->size);
+    if (fetch->handoff) {
+        S_COUNT (self, handoff_fetched, 1);
+        S_COUNT (self, handoff_bytes, fetch->size);
+    }
     tm_debug ("blobs", "fetched blob %.16s... (%" PRIu64 " bytes in %.3f s) from %.8s",
               fetch->hex, fetch->size, tm_now () - fetch->started,
               fetch->sources [fetch->source]);
@@ -350,7 +417,11 @@ s_fetch_start (tm_blobs_t *self, s_fetch_t *fetch)
     assert (fetch->chunks > 0);    //  Empty blobs never travel (tm_blobs_want)
     fetch->state = FETCH_ACTIVE;
     fetch->started = tm_now ();
-    self->active++;
+    fetch->bg_turn = fetch->background;
+    if (fetch->bg_turn)
+        self->active_bg++;
+    else
+        self->active++;
     return s_restart (self, fetch);
 }
 
@@ -364,18 +435,29 @@ s_start_waiting (tm_blobs_t *self)
         if (s_fetch_start (self, fetch) != 0)
             s_fail (self, fetch);
     }
+    //  Background fetches only while no ordinary one waits for a turn
+    while (self->active_bg < TM_BLOBS_BACKGROUND && zlistx_size (self->waiting) == 0
+       &&  zlistx_size (self->waiting_bg) > 0) {
+        s_fetch_t *fetch = (s_fetch_t *) zlistx_detach (self->waiting_bg, NULL);
+        if (s_fetch_start (self, fetch) != 0)
+            s_fail (self, fetch);
+    }
 }
 
 static void
 s_remove (tm_blobs_t *self, s_fetch_t *fetch)
 {
+    if (fetch->state == FETCH_ACTIVE && fetch->bg_turn)
+        self->active_bg--;
+    else
     if (fetch->state == FETCH_ACTIVE)
         self->active--;
     else
     if (fetch->state == FETCH_WAITING) {
-        void *handle = zlistx_find (self->waiting, fetch);
+        zlistx_t *list = fetch->background ? self->waiting_bg : self->waiting;
+        void *handle = zlistx_find (list, fetch);
         if (handle)
-            zlistx_delete (self->waiting, handle);
+            zlistx_delete (list, handle);
     }
     if (fetch->tmp_path)
         tm_store_abort (self->store, &fetch->fd, &fetch->tmp_path);
@@ -385,9 +467,36 @@ s_remove (tm_blobs_t *self, s_fetch_t *fetch)
     s_start_waiting (self);
 }
 
-int
-tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
-               const char *source)
+//  A task wants FETCH, a background fetch: it becomes an ordinary one.
+//  Never calls back.
+static void
+s_promote (tm_blobs_t *self, s_fetch_t *fetch)
+{
+    if (fetch->state == FETCH_WAITING) {
+        void *handle = zlistx_find (self->waiting_bg, fetch);
+        if (handle)
+            zlistx_detach (self->waiting_bg, handle);
+        fetch->background = false;
+        if (self->active < TM_BLOBS_ACTIVE && zlistx_size (self->waiting) == 0) {
+            if (s_fetch_start (self, fetch) != 0) {
+                self->active--;
+                fetch->state = FETCH_FAILED;    //  Reported by the next tick
+            }
+        }
+        else
+            zlistx_add_end (self->waiting, fetch);
+    }
+    else {
+        //  Active: it keeps its turn, and asks for its full credit now
+        fetch->background = false;
+        if (fetch->state == FETCH_ACTIVE && fetch->retry_at == 0)
+            s_ask (self, fetch);
+    }
+}
+
+static int
+s_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec, const char *source,
+        bool background)
 {
     assert (self && tm_task_digest_valid (hex) && source);
     if (zhashx_lookup (self->present, hex))
@@ -404,6 +513,9 @@ tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
             known = streq (fetch->sources [i], source);
         if (!known && fetch->sources_size < TM_BLOBS_SOURCES && strlen (source) < S_ID)
             snprintf (fetch->sources [fetch->sources_size++], S_ID, "%s", source);
+        if (fetch->background && !background)
+            s_promote (self, fetch);
+        assert (s_invariants_hold (self));
         return 0;
     }
     fetch = (s_fetch_t *) zmalloc (sizeof (s_fetch_t));
@@ -417,6 +529,8 @@ tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
     snprintf (fetch->sources [0], S_ID, "%s", source);
     fetch->sources_size = 1;
     fetch->state = FETCH_WAITING;
+    fetch->background = background;
+    fetch->handoff = background;
     zhashx_insert (self->fetches, hex, fetch);
     //  No callbacks from here: a fetch that cannot even start is FAILED,
     //  and the next tick reports it
@@ -436,16 +550,46 @@ tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
         fetch->reason = err ? err : strdup ("an empty file cannot have that digest");
     }
     else
-    if (self->active < TM_BLOBS_ACTIVE) {
+    if (!background && self->active < TM_BLOBS_ACTIVE) {
         if (s_fetch_start (self, fetch) != 0) {
             self->active--;
             fetch->state = FETCH_FAILED;
         }
     }
     else
-        zlistx_add_end (self->waiting, fetch);
+    if (background && self->active_bg < TM_BLOBS_BACKGROUND
+    &&  zlistx_size (self->waiting) == 0) {
+        if (s_fetch_start (self, fetch) != 0) {
+            self->active_bg--;
+            fetch->state = FETCH_FAILED;
+        }
+    }
+    else
+        zlistx_add_end (background ? self->waiting_bg : self->waiting, fetch);
     assert (s_invariants_hold (self));
     return 0;
+}
+
+int
+tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
+               const char *source)
+{
+    return s_want (self, hex, size, exec, source, false);
+}
+
+int
+tm_blobs_want_background (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
+                          const char *source)
+{
+    return s_want (self, hex, size, exec, source, true);
+}
+
+bool
+tm_blobs_background (tm_blobs_t *self, const char *hex)
+{
+    assert (self && hex);
+    s_fetch_t *fetch = (s_fetch_t *) zhashx_lookup (self->fetches, hex);
+    return fetch && fetch->background;
 }
 
 int
@@ -586,7 +730,7 @@ s_on_fetch (tm_blobs_t *self, const char *from, json_t *msg, const char *hex)
         //  Busy only while we ask the member that surely has it (see the
         //  header), and never to that member: no two wait for each other
         s_fetch_t *mine = (s_fetch_t *) zhashx_lookup (self->fetches, hex);
-        bool busy = mine && mine->state == FETCH_ACTIVE
+        bool busy = mine && mine->state == FETCH_ACTIVE && !mine->background
                  && mine->source + 1 == mine->sources_size
                  && !streq (mine->sources [mine->source], from);
         if (busy)
@@ -616,6 +760,8 @@ s_on_fetch (tm_blobs_t *self, const char *from, json_t *msg, const char *hex)
             S_COUNT (self, blobs_served, 1);
     }
     close (fd);
+    if (rc == 0 && json_integer_value (first) == 0 && self->handler.served)
+        self->handler.served (self->handler.arg, hex);
     return rc;
 }
 
@@ -690,6 +836,15 @@ void
 tm_blobs_tick (tm_blobs_t *self, double now)
 {
     assert (self);
+    if (self->rate > 0 && now > self->refilled) {
+        //  At most one credit's worth saved up: a burst after a quiet
+        //  spell is no bigger than one fetch's window
+        self->tokens += (now - self->refilled) * self->rate;
+        double burst = (double) TM_BLOBS_CREDIT * TM_BLOBS_CHUNK;
+        if (self->tokens > burst)
+            self->tokens = burst;
+    }
+    self->refilled = now;
     zlistx_t *keys = s_snapshot (self);
     for (char *hex = (char *) zlistx_first (keys); hex; hex = (char *) zlistx_next (keys)) {
         s_fetch_t *fetch = (s_fetch_t *) zhashx_lookup (self->fetches, hex);
@@ -707,6 +862,13 @@ tm_blobs_tick (tm_blobs_t *self, double now)
                 fetch->heard = now;
                 s_ask (self, fetch);
             }
+        }
+        else
+        if (fetch->state == FETCH_ACTIVE && fetch->background && fetch->outstanding == 0) {
+            //  Throttled: nothing asked, so nothing to wait for; ask now
+            //  if the bucket allows
+            fetch->heard = now;
+            s_ask (self, fetch);
         }
         else
         if (fetch->state == FETCH_ACTIVE && now - fetch->heard > self->stall) {

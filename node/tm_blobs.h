@@ -54,6 +54,11 @@
     many origins) want it; every origin that asks is remembered as a
     further source.  A blob in the store is never fetched.
 
+    Background fetches (tm_blobs_want_background): a blob handed to a new
+    owner when membership changed is fetched behind every fetch a task
+    waits for, in a turn of its own, at a bounded rate, so that a join
+    does not slow the tests that run (docs/scheduling.md, "Inputs").
+
     Callbacks are made only from tm_blobs_recv, tm_blobs_source_gone and
     tm_blobs_tick, never from tm_blobs_want, so a caller may call
     tm_blobs_want while it walks its own queues.  A callback may call
@@ -76,6 +81,9 @@
 #define TM_BLOBS_STALLS     5               //  Default rounds of that before giving up
 #define TM_BLOBS_BUSY_ROUNDS 240            //  "fetching" answers from one source, at
                                             //  stall/8 s apart, before trying the next
+#define TM_BLOBS_BACKGROUND 1               //  Background fetches under way at once,
+                                            //  besides the TM_BLOBS_ACTIVE
+#define TM_BLOBS_BACKGROUND_RATE (32.0 * 1024 * 1024)   //  Their bytes per second
 
 //  Counters for `testmesh stats` (work.*), published as the work pool's
 //  are: each is written atomically, together they are not a snapshot.
@@ -95,6 +103,25 @@ typedef struct {
     uint64_t prefetch_started;  //  "want" messages that started a fetch here
     uint64_t prefetch_present;  //  "want" messages for a blob we had or were fetching
     uint64_t fetch_from_owner;  //  Fetches we started from an owner, not the origin
+    //  Written by tm_blobs: blobs fetched in the background (handoff)
+    uint64_t handoff_fetched;   //  Background fetches completed
+    uint64_t handoff_bytes;     //  ... their bytes
+    //  Written by the work pool: the handoff of blobs to new owners when
+    //  membership changes, and the store's bounds (tm_storeindex.h)
+    uint64_t handoff_passes;    //  Passes over our store (membership changes)
+    uint64_t handoff_offered;   //  Blobs we offered to a new owner ("keep" items)
+    uint64_t handoff_started;   //  Offered blobs we started to fetch
+    uint64_t handoff_present;   //  Offered blobs we had or were fetching
+    uint64_t handoff_no_room;   //  Offered blobs refused: no room under the cap
+    uint64_t handoff_done;      //  Wall clock (s) our last pass ended, its
+                                //  offers all sent (0: none yet)
+    uint64_t store_bytes;       //  Bytes of blobs in our store
+    uint64_t store_blobs;       //  Blobs in our store
+    uint64_t store_cap;         //  Its cap (--store-size)
+    uint64_t store_pinned;      //  Bytes of blobs pinned (needed by tasks, runs)
+    uint64_t store_owned;       //  Bytes of blobs we own
+    uint64_t store_evicted;     //  Blobs evicted
+    uint64_t store_evicted_bytes;   //  ... their bytes
 } tm_blobs_stats_t;
 
 //  Copies the counters at STATS (written by the pool's thread) into OUT.
@@ -112,6 +139,9 @@ typedef struct {
     void (*failed) (void *arg, const char *hex, const char *reason,
                     const char *const *sources);
     void *arg;
+    //  Optional (NULL): we served the first chunk of blob HEX to a
+    //  member (a use of it, for the store's LRU order).
+    void (*served) (void *arg, const char *hex);
 } tm_blobs_handler_t;
 
 typedef struct _tm_blobs_t tm_blobs_t;
@@ -135,6 +165,23 @@ void tm_blobs_set_timing (tm_blobs_t *self, double stall, int stalls);
 //  (asserted).  Never calls back.
 int tm_blobs_want (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
                    const char *source);
+
+//  tm_blobs_want for a blob no task needs (a new owner's copy, handed
+//  to it when membership changed): the fetch is a background one (see
+//  the header of tm_blobs.c): it waits behind every ordinary fetch,
+//  runs in a turn of its own, and asks for at most the background rate
+//  of bytes per second.  A later tm_blobs_want of the same blob makes it
+//  an ordinary fetch.  Never calls back.
+int tm_blobs_want_background (tm_blobs_t *self, const char *hex, uint64_t size, bool exec,
+                              const char *source);
+
+//  True if blob HEX is being fetched in the background.
+bool tm_blobs_background (tm_blobs_t *self, const char *hex);
+
+//  Background fetches ask for at most RATE bytes per second in all (0:
+//  no limit); TM_BLOBS_BACKGROUND_RATE unless set.  The bucket starts
+//  empty again: tm_blobs_tick fills it, at most one fetch's credit.
+void tm_blobs_set_background_rate (tm_blobs_t *self, double rate);
 
 //  Is blob HEX, of SIZE bytes, in the store (1), being fetched (0), or
 //  neither (-1)?  Starts nothing, never calls back.  HEX must be valid.

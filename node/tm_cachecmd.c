@@ -8,22 +8,33 @@
     `testmesh run` on this data directory found for each test
     (DATADIR/cache-explain.json, written by tm_run.c), which is exactly
     why that run hit or missed.
+
+    `stats` and `gc` cover the content store too (DATADIR/store: shipped
+    programs and inputs, tm_storeindex.h): each member's figures come
+    with its share's (the agent's cache actor asks them of the work
+    pool), and `gc` asks the agent's work pool to evict the store down
+    to its cap (`store-gc`), which only the pool may do, since it knows
+    which blobs are in use.  Without an agent nothing is in use: the
+    local store is read, and evicted to the default cap.
 */
 #include "tm_cachecmd.h"
 #include "tm_cacheclient.h"
 #include "tm_control.h"
 #include "tm_keys.h"
+#include "tm_storeindex.h"
 #include <fnmatch.h>
 #include <unistd.h>
 
 static const char *s_usage_text =
 "usage: testmesh cache COMMAND [--data DIR]\n"
 "\n"
-"  stats [--json]        entries, bytes and hit ratio of every member's share\n"
+"  stats [--json]        entries, bytes and hit ratio of every member's share,\n"
+"                        and the blobs and bytes of its content store\n"
 "  explain GLOB          why each matching test hit or missed in the last run\n"
 "  invalidate [GLOB]     forget cached results of matching tests everywhere\n"
 "                        (default: every test)\n"
-"  gc                    evict least recently used entries down to the cap\n";
+"  gc                    evict least recently used entries down to the cap,\n"
+"                        and blobs of the content store down to its cap\n";
 
 //  The client for DATADIR: its agent's, or the local share.  Returns
 //  NULL with *err set.
@@ -55,8 +66,38 @@ s_print_size (uint64_t bytes, char *buf, size_t size)
         snprintf (buf, size, "%lluB", (unsigned long long) bytes);
 }
 
+//  The local content store's figures (no agent: nothing in use), as a
+//  member reports them, added to MEMBER.
+static void
+s_local_store (const char *datadir, json_t *member)
+{
+    //  Not made where there is none: zeros
+    char *dir = tm_strdupf ("%s/store", datadir);
+    bool exists = access (dir, F_OK) == 0;
+    free (dir);
+    char *err = NULL;
+    tm_store_t *store = exists ? tm_store_new (datadir, &err) : NULL;
+    if (!store) {
+        free (err);
+        json_object_set_new (member, "store_bytes", json_integer (0));
+        json_object_set_new (member, "store_blobs", json_integer (0));
+        json_object_set_new (member, "store_cap", json_integer (TM_STOREINDEX_CAP_DEFAULT));
+        return;
+    }
+    tm_storeindex_t *index = tm_storeindex_new (store, 0);
+    tm_storeindex_stats_t stats;
+    tm_storeindex_stats (index, &stats);
+    json_object_set_new (member, "store_bytes", json_integer ((json_int_t) stats.bytes));
+    json_object_set_new (member, "store_blobs", json_integer ((json_int_t) stats.blobs));
+    json_object_set_new (member, "store_cap", json_integer ((json_int_t) stats.cap));
+    json_object_set_new (member, "store_pinned", json_integer (0));
+    json_object_set_new (member, "store_evicted", json_integer (0));
+    tm_storeindex_destroy (&index);
+    tm_store_destroy (&store);
+}
+
 static int
-s_stats (tm_cacheclient_t *client, bool as_json)
+s_stats (tm_cacheclient_t *client, const char *datadir, bool as_json)
 {
     char *err = NULL;
     json_t *stats = tm_cacheclient_stats (client, &err);
@@ -65,6 +106,9 @@ s_stats (tm_cacheclient_t *client, bool as_json)
         free (err);
         return TM_EXIT_ERROR;
     }
+    json_t *members = json_object_get (stats, "members");
+    if (!tm_cacheclient_remote (client) && json_array_size (members) == 1)
+        s_local_store (datadir, json_array_get (members, 0));
     if (as_json) {
         char *text = json_dumps (stats, JSON_INDENT (2) | JSON_SORT_KEYS);
         puts (text);
@@ -72,10 +116,9 @@ s_stats (tm_cacheclient_t *client, bool as_json)
         json_decref (stats);
         return TM_EXIT_OK;
     }
-    json_t *members = json_object_get (stats, "members");
-    printf ("%-20s %9s %9s %9s %9s %9s %9s\n", "MEMBER", "ENTRIES", "RECORDS", "BYTES",
-            "CAP", "HIT-RATIO", "EVICTED");
-    uint64_t entries = 0, bytes = 0, hits = 0, misses = 0;
+    printf ("%-20s %9s %9s %9s %9s %9s %9s %7s %13s\n", "MEMBER", "ENTRIES", "RECORDS",
+            "BYTES", "CAP", "HIT-RATIO", "EVICTED", "BLOBS", "STORE/CAP");
+    uint64_t entries = 0, bytes = 0, hits = 0, misses = 0, blobs = 0, stored = 0;
     size_t index;
     json_t *member;
     json_array_foreach (members, index, member) {
@@ -89,11 +132,26 @@ s_stats (tm_cacheclient_t *client, bool as_json)
         if (m_hits + m_misses)
             snprintf (ratio, sizeof ratio, "%.1f%%", 100.0 * m_hits / (m_hits + m_misses));
         const char *name = json_string_value (json_object_get (member, "name"));
-        printf ("%-20s %9lld %9lld %9s %9s %9s %9lld%s\n", name ? name : "?",
+        //  The content store's, if the member reports it (older ones do not)
+        json_t *store_bytes = json_object_get (member, "store_bytes");
+        json_t *store_blobs = json_object_get (member, "store_blobs");
+        char store [64] = "-", store_count [32] = "-";
+        if (json_is_integer (store_bytes) && json_is_integer (store_blobs)) {
+            char used [32], limit [32];
+            s_print_size ((uint64_t) json_integer_value (store_bytes), used, sizeof used);
+            s_print_size ((uint64_t) json_integer_value (json_object_get (member, "store_cap")),
+                          limit, sizeof limit);
+            snprintf (store, sizeof store, "%s/%s", used, limit);
+            snprintf (store_count, sizeof store_count, "%lld", json_integer_value (store_blobs));
+            blobs += (uint64_t) json_integer_value (store_blobs);
+            stored += (uint64_t) json_integer_value (store_bytes);
+        }
+        printf ("%-20s %9lld %9lld %9s %9s %9s %9lld %7s %13s%s\n", name ? name : "?",
                 json_integer_value (json_object_get (member, "entries")),
                 json_integer_value (json_object_get (member, "records")),
                 size, cap, ratio,
                 json_integer_value (json_object_get (member, "evicted")),
+                store_count, store,
                 json_is_true (json_object_get (member, "degraded")) ? "  DEGRADED" : "");
         entries += (uint64_t) json_integer_value (json_object_get (member, "entries"));
         bytes += m_bytes;
@@ -109,8 +167,68 @@ s_stats (tm_cacheclient_t *client, bool as_json)
     if (hits + misses)
         printf (", hit ratio %.1f%% of %llu lookups", 100.0 * hits / (hits + misses),
                 (unsigned long long) (hits + misses));
+    s_print_size (stored, size, sizeof size);
+    printf ("; content stores: %llu blobs (with copies), %s", (unsigned long long) blobs, size);
     putchar ('\n');
     json_decref (stats);
+    return TM_EXIT_OK;
+}
+
+//  `cache gc` of the content store: by the agent's work pool (REMOTE),
+//  or here when no agent runs, to the default cap.
+static int
+s_store_gc (const char *datadir, bool remote)
+{
+    uint64_t evicted = 0, evicted_bytes = 0, blobs = 0, bytes = 0, cap = 0, pinned = 0;
+    if (remote) {
+        char *err = NULL;
+        json_t *request = json_pack ("{s:s}", "cmd", "store-gc");
+        json_t *reply = tm_control_call (datadir, request, 30, &err);
+        json_decref (request);
+        if (!reply) {
+            fprintf (stderr, "testmesh: cache gc: the content store: %s\n", err);
+            free (err);
+            return TM_EXIT_ERROR;
+        }
+        evicted = (uint64_t) json_integer_value (json_object_get (reply, "evicted"));
+        evicted_bytes = (uint64_t) json_integer_value (json_object_get (reply, "evicted_bytes"));
+        blobs = (uint64_t) json_integer_value (json_object_get (reply, "blobs"));
+        bytes = (uint64_t) json_integer_value (json_object_get (reply, "bytes"));
+        cap = (uint64_t) json_integer_value (json_object_get (reply, "cap"));
+        pinned = (uint64_t) json_integer_value (json_object_get (reply, "pinned"));
+        json_decref (reply);
+    }
+    else {
+        char *err = NULL;
+        tm_store_t *store = tm_store_new (datadir, &err);
+        if (!store) {
+            fprintf (stderr, "testmesh: cache gc: %s\n", err);
+            free (err);
+            return TM_EXIT_ERROR;
+        }
+        tm_storeindex_t *index = tm_storeindex_new (store, 0);
+        tm_storeindex_evict (index, NULL, NULL);
+        tm_storeindex_stats_t stats;
+        tm_storeindex_stats (index, &stats);
+        evicted = stats.evicted;
+        evicted_bytes = stats.evicted_bytes;
+        blobs = stats.blobs;
+        bytes = stats.bytes;
+        cap = stats.cap;
+        tm_storeindex_destroy (&index);
+        tm_store_destroy (&store);
+    }
+    char freed [32], used [32], limit [32], held [32];
+    s_print_size (evicted_bytes, freed, sizeof freed);
+    s_print_size (bytes, used, sizeof used);
+    s_print_size (cap, limit, sizeof limit);
+    s_print_size (pinned, held, sizeof held);
+    printf ("evicted %llu blob%s (%s) from the content store; it holds %llu (%s of %s",
+            (unsigned long long) evicted, evicted == 1 ? "" : "s", freed,
+            (unsigned long long) blobs, used, limit);
+    if (pinned)
+        printf (", %s in use", held);
+    printf (")\n");
     return TM_EXIT_OK;
 }
 
@@ -231,7 +349,7 @@ tm_cachecmd_main (int argc, char **argv)
         goto done;
     }
     if (streq (command, "stats"))
-        rc = s_stats (client, as_json);
+        rc = s_stats (client, datadir, as_json);
     else
     if (streq (command, "invalidate")) {
         const char *glob = count == 2 ? words [1] : "*";
@@ -251,7 +369,7 @@ tm_cachecmd_main (int argc, char **argv)
             fprintf (stderr, "testmesh: cache gc: %s\n", err);
         else {
             printf ("evicted %zu value%s\n", evicted, evicted == 1 ? "" : "s");
-            rc = TM_EXIT_OK;
+            rc = s_store_gc (datadir, tm_cacheclient_remote (client));
         }
     }
 done:

@@ -155,6 +155,10 @@ tm_store_add_file (tm_store_t *self, const char *path, char hex [TM_STORE_HEX],
     *exec = (st.st_mode & S_IXUSR) != 0;
     int rc = s_hash_fd (fd, -1, path, hex, size, err);
     if (rc != 0 || tm_store_has (self, hex, *size)) {
+        //  Present: used now, so that an agent's index does not evict it
+        //  between here and the run that needs it (tm_storeindex.h)
+        if (rc == 0)
+            tm_store_touch (self, hex);
         close (fd);
         return rc;
     }
@@ -313,6 +317,79 @@ tm_store_link (tm_store_t *self, const char *hex, bool exec, const char *dest, c
     }
     free (path);
     return rc;
+}
+
+int
+tm_store_touch (tm_store_t *self, const char *hex)
+{
+    assert (self);
+    char *path = s_blob_path (self, hex);
+    //  Only the atime: a blob's mtime is when it was written, and tests
+    //  that compare the mtimes of their inputs must not see it move
+    struct timespec times [2] = { { .tv_nsec = UTIME_NOW }, { .tv_nsec = UTIME_OMIT } };
+    int rc = utimensat (AT_FDCWD, path, times, 0);
+    free (path);
+    return rc == 0 ? 0 : -1;
+}
+
+int
+tm_store_remove (tm_store_t *self, const char *hex)
+{
+    assert (self);
+    char *path = s_blob_path (self, hex);
+    int rc = unlink (path);
+    free (path);
+    return rc == 0 ? 0 : -1;
+}
+
+static double
+s_seconds (const struct timespec *ts)
+{
+    return (double) ts->tv_sec + ts->tv_nsec / 1e9;
+}
+
+int
+tm_store_stat (tm_store_t *self, const char *hex, tm_store_blob_t *blob)
+{
+    assert (self && blob);
+    char *path = s_blob_path (self, hex);
+    struct stat st;
+    int rc = stat (path, &st) == 0 && S_ISREG (st.st_mode) ? 0 : -1;
+    free (path);
+    if (rc == 0) {
+        blob->hex = hex;
+        blob->size = (uint64_t) st.st_size;
+        blob->exec = (st.st_mode & S_IXUSR) != 0;
+        blob->used = s_seconds (&st.st_atim);
+    }
+    return rc;
+}
+
+size_t
+tm_store_each (tm_store_t *self, tm_store_each_fn *fn, void *arg)
+{
+    assert (self && fn);
+    DIR *dir = opendir (self->dir);
+    if (!dir)
+        return 0;
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        struct stat st;
+        if (!tm_task_digest_valid (entry->d_name)
+        ||  fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
+        ||  !S_ISREG (st.st_mode))
+            continue;
+        tm_store_blob_t blob = {
+            .hex = entry->d_name, .size = (uint64_t) st.st_size,
+            .exec = (st.st_mode & S_IXUSR) != 0, .used = s_seconds (&st.st_atim)
+        };
+        count++;
+        if (!fn (&blob, arg))
+            break;
+    }
+    closedir (dir);
+    return count;
 }
 
 int

@@ -30,6 +30,12 @@
     A tm_store_t holds a path and nothing else.  Each thread opens its
     own, and any number of processes may share one directory: the CLI
     adds the files of a run while its agent serves and links blobs.
+
+    A blob's access time (atime) is its last use, which the agent's
+    store index (tm_storeindex.h) evicts by: whoever uses a blob that is
+    present already (tm_store_add_file finding it there, tm_store_touch)
+    sets it to now, so that an agent about to evict the blob sees it
+    was just used, by whatever process, and keeps it.
 */
 #ifndef TM_STORE_H_INCLUDED
 #define TM_STORE_H_INCLUDED
@@ -88,6 +94,32 @@ void tm_store_abort (tm_store_t *self, int *fd_p, char **tmp_path_p);
 //  or -1 with *err; errno is ENOENT when the blob is not in the store.
 int tm_store_link (tm_store_t *self, const char *hex, bool exec, const char *dest,
                    char **err);
+
+//  Marks blob HEX as used now (its atime; its mtime is left alone).
+//  Returns 0, or -1 if it is not there.
+int tm_store_touch (tm_store_t *self, const char *hex);
+
+//  Removes blob HEX (a work directory that links it keeps its own name
+//  for it).  Returns 0, or -1 if it was not there or cannot be removed.
+int tm_store_remove (tm_store_t *self, const char *hex);
+
+//  What tm_store_each reports of one blob.
+typedef struct {
+    const char *hex;            //  Its digest (borrowed for the call)
+    uint64_t size;              //  Bytes
+    bool exec;                  //  Stored executable
+    double used;                //  Last use: its atime, s since the epoch
+} tm_store_blob_t;
+
+//  Calls FN for every blob in the store (temporary files and anything
+//  whose name is not a digest are skipped), in directory order; FN
+//  returns false to stop.  Returns how many it reported.
+typedef bool (tm_store_each_fn) (const tm_store_blob_t *blob, void *arg);
+size_t tm_store_each (tm_store_t *self, tm_store_each_fn *fn, void *arg);
+
+//  Blob HEX's entry (size, mode, last use) into *BLOB (whose hex is
+//  HEX).  Returns 0, or -1 if it is not there.
+int tm_store_stat (tm_store_t *self, const char *hex, tm_store_blob_t *blob);
 
 //  Removes temporary files older than AGE seconds: what a process that
 //  died while writing a blob left.  Returns how many it removed.

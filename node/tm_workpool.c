@@ -59,9 +59,37 @@
     can still be stolen.  s_start makes its work directory and checks
     that its program can start here before the executor gets it.
 
+    The store's bounds (tm_storeindex.h).  Every file of a task we hold
+    (from s_hold to s_held_destroy) and of a run we are the origin of
+    (s_run_start to s_run_destroy) is pinned: eviction cannot take it
+    from under the task, nor from a holder that will fetch it from us.
+    A blob is used (touched) when a run names it, a fetch stores it, a
+    task starts with it, or we serve it.  After each of these, and at
+    each tick (pins go), the store is evicted down to its cap if it is
+    over (s_store_bound).  A blob is marked owned when we are one of its
+    R owners in our view; copies we do not own are evicted first.
+
+    Handoff (the background part of the placement): a membership change
+    that matters (a member alive that was not, alive with a new boot id,
+    or alive no more) schedules one pass over our store, S_HANDOFF_DELAY
+    later so that a burst of changes makes one pass (s_handoff_pass).
+    For each blob it computes its owners now and at the last pass; if we
+    are an owner now, or were one then, it offers the blob to every owner
+    now that was not one then as the same process (the "keep" message,
+    S_KEEP_BATCH blobs each, one message per member per tick, so that a
+    pass over a large store does not flood a peer's queue).  A member
+    offered a blob it lacks fetches it from us in the background
+    (tm_blobs_want_background: throttled, behind every fetch a task waits
+    for), if it has room for it without evicting blobs it owns.  Every
+    old owner offers, not one chosen from its own view: a blob reaches its
+    new owners whatever one member's view, and a new owner fetches it once
+    whatever the number of offers (tm_blobs coalesces them).  What we
+    stop owning stays as a copy we do not own, evicted first.
+
     Invariants (s_invariants_hold, cheap counts only):
     1. For each run we own: done <= total, and done counts DONE entries.
     2. queued == the tasks in all groups; zhashx_size (running) <= slots.
+    3. handoff_pending_bytes is the sum of the sizes in handoff_pending.
 */
 #include "tm_workpool.h"
 #include "tm_codec.h"
@@ -86,6 +114,9 @@
 #define S_LOOKAHEAD       16        //  Queued tasks of a group looked at for one
                                     //  whose files are all here
 #define S_DROPPED_KEEP    60.0      //  s we remember what we dropped for an origin
+#define S_HANDOFF_DELAY   0.5       //  s after a membership change before a handoff pass
+#define S_HANDOFF_FIRST_DELAY 2.0   //  s after SYNCED before our first pass
+#define S_KEEP_BATCH      64        //  Blobs offered per keep message
 
 typedef struct {
     char id [S_HEX];
@@ -123,6 +154,7 @@ typedef struct {
     bool cancelling;
     char *cancel_reason;
     double cancel_deadline;     //  Running tasks not back by then: skipped
+    tm_storeindex_t *index;     //  Pins its tasks' files, or NULL (borrowed)
 } s_run_t;
 
 //  A task we hold for an origin.
@@ -139,6 +171,7 @@ typedef struct {
     bool prompt;                //  Started in that event: it never queued
     tm_workdir_t *workdir;      //  Running and shipped: where it runs
     bool orphan;                //  Killed because its origin is gone: no result
+    tm_storeindex_t *pins;      //  Pins its task's files, or NULL (borrowed)
 } s_held_t;
 
 typedef struct {
@@ -173,6 +206,7 @@ typedef struct {
     tm_workpool_stats_t *stats; //  The owner's copy, or NULL
     uint64_t event;             //  Events handled so far (one per wake-up)
     tm_store_t *store;          //  DATADIR/store
+    tm_storeindex_t *index;     //  Its bounds: cap, LRU, pins (NULL without a store)
     tm_blobs_t *blobs;          //  Fetches the files of shipped tasks, serves ours
     size_t replicas;            //  R: a blob's owners (s_blob_owners)
     tm_blobs_stats_t blob_counts;   //  Ours (the placement's fields only)
@@ -181,8 +215,24 @@ typedef struct {
     char *work_base;            //  DATADIR/work: the work directories
     json_t *dropped;            //  Origin id -> {"at": s, "runs": {run: [[i, l]...]}}:
                                 //  its tasks we dropped, seeing it dead
+    bool synced;                //  Gossip's member snapshot is complete
+    double handoff_due;         //  When the next handoff pass runs (tm_now); 0: none
+    zhashx_t *placed;           //  Id -> boot id of the members alive at the last
+                                //  pass; NULL before the first
+    zhashx_t *offers;           //  Member id -> zlistx_t of s_offer_t to send it
+    zhashx_t *offered;          //  "id hex" of the offers queued, not yet sent
+    bool offers_pending;        //  A pass's offers are not all sent yet
+    zhashx_t *handoff_pending;  //  Hex -> size: blobs offered to us we fetch
+    uint64_t handoff_pending_bytes; //  Their bytes (room taken under the cap)
     bool terminated;
 } s_pool_t;
+
+//  A blob to offer to a new owner (keep).
+typedef struct {
+    char hex [TM_STORE_HEX];
+    uint64_t size;
+    bool exec;
+} s_offer_t;
 
 static void s_skip (s_pool_t *self, s_run_t *run, size_t index, const char *why);
 static void s_fail (s_pool_t *self, s_run_t *run, size_t index, const char *why);
@@ -285,11 +335,24 @@ s_member_destroy (void **item_p)
     }
 }
 
+//  Pins (PIN true) or unpins the files of TASK in INDEX.
+static void
+s_pin_task (tm_storeindex_t *index, const tm_task_t *task, bool pin)
+{
+    for (size_t i = 0; index && i < task->files_size; i++)
+        if (pin)
+            tm_storeindex_pin (index, task->files [i].digest);
+        else
+            tm_storeindex_unpin (index, task->files [i].digest);
+}
+
 static void
 s_held_destroy (s_held_t **held_p)
 {
     s_held_t *held = *held_p;
     if (held) {
+        if (held->task)
+            s_pin_task (held->pins, held->task, false);
         tm_workdir_destroy (&held->workdir);
         tm_task_destroy (&held->task);
         free (held->run);
@@ -313,11 +376,22 @@ s_group_destroy (void **item_p)
     }
 }
 
+//  Undoes RUN's pins on its tasks' files; before FINISHED, since the
+//  owner may free the task list as soon as it reads FINISHED.
+static void
+s_run_unpin (s_run_t *run)
+{
+    for (size_t i = 0; run->index && i < run->total; i++)
+        s_pin_task (run->index, tm_tasklist_get (run->tasks, i), false);
+    run->index = NULL;
+}
+
 static void
 s_run_destroy (void **item_p)
 {
     s_run_t *run = (s_run_t *) *item_p;
     if (run) {
+        s_run_unpin (run);
         for (size_t i = 0; i < run->total; i++)
             tm_result_destroy (&run->entries [i].first_failure);
         free (run->entries);
@@ -356,6 +430,14 @@ s_invariants_hold (s_pool_t *self)
          run = (s_run_t *) zhashx_next (self->runs))
         if (run->done > run->total)
             return false;
+    if (self->handoff_pending && zhashx_size (self->handoff_pending) < 64) {
+        uint64_t bytes = 0;
+        for (void *size = zhashx_first (self->handoff_pending); size;
+             size = zhashx_next (self->handoff_pending))
+            bytes += (uintptr_t) size;
+        if (bytes != self->handoff_pending_bytes)
+            return false;
+    }
     return true;
 }
 
@@ -444,6 +526,8 @@ s_hold (s_pool_t *self, const char *origin, const char *run, json_t *item, bool 
     held->lease = (uint64_t) json_integer_value (lease);
     held->attempt = (int) json_integer_value (attempt);
     held->task = task;
+    held->pins = self->index;
+    s_pin_task (held->pins, task, true);
     held->arrived = self->event;
     json_t *decided = stamped ? json_object_get (item, "d") : NULL;
     if (json_is_number (decided) && json_number_value (decided) > 0
@@ -600,6 +684,361 @@ s_on_want (s_pool_t *self, const char *from, json_t *msg)
     S_BLOB_COUNT (self, prefetch_started, 1);
 }
 
+//  ---------------------------------------------------------------------
+//  The store's bounds (tm_storeindex.h)
+
+//  Sets FIELD of the blob counters to VALUE, and publishes it.
+#define S_BLOB_SET(self, field, value) do {                                 \
+        (self)->blob_counts.field = (value);                                \
+        if ((self)->blob_stats)                                             \
+            __atomic_store_n (&(self)->blob_stats->field,                   \
+                              (self)->blob_counts.field, __ATOMIC_RELAXED); \
+    } while (0)
+
+//  Publishes the store's figures for `testmesh stats` and `cache stats`.
+static void
+s_store_publish (s_pool_t *self)
+{
+    if (!self->index)
+        return;
+    tm_storeindex_stats_t stats;
+    tm_storeindex_stats (self->index, &stats);
+    S_BLOB_SET (self, store_bytes, stats.bytes);
+    S_BLOB_SET (self, store_blobs, stats.blobs);
+    S_BLOB_SET (self, store_cap, stats.cap);
+    S_BLOB_SET (self, store_pinned, stats.pinned_bytes);
+    S_BLOB_SET (self, store_owned, stats.owned_bytes);
+    S_BLOB_SET (self, store_evicted, stats.evicted);
+    S_BLOB_SET (self, store_evicted_bytes, stats.evicted_bytes);
+}
+
+//  True if we are one of blob HEX's R owners, in our view.
+static bool
+s_blob_owned (s_pool_t *self, const char *hex)
+{
+    if (!*self->self_id)
+        return false;
+    const char **owners = (const char **) malloc ((self->replicas + 1) * sizeof (char *));
+    assert (owners);
+    size_t count = s_blob_owners (self, hex, owners);
+    bool owned = false;
+    for (size_t i = 0; i < count && !owned; i++)
+        owned = streq (owners [i], self->self_id);
+    free (owners);
+    return owned;
+}
+
+//  Blob HEX was used now (a run names it, a fetch stored it, a task
+//  starts with it, we served it): it moves to the back of the eviction
+//  order, and is indexed, and marked owned if it is ours, if it is new.
+static void
+s_store_use (s_pool_t *self, const char *hex)
+{
+    if (!self->index)
+        return;
+    bool known = tm_storeindex_has (self->index, hex);
+    if (tm_storeindex_touch (self->index, hex) == 0 && !known)
+        tm_storeindex_set_owned (self->index, hex, s_blob_owned (self, hex));
+}
+
+static void
+s_store_evicted (const char *hex, void *arg)
+{
+    s_pool_t *self = (s_pool_t *) arg;
+    //  The next want looks in the store again, and fetches it
+    if (self->blobs)
+        tm_blobs_forget (self->blobs, hex);
+}
+
+//  Evicts down to the cap if the store is over it, and publishes.
+static void
+s_store_bound (s_pool_t *self)
+{
+    if (!self->index)
+        return;
+    if (tm_storeindex_over (self->index)) {
+        size_t evicted = tm_storeindex_evict (self->index, s_store_evicted, self);
+        if (evicted)
+            tm_debug ("work", "evicted %zu blob(s) from the content store", evicted);
+    }
+    s_store_publish (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Handoff: blobs to their new owners when membership changes (banner)
+
+//  A handoff pass is due DELAY s from now, unless one is due already:
+//  the changes of a burst make one pass.
+static void
+s_handoff_schedule (s_pool_t *self, double delay)
+{
+    if (self->synced && self->index && self->handoff_due == 0)
+        self->handoff_due = tm_now () + delay;
+}
+
+static void
+s_offer_destroy (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+//  Queues an offer of blob HEX to member ID, once.
+static bool
+s_offer (s_pool_t *self, const char *id, const char *hex, uint64_t size, bool exec)
+{
+    char key [2 * S_HEX + 2];
+    snprintf (key, sizeof key, "%s %s", id, hex);
+    if (zhashx_lookup (self->offered, key))
+        return false;
+    zhashx_insert (self->offered, key, (void *) 1);
+    zlistx_t *list = (zlistx_t *) zhashx_lookup (self->offers, id);
+    if (!list) {
+        list = zlistx_new ();
+        zlistx_set_destructor (list, s_offer_destroy);
+        zhashx_insert (self->offers, id, list);
+    }
+    s_offer_t *offer = (s_offer_t *) zmalloc (sizeof (s_offer_t));
+    snprintf (offer->hex, sizeof offer->hex, "%s", hex);
+    offer->size = size;
+    offer->exec = exec;
+    zlistx_add_end (list, offer);
+    return true;
+}
+
+static void
+s_offers_destroy (void **item_p)
+{
+    zlistx_destroy ((zlistx_t **) item_p);
+}
+
+typedef struct {
+    s_pool_t *self;
+    const char **ids;           //  Alive now (ours: borrowed from the member table)
+    size_t count;
+    const char **placed_ids;    //  Alive at the last pass (borrowed from placed)
+    size_t placed_count;
+    zhashx_t *same;             //  Of those, the ones that are the same process now
+    size_t *owners;             //  Scratch: R indexes each
+    size_t *old;
+    size_t offered;             //  Offers queued by this pass
+    size_t owned;               //  Blobs we own now
+    size_t blobs;               //  Blobs looked at
+} s_pass_t;
+
+static void
+s_pass_one (const char *hex, uint64_t size, bool exec, void *arg)
+{
+    s_pass_t *pass = (s_pass_t *) arg;
+    s_pool_t *self = pass->self;
+    pass->blobs++;
+    uint8_t key [32];
+    if (sodium_hex2bin (key, sizeof key, hex, strlen (hex), NULL, NULL, NULL) != 0)
+        return;                 //  Not reached: the index holds digests only
+    size_t n = tm_rendezvous_owners (key, pass->ids, pass->count, self->replicas,
+                                     pass->owners);
+    size_t o = pass->placed_count
+             ? tm_rendezvous_owners (key, pass->placed_ids, pass->placed_count,
+                                     self->replicas, pass->old) : 0;
+    bool owner = false, was = false;
+    for (size_t k = 0; k < n; k++)
+        owner |= streq (pass->ids [pass->owners [k]], self->self_id);
+    for (size_t k = 0; k < o; k++)
+        was |= streq (pass->placed_ids [pass->old [k]], self->self_id);
+    tm_storeindex_set_owned (self->index, hex, owner);
+    pass->owned += owner;
+    //  A copy we neither own nor owned is not ours to place (a holder's
+    //  copy, an origin's), and an empty blob is made where it is needed
+    if ((!owner && !was) || size == 0)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        const char *id = pass->ids [pass->owners [k]];
+        bool had = false;       //  An owner then, and the same process now
+        for (size_t m = 0; m < o && !had; m++)
+            had = streq (pass->placed_ids [pass->old [m]], id)
+               && zhashx_lookup (pass->same, id) != NULL;
+        if (!streq (id, self->self_id) && !had && s_offer (self, id, hex, size, exec))
+            pass->offered++;
+    }
+}
+
+//  Records the alive members, with their boot ids, as the placement the
+//  next pass compares with.
+static void
+s_placed_set (s_pool_t *self, const char **ids, size_t count)
+{
+    zhashx_t *placed = zhashx_new ();
+    zhashx_set_destructor (placed, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (placed, (zhashx_duplicator_fn *) strdup);
+    for (size_t k = 0; k < count; k++) {
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, ids [k]);
+        zhashx_insert (placed, ids [k], member ? member->boot : "");
+    }
+    zhashx_destroy (&self->placed);
+    self->placed = placed;
+}
+
+//  One pass over our store: ownership marked again, blobs offered to
+//  the owners that lack them (banner).
+static void
+s_handoff_pass (s_pool_t *self)
+{
+    self->handoff_due = 0;
+    if (!*self->self_id || !self->index || !self->blobs)
+        return;
+    double started = tm_now ();
+    s_pass_t pass = { .self = self };
+    size_t max = zhashx_size (self->members) + 1;
+    pass.ids = (const char **) malloc (max * sizeof (char *));
+    pass.placed_ids = (const char **) malloc (
+        ((self->placed ? zhashx_size (self->placed) : 0) + 1) * sizeof (char *));
+    pass.owners = (size_t *) malloc ((self->replicas + 1) * sizeof (size_t));
+    pass.old = (size_t *) malloc ((self->replicas + 1) * sizeof (size_t));
+    assert (pass.ids && pass.placed_ids && pass.owners && pass.old);
+    for (s_member_t *member = (s_member_t *) zhashx_first (self->members); member;
+         member = (s_member_t *) zhashx_next (self->members))
+        if (member->alive && pass.count < max)
+            pass.ids [pass.count++] = member->id;
+    pass.same = zhashx_new ();
+    for (const char *boot = self->placed ? (const char *) zhashx_first (self->placed) : NULL;
+         boot; boot = (const char *) zhashx_next (self->placed)) {
+        const char *id = (const char *) zhashx_cursor (self->placed);
+        pass.placed_ids [pass.placed_count++] = id;
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
+        //  A boot id we did not know then (its metadata came later) is
+        //  the same process, not a restart
+        if (member && member->alive && (!*boot || streq (member->boot, boot)))
+            zhashx_insert (pass.same, id, (void *) 1);
+    }
+    tm_storeindex_each (self->index, s_pass_one, &pass);
+    S_BLOB_COUNT (self, handoff_passes, 1);
+    if (pass.offered) {
+        self->offers_pending = true;
+        tm_info ("work", "handoff: offering %zu blob(s) to their new owners", pass.offered);
+    }
+    tm_debug ("work", "handoff pass over %zu blob(s), %zu ours, in %.3f s",
+              pass.blobs, pass.owned, tm_now () - started);
+    //  The placement we just made is the next pass's "then"
+    s_placed_set (self, pass.ids, pass.count);
+    zhashx_destroy (&pass.same);
+    free (pass.ids);
+    free (pass.placed_ids);
+    free (pass.owners);
+    free (pass.old);
+    s_store_publish (self);
+}
+
+//  Sends each member one keep message of at most S_KEEP_BATCH of the
+//  offers queued for it (once a tick: a pass over a large store would
+//  otherwise overflow the member's queue); offers to a member that is
+//  no longer alive are dropped.
+static void
+s_offers_send (s_pool_t *self)
+{
+    if (zhashx_size (self->offers) == 0)
+        return;
+    zlistx_t *done = zlistx_new ();
+    zlistx_set_destructor (done, (zlistx_destructor_fn *) zstr_free);
+    for (zlistx_t *list = (zlistx_t *) zhashx_first (self->offers); list;
+         list = (zlistx_t *) zhashx_next (self->offers)) {
+        const char *id = (const char *) zhashx_cursor (self->offers);
+        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
+        json_t *blobs = json_array ();
+        s_offer_t *offer;
+        while (json_array_size (blobs) < S_KEEP_BATCH
+           &&  (offer = (s_offer_t *) zlistx_detach (list, NULL))) {
+            char key [2 * S_HEX + 2];
+            snprintf (key, sizeof key, "%s %s", id, offer->hex);
+            zhashx_delete (self->offered, key);
+            if (member && member->alive)
+                json_array_append_new (blobs, json_pack ("[s, I, b]", offer->hex,
+                                                         (json_int_t) offer->size,
+                                                         offer->exec));
+            free (offer);
+        }
+        size_t count = json_array_size (blobs);
+        if (count) {
+            json_t *msg = json_pack ("{s:s, s:o}", "t", "keep", "b", blobs);
+            s_send (self, id, &msg);
+            S_BLOB_COUNT (self, handoff_offered, count);
+        }
+        else
+            json_decref (blobs);
+        if (zlistx_size (list) == 0)
+            zlistx_add_end (done, strdup (id));
+    }
+    for (char *id = (char *) zlistx_first (done); id; id = (char *) zlistx_next (done))
+        zhashx_delete (self->offers, id);
+    zlistx_destroy (&done);
+    if (zhashx_size (self->offers) == 0 && self->offers_pending) {
+        self->offers_pending = false;
+        S_BLOB_SET (self, handoff_done, (uint64_t) tm_wall_now ());
+    }
+}
+
+//  A keep from FROM: it offers us blobs we own now (as it sees it) and
+//  may lack.  We fetch each one we lack from it, in the background, if
+//  the store has room for it without evicting what we own or need.
+static void
+s_on_keep (s_pool_t *self, const char *from, json_t *msg)
+{
+    json_t *blobs = json_object_get (msg, "b");
+    if (!json_is_array (blobs) || json_array_size (blobs) > S_KEEP_BATCH) {
+        S_COUNT (self, malformed, 1);
+        return;
+    }
+    if (!self->blobs || !self->index || s_origin_gone (self, from)
+    ||  streq (from, self->self_id))
+        return;
+    bool bad = false;
+    size_t i;
+    json_t *item;
+    json_array_foreach (blobs, i, item) {
+        const char *hex = json_string_value (json_array_get (item, 0));
+        json_t *size = json_array_get (item, 1);
+        json_t *exec = json_array_get (item, 2);
+        if (!json_is_array (item) || json_array_size (item) != 3
+        ||  !tm_task_digest_valid (hex)
+        ||  !json_is_integer (size) || json_integer_value (size) < 0
+        ||  (uint64_t) json_integer_value (size) > TM_CODEC_FILE_MAX
+        ||  !json_is_boolean (exec)) {
+            bad = true;         //  The rest of the message is still used
+            continue;
+        }
+        uint64_t bytes = (uint64_t) json_integer_value (size);
+        if (bytes == 0)
+            continue;           //  Made where it is needed, never fetched
+        int has = tm_blobs_has (self->blobs, hex, bytes);
+        if (has >= 0) {
+            if (has == 0)       //  Under way: FROM is one more source
+                tm_blobs_want_background (self->blobs, hex, bytes, json_is_true (exec), from);
+            S_BLOB_COUNT (self, handoff_present, 1);
+            continue;
+        }
+        if (!tm_storeindex_room_for (self->index, bytes + self->handoff_pending_bytes)) {
+            S_BLOB_COUNT (self, handoff_no_room, 1);
+            continue;
+        }
+        tm_blobs_want_background (self->blobs, hex, bytes, json_is_true (exec), from);
+        zhashx_update (self->handoff_pending, hex, (void *) (uintptr_t) bytes);
+        self->handoff_pending_bytes += bytes;
+        S_BLOB_COUNT (self, handoff_started, 1);
+    }
+    if (bad)
+        S_COUNT (self, malformed, 1);
+}
+
+//  A blob we fetched because it was offered to us arrived, or failed.
+static void
+s_handoff_settled (s_pool_t *self, const char *hex)
+{
+    uintptr_t bytes = (uintptr_t) zhashx_lookup (self->handoff_pending, hex);
+    if (bytes) {
+        self->handoff_pending_bytes -= bytes;
+        zhashx_delete (self->handoff_pending, hex);
+    }
+}
+
 //  True if every file HELD's task needs is in our store; asks tm_blobs
 //  for those that are not, from their owners and the task's origin
 //  (never calls back).
@@ -741,6 +1180,8 @@ s_start (s_pool_t *self, s_held_t *held)
         why = tm_strdupf ("cannot fetch its files on %s: no content store", self->name);
     else
     if (held->task->root) {
+        for (size_t i = 0; i < held->task->files_size; i++)
+            s_store_use (self, held->task->files [i].digest);
         char *err = NULL;
         held->workdir = tm_workdir_new (self->work_base, self->store, held->task, &err);
         bool refetch = false;
@@ -1253,6 +1694,7 @@ s_finish_if_done (s_pool_t *self, s_run_t *run)
 {
     if (run->done < run->total)
         return;
+    s_run_unpin (run);
     zsock_send (self->pipe, "ss", "FINISHED", run->key);
     zhashx_delete (self->runs, run->key);
 }
@@ -1342,6 +1784,21 @@ s_run_start (s_pool_t *self, const char *key, tm_tasklist_t *tasks, int retries,
         s_run_destroy (&item);
         assert (false);
         return;
+    }
+    //  Holders fetch its files from us until it ends: pinned till then.
+    //  The CLI put them in the store; we index them now
+    run->index = self->index;
+    if (self->index) {
+        zhashx_t *seen = zhashx_new ();
+        for (size_t i = 0; i < run->total; i++) {
+            tm_task_t *task = tm_tasklist_get (tasks, i);
+            s_pin_task (run->index, task, true);
+            for (size_t k = 0; k < task->files_size; k++)
+                if (zhashx_insert (seen, task->files [k].digest, (void *) 1) == 0)
+                    s_store_use (self, task->files [k].digest);
+        }
+        zhashx_destroy (&seen);
+        s_store_bound (self);
     }
     //  Longest expected first; each member's share keeps that order
     tm_task_t **order = (tm_task_t **) malloc ((run->total + 1) * sizeof (tm_task_t *));
@@ -1790,6 +2247,7 @@ s_on_member (s_pool_t *self, zmsg_t *msg)
             //  process holds nothing the old one held
             tm_info ("work", "member '%s' restarted", name);
             s_member_gone (self, id, false);
+            s_handoff_schedule (self, S_HANDOFF_DELAY);
         }
         if (boot)
             snprintf (member->boot, sizeof member->boot, "%s", boot);
@@ -1813,6 +2271,8 @@ s_on_member (s_pool_t *self, zmsg_t *msg)
         if (member->free < 0 || member->free > member->slots)
             member->free = member->slots;
         json_decref (json);
+        if (was_alive != member->alive)
+            s_handoff_schedule (self, S_HANDOFF_DELAY);
         if (was_alive && !member->alive && !streq (id, self->self_id))
             s_member_gone (self, id, streq (state, "dead"));
         else
@@ -1877,6 +2337,9 @@ s_on_recv (s_pool_t *self, const char *from, zframe_t *payload)
     if (streq (type, "want"))
         s_on_want (self, from, msg);
     else
+    if (streq (type, "keep"))
+        s_on_keep (self, from, msg);
+    else
     if (streq (type, "cancel")) {
         const char *run = json_string_value (json_object_get (msg, "run"));
         if (run)
@@ -1925,6 +2388,15 @@ s_handle_work (s_pool_t *self)
             snprintf (self->self_id, sizeof self->self_id, "%s", id);
         free (id);
     }
+    else
+    if (command && streq (command, "SYNCED")) {
+        //  The member table is whole: our first pass offers what we own
+        //  to its other owners (there is no "then" to compare with)
+        if (!self->synced) {
+            self->synced = true;
+            s_handoff_schedule (self, S_HANDOFF_FIRST_DELAY);
+        }
+    }
     free (command);
     zmsg_destroy (&msg);
 }
@@ -1954,6 +2426,29 @@ s_handle_pipe (s_pool_t *self)
         free (retries);
         free (fail_fast);
         zframe_destroy (&pointer);
+    }
+    else
+    if (streq (command, "GC")) {
+        char *reqid = zmsg_popstr (msg);
+        tm_storeindex_stats_t before, after;
+        memset (&before, 0, sizeof before);
+        memset (&after, 0, sizeof after);
+        if (self->index) {
+            //  What the CLI added since, and what someone removed
+            tm_storeindex_scan (self->index);
+            tm_storeindex_stats (self->index, &before);
+            s_store_bound (self);
+            tm_storeindex_stats (self->index, &after);
+        }
+        char *json = tm_strdupf ("{\"evicted\": %" PRIu64 ", \"evicted_bytes\": %" PRIu64
+                                 ", \"blobs\": %" PRIu64 ", \"bytes\": %" PRIu64
+                                 ", \"cap\": %" PRIu64 ", \"pinned\": %" PRIu64 "}",
+                                 after.evicted - before.evicted,
+                                 after.evicted_bytes - before.evicted_bytes,
+                                 after.blobs, after.bytes, after.cap, after.pinned_bytes);
+        zsock_send (self->pipe, "sss", "GC", reqid ? reqid : "", json);
+        free (json);
+        free (reqid);
     }
     else
     if (streq (command, "CANCEL")) {
@@ -1998,7 +2493,17 @@ s_blob_send (void *arg, const char *to, json_t **msg_p, const void *data, size_t
 static void
 s_blob_ready (void *arg, const char *hex)
 {
-    s_pump ((s_pool_t *) arg);
+    s_pool_t *self = (s_pool_t *) arg;
+    s_handoff_settled (self, hex);
+    s_store_use (self, hex);
+    s_store_bound (self);
+    s_pump (self);
+}
+
+static void
+s_blob_served (void *arg, const char *hex)
+{
+    s_store_use ((s_pool_t *) arg, hex);
 }
 
 //  Blob HEX cannot be had from SOURCES: the queued tasks of those
@@ -2007,6 +2512,7 @@ static void
 s_blob_failed (void *arg, const char *hex, const char *reason, const char *const *sources)
 {
     s_pool_t *self = (s_pool_t *) arg;
+    s_handoff_settled (self, hex);
     for (s_group_t *group = (s_group_t *) zlistx_first (self->groups); group;
          group = (s_group_t *) zlistx_next (self->groups)) {
         bool asked = false;
@@ -2091,9 +2597,25 @@ tm_workpool_actor (zsock_t *pipe, void *args)
         tm_info ("work", "removed the work directories a previous agent left in %s",
                  self.work_base);
     tm_blobs_handler_t handler = {
-        .send = s_blob_send, .ready = s_blob_ready, .failed = s_blob_failed, .arg = &self
+        .send = s_blob_send, .ready = s_blob_ready, .failed = s_blob_failed, .arg = &self,
+        .served = s_blob_served
     };
     self.blobs = self.store ? tm_blobs_new (self.store, &handler, config->blob_stats) : NULL;
+    if (self.blobs && config->handoff_rate > 0)
+        tm_blobs_set_background_rate (self.blobs, config->handoff_rate);
+    self.index = self.store ? tm_storeindex_new (self.store, config->store_cap) : NULL;
+    self.offers = zhashx_new ();
+    zhashx_set_destructor (self.offers, s_offers_destroy);
+    self.offered = zhashx_new ();
+    self.handoff_pending = zhashx_new ();
+    if (self.index) {
+        tm_storeindex_stats_t stats;
+        tm_storeindex_stats (self.index, &stats);
+        tm_info ("work", "content store: %" PRIu64 " blob(s), %" PRIu64 " bytes, cap %" PRIu64,
+                 stats.blobs, stats.bytes, stats.cap);
+        //  A cap lowered since the last agent: down to it now
+        s_store_bound (&self);
+    }
     self.loadcheck = tm_loadcheck_new ();
     self.executor_config = config->executor;
     self.executor_config.slots = self.slots;
@@ -2144,6 +2666,10 @@ tm_workpool_actor (zsock_t *pipe, void *args)
             }
             if (self.blobs)
                 tm_blobs_tick (self.blobs, now);
+            if (self.handoff_due > 0 && now >= self.handoff_due)
+                s_handoff_pass (&self);
+            s_offers_send (&self);
+            s_store_bound (&self);
             s_dropped_expire (&self, now);
             next_tick = now + S_TICK;
         }
@@ -2165,6 +2691,11 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     json_decref (self.dropped);
     zsock_destroy (&self.work);
     tm_blobs_destroy (&self.blobs);
+    zhashx_destroy (&self.offers);
+    zhashx_destroy (&self.offered);
+    zhashx_destroy (&self.handoff_pending);
+    zhashx_destroy (&self.placed);
+    tm_storeindex_destroy (&self.index);   //  After every pin is undone (runs, held)
     tm_loadcheck_destroy (&self.loadcheck);
     tm_store_destroy (&self.store);
     free (self.work_base);

@@ -28,12 +28,17 @@
             "CANCEL" s:key              stop that run: nothing new starts,
                                         running tasks are killed, the rest
                                         SKIPPED
+            "GC" s:reqid                read the store's directory again and
+                                        evict down to its cap now
             "$TERM"
 
         pool -> owner
             "STARTED" s:key i:index s:member     a task started on MEMBER
             "RESULT" s:key p:result              its final result (owner owns it)
             "FINISHED" s:key                     every task had its RESULT
+            "GC" s:reqid s:json                  the answer to GC: {"evicted",
+                                                 "evicted_bytes", "blobs", "bytes",
+                                                 "cap", "pinned"}
 
     Invariant: every task of a run gets exactly one RESULT before
     FINISHED, whatever members die, steal or answer twice.
@@ -49,12 +54,23 @@
     work directory of its own (tm_workdir.h), removed when it ends.  A
     file that cannot be fetched, or a program this member cannot start
     (tm_loadcheck.h), fails the task with a one-line reason.
+
+    The store is bounded (tm_storeindex.h): its blobs' bytes are kept
+    under config.store_cap, least recently used out first, copies of
+    blobs we do not own before owned ones, and never a blob that a task
+    we hold, or a run we are the origin of, needs.  When membership
+    changes, the blobs move to their new owners in the background:
+    each member that owned a blob, or owns it now, offers it ("keep") to
+    the owners now that did not have it, and they fetch it from it as
+    a throttled background fetch (tm_blobs.h), so that about R/(N+1) of
+    the blobs move on a join to N members, and no running test waits.
 */
 #ifndef TM_WORKPOOL_H_INCLUDED
 #define TM_WORKPOOL_H_INCLUDED
 
 #include "tm_blobs.h"
 #include "tm_executor.h"
+#include "tm_storeindex.h"
 
 #define TM_WORKPOOL_RING 4096      //  Dispatch samples kept (the last ones)
 
@@ -112,6 +128,10 @@ typedef struct {
     int slots;                  //  Tasks run here at once
     int replicas;               //  R: members that keep each shipped blob
                                 //  (--cache-replicas); < 1 means 3
+    uint64_t store_cap;         //  Bytes of blobs the store keeps (--store-size);
+                                //  0 means TM_STOREINDEX_CAP_DEFAULT
+    double handoff_rate;        //  Bytes per second of background fetches (handed
+                                //  blobs); 0 means TM_BLOBS_BACKGROUND_RATE
     const uint8_t *node_sk;     //  Our Ed25519 secret key (64 bytes, copied), to
                                 //  sign the cache claims of tasks we pass
                                 //  (tm_cacheentry.h); NULL signs nothing

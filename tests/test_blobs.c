@@ -93,7 +93,7 @@ s_node (char letter)
     char *err = NULL;
     node->store = tm_store_new (node->dir, &err);
     cr_assert_not_null (node->store, "%s", err);
-    tm_blobs_handler_t handler = { s_send, s_ready, s_failed, node };
+    tm_blobs_handler_t handler = { s_send, s_ready, s_failed, node, NULL };
     node->blobs = tm_blobs_new (node->store, &handler, &node->stats);
     if (!s_queue)
         s_queue = zlistx_new ();
@@ -275,7 +275,7 @@ Test (blobs, wants_of_one_digest_make_one_fetch_and_a_present_blob_none)
     cr_assert_eq (zlistx_size (s_queue), 0);
     //  Also after a restart (a new object on the same store)
     tm_blobs_destroy (&fetcher->blobs);
-    tm_blobs_handler_t handler = { s_send, s_ready, s_failed, fetcher };
+    tm_blobs_handler_t handler = { s_send, s_ready, s_failed, fetcher, NULL };
     fetcher->blobs = tm_blobs_new (fetcher->store, &handler, &fetcher->stats);
     cr_assert_eq (tm_blobs_want (fetcher->blobs, hex, S_SIZE, false, server->id), 1);
     cr_assert_eq (zlistx_size (s_queue), 0);
@@ -596,4 +596,137 @@ Test (blobs, at_most_four_fetches_run_at_once_the_rest_wait_their_turn)
         cr_assert (tm_store_has (fetcher->store, hexes [i], S_SIZE));
         free (hexes [i]);
     }
+}
+
+//  ---------------------------------------------------------------------
+//  Background fetches: a blob handed to a new owner (no task needs it)
+
+//  Digests asked for by the fetch messages in flight.
+static zhashx_t *
+s_asked_digests (void)
+{
+    zhashx_t *asked = zhashx_new ();
+    for (s_msg_t *msg = (s_msg_t *) zlistx_first (s_queue); msg;
+         msg = (s_msg_t *) zlistx_next (s_queue))
+        if (s_is (msg, "fetch"))
+            zhashx_update (asked, json_string_value (json_object_get (msg->msg, "d")),
+                           (void *) 1);
+    return asked;
+}
+
+Test (blobs, background_fetch_waits_behind_task_fetches_in_a_turn_of_its_own)
+{
+    s_node_t *server = s_node ('a'), *fetcher = s_node ('b');
+    tm_blobs_set_background_rate (fetcher->blobs, 0);
+    char *handed = s_put (server, S_SIZE, 40);
+    char *hexes [TM_BLOBS_ACTIVE + 1];
+    for (int i = 0; i < TM_BLOBS_ACTIVE + 1; i++) {
+        hexes [i] = s_put (server, S_SIZE, 41 + i);
+        tm_blobs_want (fetcher->blobs, hexes [i], S_SIZE, false, server->id);
+    }
+    //  A task's fetch waits for a turn: the background one waits behind it
+    cr_assert_eq (tm_blobs_want_background (fetcher->blobs, handed, S_SIZE, false,
+                                            server->id), 0);
+    cr_assert (tm_blobs_background (fetcher->blobs, handed));
+    zhashx_t *asked = s_asked_digests ();
+    cr_assert_eq (zhashx_size (asked), TM_BLOBS_ACTIVE);
+    cr_assert_null (zhashx_lookup (asked, handed), "the background fetch went first");
+    zhashx_destroy (&asked);
+    //  Once no task's fetch waits, it runs in its own turn, besides the
+    //  TM_BLOBS_ACTIVE ordinary ones
+    s_deliver (NULL, NULL, 1000000);
+    cr_assert_eq (fetcher->ready, TM_BLOBS_ACTIVE + 2);
+    cr_assert (tm_store_has (fetcher->store, handed, S_SIZE));
+    cr_assert_eq (fetcher->stats.handoff_fetched, 1);
+    cr_assert_eq (fetcher->stats.handoff_bytes, S_SIZE);
+    cr_assert_eq (fetcher->stats.blobs_fetched, TM_BLOBS_ACTIVE + 2);
+    char *more [TM_BLOBS_ACTIVE];
+    for (int i = 0; i < TM_BLOBS_ACTIVE; i++) {
+        more [i] = s_put (server, S_SIZE, 60 + i);
+        tm_blobs_want (fetcher->blobs, more [i], S_SIZE, false, server->id);
+    }
+    char *second = s_put (server, S_SIZE, 70);
+    tm_blobs_want_background (fetcher->blobs, second, S_SIZE, false, server->id);
+    asked = s_asked_digests ();
+    cr_assert_eq (zhashx_size (asked), TM_BLOBS_ACTIVE + 1, "no turn of its own");
+    zhashx_destroy (&asked);
+    s_deliver (NULL, NULL, 1000000);
+    cr_assert_eq (fetcher->ready, 2 * TM_BLOBS_ACTIVE + 3);
+    for (int i = 0; i < TM_BLOBS_ACTIVE; i++)
+        free (more [i]);
+    for (int i = 0; i < TM_BLOBS_ACTIVE + 1; i++)
+        free (hexes [i]);
+    free (handed);
+    free (second);
+}
+
+Test (blobs, background_fetch_asks_no_faster_than_its_rate)
+{
+    s_node_t *server = s_node ('a'), *fetcher = s_node ('b');
+    size_t size = 12 * TM_BLOBS_CHUNK;
+    char *hex = s_put (server, size, 80);
+    //  Two chunks a second, from an empty bucket; no stalls meanwhile
+    tm_blobs_set_background_rate (fetcher->blobs, 2.0 * TM_BLOBS_CHUNK);
+    tm_blobs_set_timing (fetcher->blobs, 1000, 5);
+    tm_blobs_want_background (fetcher->blobs, hex, size, false, server->id);
+    cr_assert_eq (s_asked (), 0, "asked with an empty bucket");
+    double now = tm_now ();
+    for (int second = 1; second <= 6; second++) {
+        tm_blobs_tick (fetcher->blobs, now + second);
+        cr_assert_eq (s_asked (), 2, "second %d: %lld chunks asked", second,
+                      (long long) s_asked ());
+        s_deliver (NULL, NULL, 1000000);
+    }
+    cr_assert_eq (fetcher->ready, 1);
+    cr_assert (s_same_content (server, fetcher, hex));
+    //  Saved up over a quiet spell: one fetch's credit at most
+    char *next = s_put (server, size, 81);
+    tm_blobs_tick (fetcher->blobs, now + 100);
+    tm_blobs_want_background (fetcher->blobs, next, size, false, server->id);
+    cr_assert_eq (s_asked (), TM_BLOBS_CREDIT);
+    free (next);
+    free (hex);
+}
+
+Test (blobs, task_wanting_a_blob_fetched_in_the_background_lifts_its_throttle)
+{
+    s_node_t *server = s_node ('a'), *fetcher = s_node ('b');
+    char *hex = s_put (server, S_SIZE, 90);
+    char *waiting = s_put (server, S_SIZE, 91);
+    tm_blobs_set_background_rate (fetcher->blobs, 1);  //  Next to nothing
+    tm_blobs_want_background (fetcher->blobs, hex, S_SIZE, false, server->id);
+    tm_blobs_want_background (fetcher->blobs, waiting, S_SIZE, false, server->id);
+    cr_assert_eq (s_asked (), 0);
+    //  Active in its background turn: it keeps the turn, asks at once
+    cr_assert_eq (tm_blobs_want (fetcher->blobs, hex, S_SIZE, false, server->id), 0);
+    cr_assert_not (tm_blobs_background (fetcher->blobs, hex));
+    cr_assert_eq (s_asked (), 4);
+    //  Waiting for the background turn: it takes an ordinary one
+    cr_assert_eq (tm_blobs_want (fetcher->blobs, waiting, S_SIZE, false, server->id), 0);
+    cr_assert_eq (s_asked (), 8);
+    s_deliver (NULL, NULL, 1000000);
+    cr_assert_eq (fetcher->ready, 2);
+    cr_assert_eq (fetcher->failed, 0);
+    cr_assert (s_same_content (server, fetcher, hex));
+    cr_assert (s_same_content (server, fetcher, waiting));
+    free (hex);
+    free (waiting);
+}
+
+Test (blobs, member_fetching_in_the_background_sends_askers_elsewhere_at_once)
+{
+    s_node_t *origin = s_node ('a'), *owner = s_node ('b'), *holder = s_node ('c');
+    char *hex = s_put (origin, S_SIZE, 95);
+    //  The owner fetches it in the background from its only source, and
+    //  slowly: a holder that asks it must not wait for it
+    tm_blobs_set_background_rate (owner->blobs, 1);
+    tm_blobs_want_background (owner->blobs, hex, S_SIZE, false, origin->id);
+    tm_blobs_want (holder->blobs, hex, S_SIZE, false, owner->id);
+    tm_blobs_want (holder->blobs, hex, S_SIZE, false, origin->id);
+    s_deliver (NULL, NULL, 1000000);
+    cr_assert_eq (owner->stats.busy_answers, 0);
+    cr_assert_eq (holder->stats.busy_waits, 0);
+    cr_assert_eq (holder->ready, 1);
+    cr_assert_eq (owner->ready, 0, "the throttled fetch finished");
+    free (hex);
 }

@@ -553,3 +553,85 @@ Test (workpool, want_is_checked_counted_and_fetched_from_its_sender)
     tmu_rmrf (s_datadir);
     zsock_destroy (&gossip);
 }
+
+Test (workpool, keep_is_checked_counted_and_fetched_in_the_background_from_its_sender)
+{
+    zsock_t *gossip = zsock_new (ZMQ_PAIR);
+    const char *endpoint = "inproc://test-workpool-keep";
+    cr_assert_eq (zsock_bind (gossip, "%s", endpoint), 0);
+    s_datadir = tmu_scratch ();
+    static tm_workpool_stats_t stats;
+    static tm_blobs_stats_t blob_stats;
+    tm_workpool_config_t config = {
+        .stats = &stats, .blob_stats = &blob_stats,
+        .datadir = s_datadir, .work_endpoint = endpoint, .slots = 1, .replicas = 3,
+        .executor = { .member = "w1", .kill_grace = 0.5, .cancel_grace = 0.05,
+                      .output_limit = 4096 },
+    };
+    zactor_t *pool = zactor_new (tm_workpool_actor, &config);
+    char *hello = zstr_recv (gossip);
+    free (hello);
+    zsock_send (gossip, "ss", "SELF", S_SELF);
+    s_member (gossip, S_SELF, "w1", "alive");
+    s_member (gossip, S_ORIGIN, "origin", "alive");
+    s_member (gossip, S_THIEF, "gone", "dead");
+    char hex [TM_STORE_HEX], other [TM_STORE_HEX];
+    tm_store_digest ("hello", 5, hex);
+    tm_store_digest ("world!", 6, other);
+    //  Each of these is dropped and counted: no list, not a list, too
+    //  many blobs, a bad digest, size, exec bit, or shape
+    char many [8192] = "{\"t\":\"keep\",\"b\":[";
+    for (int i = 0; i < 65; i++)
+        snprintf (many + strlen (many), sizeof many - strlen (many), "%s[\"%s\",5,false]",
+                  i ? "," : "", hex);
+    strcat (many, "]}");
+    const char *bad [] = {
+        "{\"t\":\"keep\"}",
+        "{\"t\":\"keep\",\"b\":\"%s\"}",
+        many,
+        "{\"t\":\"keep\",\"b\":[[\"zz\",5,false]]}",
+        "{\"t\":\"keep\",\"b\":[[\"%s\",-1,false]]}",
+        "{\"t\":\"keep\",\"b\":[[\"%s\",2199023255553,false]]}",
+        "{\"t\":\"keep\",\"b\":[[\"%s\",5,\"yes\"]]}",
+        "{\"t\":\"keep\",\"b\":[[\"%s\",5]]}",
+        "{\"t\":\"keep\",\"b\":[{\"d\":\"%s\"}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        char text [8192];
+        snprintf (text, sizeof text, bad [i], hex);
+        s_recv_from (gossip, S_ORIGIN, text);
+    }
+    //  From a member seen dead: ignored
+    char text [512];
+    snprintf (text, sizeof text, "{\"t\":\"keep\",\"b\":[[\"%s\",6,true]]}", other);
+    s_recv_from (gossip, S_THIEF, text);
+    //  A good blob beside a bad one: the good one is fetched, from the
+    //  member that offered it, and the message still counts as malformed
+    snprintf (text, sizeof text, "{\"t\":\"keep\",\"b\":[[\"%s\",5,false],[\"zz\",1,false]]}",
+              hex);
+    s_recv_from (gossip, S_ORIGIN, text);
+    json_t *fetch = s_expect (gossip, S_ORIGIN, "fetch", 5000);
+    cr_assert_not_null (fetch, "the pool fetched nothing");
+    cr_assert_str_eq (json_string_value (json_object_get (fetch, "d")), hex);
+    json_decref (fetch);
+    //  Offered again while it fetches: nothing new starts
+    snprintf (text, sizeof text, "{\"t\":\"keep\",\"b\":[[\"%s\",5,false]]}", hex);
+    s_recv_from (gossip, S_ORIGIN, text);
+    double end = tmu_now () + 5;
+    tm_blobs_stats_t counts;
+    do {
+        usleep (1000);
+        tm_blobs_stats_read (&blob_stats, &counts);
+    } while (counts.handoff_present < 1 && tmu_now () < end);
+    cr_assert_eq (counts.handoff_started, 1);
+    cr_assert_eq (counts.handoff_present, 1);
+    cr_assert_eq (counts.prefetch_started, 0, "a keep is not a want");
+    tm_workpool_stats_t work;
+    tm_workpool_stats_read (&stats, &work);
+    cr_assert_eq (work.malformed, sizeof bad / sizeof bad [0] + 1);
+    cr_assert_null (s_expect (gossip, S_ORIGIN, "fetch", 100), "a second fetch started");
+    cr_assert_null (s_expect (gossip, S_THIEF, "fetch", 100), "fetched from a dead member");
+    zactor_destroy (&pool);
+    tmu_rmrf (s_datadir);
+    zsock_destroy (&gossip);
+}

@@ -3,12 +3,15 @@
 # A benchmark, not a test: it prints figures, and passes or fails nothing.
 #
 #   tools/bench/ship.sh [--members N] [--mb M] [--tests C] [--replicas R]
-#                       [--testmesh PATH] [--keep]
+#                       [--join-blobs K] [--join-kb S] [--testmesh PATH] [--keep]
 #
 #   --members N      members besides the origin that fetch it (default 4)
 #   --replicas R     the agents' --cache-replicas: a blob's owners (default 3)
 #   --mb M           size of the binary in MiB (default 50)
 #   --tests C        tests of the suite, each running the binary (default 2 per agent)
+#   --join-blobs K   blobs placed before a member joins, in the join part
+#                    (default 64; 0 skips the part)
+#   --join-kb S      size of each of them in KiB (default 1024)
 #   --testmesh PATH  the binary (default build/testmesh)
 #   --keep           keep the scratch directory (its path is printed)
 #
@@ -27,11 +30,27 @@
 # and the bytes each agent served (`testmesh stats` work.bytes_served):
 # the origin sends the blob to its owners, which relay it to the others
 # (docs/scheduling.md, "Placement").
+#
+# join: a run that only the origin may run (it is labelled pool=origin)
+# declares K inputs of S KiB, so that they reach their owners only (the
+# origin's "want"), not every member.  Then one more agent joins, with an
+# empty store.  We poll its `testmesh stats` every 0.1 s until its
+# work.store_blobs has not changed for 3 s.  Reported: the blobs and bytes
+# it fetched in the background (work.handoff_fetched, handoff_bytes), the
+# blobs the others offered it (the sum of their work.handoff_offered
+# deltas: each blob it owns is offered by its R old owners), against the
+# expectation K x R / (N + 2) (rendezvous: the newcomer owns that share,
+# and nothing else should move; the binary of the parts above counts as
+# one more blob); the time from
+# starting it to it being seen alive, and to the last blob it stored
+# (settled); and the wall time of the warm run, started with the
+# newcomer, against the warm run's without a join.  docs/scheduling.md,
+# "Handoff".
 # Everything started is stopped on exit.
 
 set -u
 me=ship.sh
-members=4 mb=50 tests="" keep=0 replicas=3
+members=4 mb=50 tests="" keep=0 replicas=3 join_blobs=64 join_kb=1024
 testmesh=${TESTMESH:-build/testmesh}
 # Every run here must run its tests: the result cache would serve the
 # repetitions (docs/caching.md); tools/bench/cache.sh measures it.
@@ -48,6 +67,9 @@ while [ $# -gt 0 ]; do
         --mb) is_count "${2-}" || fail "--mb wants a count"; mb=$2 ;;
         --tests) is_count "${2-}" || fail "--tests wants a count"; tests=$2 ;;
         --replicas) is_count "${2-}" || fail "--replicas wants a count"; replicas=$2 ;;
+        --join-blobs) case ${2-} in ''|*[!0-9]*) fail "--join-blobs wants a count" ;; esac
+                      join_blobs=$2 ;;
+        --join-kb) is_count "${2-}" || fail "--join-kb wants a count"; join_kb=$2 ;;
         --testmesh) testmesh=${2-} ;;
         *) fail "unknown option $1" ;;
     esac
@@ -105,15 +127,17 @@ for i in $(seq 1 "$tests"); do
 done > "$suite/suite.ini"
 
 # The cluster
-start_agent () {    # NAME [TOKEN]
-    local dir=$scratch/$1
+start_agent () {    # NAME [TOKEN [OPTIONS...]]
+    local name=$1 token=${2-}
+    shift; [ $# -gt 0 ] && shift
+    local dir=$scratch/$name
     mkdir -p "$dir"
-    TESTMESH_LOG=debug "$testmesh" agent --data "$dir" --name "$1" --bind 127.0.0.1:0 \
-        --no-beacon --profile fast --slots 1 --cache-replicas "$replicas" ${2:+--join "$2"} \
-        > "$dir/agent.out" 2> "$dir/agent.err" &
+    TESTMESH_LOG=debug "$testmesh" agent --data "$dir" --name "$name" --bind 127.0.0.1:0 \
+        --no-beacon --profile fast --slots 1 --cache-replicas "$replicas" \
+        ${token:+--join "$token"} "$@" > "$dir/agent.out" 2> "$dir/agent.err" &
     pids+=($!)
 }
-start_agent a0
+start_agent a0 "" --label pool=origin
 token=""
 for _ in $(seq 1 100); do
     token=$("$testmesh" token --data "$scratch/a0" 2>/dev/null) && break
@@ -169,3 +193,75 @@ printf '\norigin served %s bytes (%s copies); members relayed %s bytes (%s copie
     "$relayed" "$(echo "scale=2; $relayed / $size" | bc)"
 printf 'wall time: cold %.2f s, warm %.2f s, --shared-fs %.2f s; shipping cost %.2f s\n' \
     "$cold" "$warm" "$shared" "$(echo "$cold - $warm" | bc)"
+
+[ "$join_blobs" -gt 0 ] || exit 0
+
+# join: K blobs on their owners, then a member joins
+joined=$scratch/join
+mkdir -p "$joined/data"
+for i in $(seq 1 "$join_blobs"); do
+    head -c $((join_kb * 1024)) /dev/urandom > "$(printf '%s/data/f%04d.bin' "$joined" "$i")"
+done
+printf '[test "join/placed"]\ncommand = /bin/true\ninputs = data/*.bin\nrequires = pool=origin\n\n' \
+    > "$joined/suite.ini"
+"$testmesh" run --data "$scratch/a0" --progress lines "$joined/suite.ini" \
+    > "$scratch/join.out" 2>&1 || { cat "$scratch/join.out" >&2; fail "the join run failed"; }
+# The owners fetch what the origin asked them to keep: wait until the
+# cluster's blob count is still for 2 s
+total_blobs () {
+    local sum=0 i
+    for i in $(seq 0 "$members"); do sum=$((sum + $(counter "a$i" store_blobs))); done
+    echo "$sum"
+}
+last=-1; still=0
+for _ in $(seq 1 600); do
+    now=$(total_blobs)
+    if [ "$now" -eq "$last" ]; then still=$((still + 1)); else still=0; last=$now; fi
+    [ $still -ge 8 ] && break
+    sleep 0.25
+done
+offered_before=0
+for i in $(seq 0 "$members"); do offered_before=$((offered_before + $(counter "a$i" handoff_offered))); done
+say "placed $join_blobs blobs of $join_kb KiB: $last copies in the stores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+new=a$((members + 1))
+# The warm run again, while the newcomer joins and is handed its blobs:
+# does the handoff slow the tests that run?
+(
+    start=$(date +%s.%N)
+    "$testmesh" run --data "$scratch/a0" --progress lines "$suite/suite.ini" \
+        > "$scratch/during.out" 2>&1 || echo failed > "$scratch/during.failed"
+    echo "$(date +%s.%N) - $start" | bc > "$scratch/during.wall"
+) &
+during_pid=$!
+t0=$(date +%s.%N)
+start_agent "$new" "$token"
+alive_at="" last_change=$t0 blobs=0 settled=0
+for _ in $(seq 1 1200); do
+    if [ -z "$alive_at" ] && [ "$("$testmesh" members --json --data "$scratch/a0" 2>/dev/null \
+        | grep -c '"alive"')" -eq $((members + 2)) ]; then
+        alive_at=$(date +%s.%N)
+    fi
+    now=$(counter "$new" store_blobs)
+    if [ "$now" != "$blobs" ]; then blobs=$now; last_change=$(date +%s.%N); fi
+    if [ -n "$alive_at" ] && [ "$(echo "$(date +%s.%N) - $last_change >= 3" | bc)" -eq 1 ]; then
+        settled=1; break
+    fi
+    sleep 0.1
+done
+[ $settled -eq 1 ] || say "$new did not settle within 120 s"
+wait "$during_pid"
+[ ! -e "$scratch/during.failed" ] || { cat "$scratch/during.out" >&2; fail "the run during the join failed"; }
+offered=0
+for i in $(seq 0 "$members"); do offered=$((offered + $(counter "a$i" handoff_offered))); done
+offered=$((offered - offered_before))
+expected=$(echo "scale=1; $join_blobs * $replicas / ($members + 2)" | bc)
+printf '\njoin of a member to %d (R = %d, %d blobs of %d KiB placed):\n' \
+    "$((members + 1))" "$replicas" "$join_blobs" "$join_kb"
+printf '  newcomer fetched %s blobs (%s bytes) in the background; holds %s; expected about %s\n' \
+    "$(counter "$new" handoff_fetched)" "$(counter "$new" handoff_bytes)" "$blobs" "$expected"
+printf '  offers sent to it: %s; fetched besides (tasks): %s\n' "$offered" \
+    "$(( $(counter "$new" blobs_fetched) - $(counter "$new" handoff_fetched) ))"
+printf '  seen alive after %.2f s; last blob stored after %.2f s (settled)\n' \
+    "$(echo "${alive_at:-$t0} - $t0" | bc)" "$(echo "$last_change - $t0" | bc)"
+printf '  the warm run meanwhile: %.2f s (%.2f s with no join)\n' "$(cat "$scratch/during.wall")" "$warm"
+printf '  load after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
