@@ -23,8 +23,12 @@
         stat   {t, q, s: {name, entries, ...}}
 
     Q is a number the sender chose to match the answer; K "entry" or
-    "record".  A message that does not parse, or a field of the wrong
-    type, is dropped and counted (stats malformed); a value that does not
+    "record".  get, got and put are written as text in one layout
+    (compact, fields in the order above), which tm_cachemsg reads
+    without a jansson tree; every message is decoded and checked there
+    (tm_cachemsg_decode) before anything here acts on it.  A message
+    that does not parse, or a field of the wrong type, is dropped and
+    counted (stats malformed); a value that does not
     decode, names another key, fails its signature (checked when a value
     is stored, not when it is read: invariant 2) or has a signer that
     is not a member (revoked, or never one) is dropped and counted
@@ -60,6 +64,8 @@
 */
 #include "tm_dht.h"
 #include "tm_cachedb.h"
+#include "tm_cachemsg.h"
+#include "tm_jsonstr.h"
 #include "tm_rendezvous.h"
 #include <inttypes.h>
 #include <jansson.h>
@@ -67,7 +73,7 @@
 
 #define S_HEX             65            //  A member id (or key) in hex, with its NUL
 #define S_R_MAX           16            //  Largest R we take
-#define S_GET_BATCH       512           //  Keys per get message
+#define S_GET_BATCH       TM_CACHEMSG_KEYS_MAX    //  Keys per get message
 #define S_PUT_BATCH       256           //  Values per put message
 #define S_MSG_BUDGET      (3 * 1024 * 1024)   //  Bytes of values per message
 #define S_GET_TIME        1.8           //  s a GET may take in all
@@ -136,12 +142,23 @@ typedef struct {
     double deadline;
 } s_batch_t;
 
+//  A growing text buffer: the messages and answers on the read path are
+//  written as text, not built as jansson trees and dumped, so that a
+//  value (itself JSON) is escaped once and never copied into a tree.
+typedef struct {
+    char *data;
+    size_t size;
+    size_t alloc;
+} s_text_t;
+
 //  Values on their way to one member, one kind (a put message to be).
 typedef struct {
     char owner [S_HEX];
     tm_cachedb_kind_t kind;
-    json_t *items;              //  [[hex, value], ...]
-    size_t bytes;               //  Their JSON cost
+    s_text_t text;              //  The message so far: its head, and items
+    size_t head;                //  The head's size
+    size_t count;               //  Items in it
+    size_t bytes;               //  Their cost (s_json_cost)
     zlistx_t *drops;            //  Keys to drop here once acked, or NULL
 } s_putbuf_t;
 
@@ -184,50 +201,13 @@ typedef struct {
 //  ---------------------------------------------------------------------
 //  Small helpers
 
-static const char *
-s_kind_name (tm_cachedb_kind_t kind)
-{
-    return kind == TM_CACHEDB_ENTRY ? "entry" : "record";
-}
-
-//  Parses "entry" or "record".  Returns 0, or -1.
-static int
-s_kind_parse (const char *name, tm_cachedb_kind_t *kind)
-{
-    if (name && streq (name, "entry"))
-        *kind = TM_CACHEDB_ENTRY;
-    else
-    if (name && streq (name, "record"))
-        *kind = TM_CACHEDB_RECORD;
-    else
-        return -1;
-    return 0;
-}
-
-//  The bytes VALUE costs as a JSON string (escapes included).
+//  The bytes VALUE costs in a message, as a JSON string and a little
+//  more for what goes around it.
 static size_t
 s_json_cost (const char *value, size_t size)
 {
-    size_t cost = size + 8;
-    for (size_t i = 0; i < size; i++) {
-        unsigned char c = (unsigned char) value [i];
-        if (c == '"' || c == '\\')
-            cost++;
-        else
-        if (c < 0x20)
-            cost += 5;
-    }
-    return cost;
+    return tm_jsonstr_cost (value, size) + 6;
 }
-
-//  A growing text buffer: the messages and answers on the read path are
-//  written as text, not built as jansson trees and dumped, so that a
-//  value (itself JSON) is escaped once and never copied into a tree.
-typedef struct {
-    char *data;
-    size_t size;
-    size_t alloc;
-} s_text_t;
 
 static void
 s_text_reserve (s_text_t *text, size_t more)
@@ -254,67 +234,20 @@ s_text_str (s_text_t *text, const char *str)
     s_text_add (text, str, strlen (str));
 }
 
-//  True if the SIZE bytes at DATA are valid UTF-8 (what a JSON string
-//  must hold, and jansson checks on parse): a value that is not would
-//  make the whole answer unreadable.
-static bool
-s_utf8_valid (const unsigned char *data, size_t size)
-{
-    size_t i = 0;
-    while (i < size) {
-        unsigned char c = data [i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2
-                 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
-        if (n == 0 || i + n >= size)        //  Bytes i + 1 .. i + n must exist
-            return false;
-        unsigned char c1 = data [i + 1];
-        if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f)
-        ||  (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f))
-            return false;
-        for (size_t k = 1; k <= n; k++)
-            if ((data [i + k] & 0xc0) != 0x80)
-                return false;
-        i += n + 1;
-    }
-    return true;
-}
-
 //  Appends VALUE (SIZE bytes) as a JSON string, or null if it is not
-//  valid UTF-8 or holds a NUL.  Returns false for null.
+//  valid UTF-8 or holds a NUL (a value that is not would make the whole
+//  answer unreadable).  Returns false for null.
 static bool
 s_text_json_string (s_text_t *text, const char *value, size_t size)
 {
-    if (!s_utf8_valid ((const unsigned char *) value, size) || memchr (value, 0, size)) {
+    if (!tm_jsonstr_writable (value, size)) {
         s_text_add (text, "null", 4);
         return false;
     }
-    s_text_reserve (text, s_json_cost (value, size));
-    char *to = text->data + text->size;
-    *to++ = '"';
-    size_t from = 0;
-    for (size_t i = 0; i < size; i++) {
-        unsigned char c = (unsigned char) value [i];
-        if (c != '"' && c != '\\' && c >= 0x20)
-            continue;
-        memcpy (to, value + from, i - from);
-        to += i - from;
-        from = i + 1;
-        if (c == '"' || c == '\\') {
-            *to++ = '\\';
-            *to++ = (char) c;
-        }
-        else
-            to += sprintf (to, "\\u%04x", c);
-    }
-    memcpy (to, value + from, size - from);
-    to += size - from;
-    *to++ = '"';
-    *to = 0;
-    text->size = (size_t) (to - text->data);
+    s_text_reserve (text, tm_jsonstr_cost (value, size));
+    char *end = tm_jsonstr_write (text->data + text->size, value, size);
+    *end = 0;
+    text->size = (size_t) (end - text->data);
     return true;
 }
 
@@ -551,7 +484,7 @@ s_putbuf_destroy (void **item_p)
 {
     s_putbuf_t *buf = (s_putbuf_t *) *item_p;
     if (buf) {
-        json_decref (buf->items);
+        free (buf->text.data);
         zlistx_destroy (&buf->drops);
         free (buf);
         *item_p = NULL;
@@ -599,26 +532,30 @@ s_batch_remove (s_dht_t *self, uint64_t q)
 static void
 s_putbuf_flush (s_dht_t *self, s_putbuf_t *buf)
 {
-    if (json_array_size (buf->items) == 0)
+    if (buf->count == 0)
         return;
-    json_t *msg = json_pack ("{s:s, s:s, s:O}", "t", "put", "k", s_kind_name (buf->kind),
-                             "items", buf->items);
+    s_batch_t *batch = NULL;
     if (buf->drops && zlistx_size (buf->drops)) {
-        s_batch_t *batch = s_batch_new (self, BATCH_HANDOFF, buf->owner, S_ACK_TIME);
+        batch = s_batch_new (self, BATCH_HANDOFF, buf->owner, S_ACK_TIME);
         batch->drops = buf->drops;
         buf->drops = NULL;
-        json_object_set_new (msg, "q", json_integer ((json_int_t) batch->q));
     }
     else
     if (self->putwait) {
-        s_batch_t *batch = s_batch_new (self, BATCH_PUT, buf->owner, S_PUT_TIME);
+        batch = s_batch_new (self, BATCH_PUT, buf->owner, S_PUT_TIME);
         batch->putwait = self->putwait;
         self->putwait->pending++;
         self->putwait->sent++;
-        json_object_set_new (msg, "q", json_integer ((json_int_t) batch->q));
     }
-    s_send (self, buf->owner, &msg);
-    json_array_clear (buf->items);
+    char tail [48];
+    if (batch)
+        snprintf (tail, sizeof tail, "],\"q\":%" PRIu64 "}", batch->q);
+    else
+        snprintf (tail, sizeof tail, "]}");
+    s_text_str (&buf->text, tail);
+    s_send_text (self, buf->owner, buf->text.data, buf->text.size);
+    buf->text.size = buf->head;
+    buf->count = 0;
     buf->bytes = 0;
 }
 
@@ -629,7 +566,7 @@ s_putbuf_add (s_dht_t *self, const char *owner, tm_cachedb_kind_t kind, const ch
               const char *value, size_t size, bool drop)
 {
     size_t cost = s_json_cost (value, size) + 72;
-    if (cost > S_MSG_BUDGET)
+    if (cost > S_MSG_BUDGET || !tm_jsonstr_writable (value, size))
         return;                 //  Never sendable: the cap keeps them rarer
     char key [S_HEX + 2];
     snprintf (key, sizeof key, "%c%s", (char) kind, owner);
@@ -638,12 +575,21 @@ s_putbuf_add (s_dht_t *self, const char *owner, tm_cachedb_kind_t kind, const ch
         buf = (s_putbuf_t *) zmalloc (sizeof (s_putbuf_t));
         snprintf (buf->owner, sizeof buf->owner, "%s", owner);
         buf->kind = kind;
-        buf->items = json_array ();
+        //  The layout tm_cachemsg reads fast
+        char head [64];
+        buf->head = (size_t) snprintf (head, sizeof head, "{\"t\":\"put\",\"k\":\"%s\",\"items\":[",
+                                       tm_cachemsg_kind_name (kind));
+        s_text_add (&buf->text, head, buf->head);
         zhashx_insert (self->putbufs, key, buf);
     }
-    if (buf->bytes + cost > S_MSG_BUDGET || json_array_size (buf->items) >= S_PUT_BATCH)
+    if (buf->bytes + cost > S_MSG_BUDGET || buf->count >= S_PUT_BATCH)
         s_putbuf_flush (self, buf);
-    json_array_append_new (buf->items, json_pack ("[s, s%]", hex, value, size));
+    s_text_add (&buf->text, buf->count ? ",[\"" : "[\"", buf->count ? 3 : 2);
+    s_text_add (&buf->text, hex, S_HEX - 1);
+    s_text_add (&buf->text, "\",", 2);
+    s_text_json_string (&buf->text, value, size);
+    s_text_add (&buf->text, "]", 1);
+    buf->count++;
     buf->bytes += cost;
     if (drop) {
         if (!buf->drops) {
@@ -803,7 +749,7 @@ s_get_advance (s_dht_t *self, s_get_t *get)
                 text.size = 0;
                 s_text_add (&text, head, (size_t) snprintf (head, sizeof head,
                             "{\"t\":\"get\",\"q\":%" PRIu64 ",\"k\":\"%s\",\"keys\":[",
-                            batch->q, s_kind_name (get->kind)));
+                            batch->q, tm_cachemsg_kind_name (get->kind)));
             }
             char hex [S_HEX];
             tm_cache_hex (get->keys + 32 * asks [a], hex);
@@ -840,7 +786,7 @@ s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint
 {
     s_get_t *get = (s_get_t *) zmalloc (sizeof (s_get_t));
     get->reqid = strdup (reqid);
-    if (s_kind_parse (kind_name, &get->kind) != 0 || (size % 32) != 0 || (size && !keys)) {
+    if (tm_cachemsg_kind (kind_name, &get->kind) != 0 || (size % 32) != 0 || (size && !keys)) {
         tm_warn ("cache", "GET %s: bad kind or keys", reqid);
         get->count = 0;
     }
@@ -874,26 +820,24 @@ s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint
     s_get_advance (self, get);
 }
 
+//  Our batch of number Q (a message we sent) if it is still waiting.
+static s_batch_t *
+s_batch_lookup (s_dht_t *self, uint64_t q)
+{
+    char key [24];
+    snprintf (key, sizeof key, "%" PRIu64, q);
+    return (s_batch_t *) zhashx_lookup (self->batches, key);
+}
+
 //  A got message from FROM.
 static int
-s_on_got (s_dht_t *self, const char *from, json_t *msg)
+s_on_got (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *q = json_object_get (msg, "q"), *vals = json_object_get (msg, "vals");
-    if (!json_is_integer (q) || !json_is_array (vals))
-        return -1;
-    char key [24];
-    snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
-    s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+    s_batch_t *batch = s_batch_lookup (self, msg->q);
     if (!batch || batch->type != BATCH_GET || !streq (batch->owner, from))
         return 0;               //  Late (we gave up on it), or not for us
     s_get_t *get = batch->get;
-    bool ok = json_array_size (vals) == batch->size;
-    for (size_t j = 0; ok && j < batch->size; j++) {
-        json_t *val = json_array_get (vals, j);
-        if (!json_is_string (val) && !json_is_null (val) && !json_is_false (val))
-            ok = false;
-    }
-    if (!ok) {
+    if (msg->count != batch->size) {
         //  Garbage from that owner: as if it had not answered
         batch->deadline = 0;
         return -1;
@@ -902,20 +846,23 @@ s_on_got (s_dht_t *self, const char *from, json_t *msg)
         size_t i = batch->indexes [j];
         if (get->state [i] != KEY_ASKED)
             continue;
-        json_t *val = json_array_get (vals, j);
+        const tm_cachemsg_item_t *val = &msg->items [j];
         size_t pos = get->next [i];
         get->state [i] = KEY_TODO;
-        if (json_is_false (val))
+        if (val->left_out)
             continue;           //  Left out for size: ask it again
         char hex [S_HEX];
         tm_cache_hex (get->keys + 32 * i, hex);
         //  Read-checked only (s_read_check): FROM checked it when it
         //  stored it.  Not found for one that fails: its next owner is
         //  asked, whether FROM lied or lags
-        if (json_is_string (val)
-        &&  s_read_check (self, get->kind, hex, json_string_value (val),
-                          json_string_length (val), true) == READ_OK)
-            s_get_found (self, get, i, pos, strdup (json_string_value (val)));
+        if (val->value
+        &&  s_read_check (self, get->kind, hex, val->value, val->size, true) == READ_OK) {
+            char *copy = (char *) malloc (val->size + 1);
+            assert (copy);
+            memcpy (copy, val->value, val->size + 1);
+            s_get_found (self, get, i, pos, copy);
+        }
         else {
             get->missed [i] |= 1u << pos;
             get->next [i]++;
@@ -928,29 +875,19 @@ s_on_got (s_dht_t *self, const char *from, json_t *msg)
 
 //  A get message from FROM: our share's values, in order.
 static int
-s_on_get (s_dht_t *self, const char *from, json_t *msg)
+s_on_get (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *q = json_object_get (msg, "q"), *keys = json_object_get (msg, "keys");
-    tm_cachedb_kind_t kind;
-    if (!json_is_integer (q) || !json_is_array (keys) || json_array_size (keys) > S_GET_BATCH
-    ||  s_kind_parse (json_string_value (json_object_get (msg, "k")), &kind) != 0)
-        return -1;
-    //  Written as text: each value escaped once, straight from the share
+    //  Written as text, in the layout tm_cachemsg reads fast: each value
+    //  escaped once, straight from the share
     s_text_t text = { NULL, 0, 0 };
     char head [64];
     s_text_add (&text, head, (size_t) snprintf (head, sizeof head,
-                "{\"t\":\"got\",\"q\":%" JSON_INTEGER_FORMAT ",\"vals\":[",
-                json_integer_value (q)));
+                "{\"t\":\"got\",\"q\":%" PRIu64 ",\"vals\":[", msg->q));
     size_t bytes = 0;
-    size_t i;
-    json_t *item;
-    json_array_foreach (keys, i, item) {
+    for (size_t i = 0; i < msg->count; i++) {
         if (i)
             s_text_add (&text, ",", 1);
-        uint8_t key [32];
-        const char *hex = json_string_value (item);
-        char *value = hex && tm_cache_from_hex (hex, key) == 0
-                    ? s_local_get (self, kind, key) : NULL;
+        char *value = s_local_get (self, msg->kind, msg->items [i].key);
         size_t size = value ? strlen (value) : 0;
         size_t cost = value ? s_json_cost (value, size) : 8;
         if (!value)
@@ -967,7 +904,7 @@ s_on_get (s_dht_t *self, const char *from, json_t *msg)
         free (value);
     }
     s_text_add (&text, "]}", 2);
-    S_COUNT (self, remote_gets, json_array_size (keys));
+    S_COUNT (self, remote_gets, msg->count);
     s_send_text (self, from, text.data, text.size);
     free (text.data);
     return 0;
@@ -995,11 +932,18 @@ s_put_done (s_dht_t *self, s_batch_t *batch)
 static void
 s_put (s_dht_t *self, const char *kind_name, const char *items_text, const char *reqid)
 {
+    //  Read as the put message it will become, so that one decoder (and
+    //  its fast path) serves both
     tm_cachedb_kind_t kind;
-    json_t *items = items_text ? json_loads (items_text, 0, NULL) : NULL;
-    if (s_kind_parse (kind_name, &kind) != 0 || !json_is_array (items)) {
+    tm_cachemsg_t *msg = NULL;
+    if (tm_cachemsg_kind (kind_name, &kind) == 0 && items_text) {
+        char *text = tm_strdupf ("{\"t\":\"put\",\"k\":\"%s\",\"items\":%s}",
+                                 tm_cachemsg_kind_name (kind), items_text);
+        msg = tm_cachemsg_decode (text, strlen (text));
+        free (text);
+    }
+    if (!msg) {
         tm_warn ("cache", "PUT: bad kind or items");
-        json_decref (items);
         if (reqid)
             zsock_send (self->pipe, "sss", "PUT", reqid, "{\"messages\": 0}");
         return;
@@ -1011,32 +955,29 @@ s_put (s_dht_t *self, const char *kind_name, const char *items_text, const char 
     size_t count;
     char **ids = s_alive_ids (self, &count);
     size_t owners [S_R_MAX];
-    size_t i;
-    json_t *item;
-    json_array_foreach (items, i, item) {
-        const char *hex = json_string_value (json_array_get (item, 0));
-        json_t *value = json_array_get (item, 1);
-        uint8_t key [32];
-        if (!json_is_array (item) || json_array_size (item) != 2 || !hex
-        ||  !json_is_string (value) || tm_cache_from_hex (hex, key) != 0) {
+    for (size_t i = 0; i < msg->count; i++) {
+        const tm_cachemsg_item_t *item = &msg->items [i];
+        if (!item->value) {
             S_COUNT (self, malformed, 1);
             continue;
         }
-        if (s_check (self, kind, hex, json_string_value (value), json_string_length (value)) != 0)
+        char hex [S_HEX];
+        tm_cache_hex (item->key, hex);
+        if (s_check (self, kind, hex, item->value, item->size) != 0)
             continue;
-        size_t n = tm_rendezvous_owners (key, (const char *const *) ids, count, self->r, owners);
+        size_t n = tm_rendezvous_owners (item->key, (const char *const *) ids, count, self->r,
+                                         owners);
         if (n == 0)             //  Not a member yet: keep it here
-            s_local_put (self, kind, key, json_string_value (value));
+            s_local_put (self, kind, item->key, item->value);
         for (size_t k = 0; k < n; k++) {
             if (streq (ids [owners [k]], self->self_id))
-                s_local_put (self, kind, key, json_string_value (value));
+                s_local_put (self, kind, item->key, item->value);
             else
-                s_putbuf_add (self, ids [owners [k]], kind, hex, json_string_value (value),
-                              json_string_length (value), false);
+                s_putbuf_add (self, ids [owners [k]], kind, hex, item->value, item->size, false);
         }
     }
     free (ids);
-    json_decref (items);
+    tm_cachemsg_destroy (&msg);
     s_putbufs_flush (self);
     if (self->putwait && self->putwait->sent == 0) {
         //  Every owner was us: stored already
@@ -1048,34 +989,27 @@ s_put (s_dht_t *self, const char *kind_name, const char *items_text, const char 
 
 //  A put message from FROM: store what checks; ack if asked.
 static int
-s_on_put (s_dht_t *self, const char *from, json_t *msg)
+s_on_put (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *items = json_object_get (msg, "items"), *q = json_object_get (msg, "q");
-    tm_cachedb_kind_t kind;
-    if (!json_is_array (items) || (q && !json_is_integer (q))
-    ||  s_kind_parse (json_string_value (json_object_get (msg, "k")), &kind) != 0)
-        return -1;
-    size_t i;
-    json_t *item;
     bool bad = false;
-    json_array_foreach (items, i, item) {
-        const char *hex = json_string_value (json_array_get (item, 0));
-        json_t *value = json_array_get (item, 1);
-        uint8_t key [32];
-        if (!json_is_array (item) || json_array_size (item) != 2 || !hex
-        ||  !json_is_string (value) || tm_cache_from_hex (hex, key) != 0) {
+    for (size_t i = 0; i < msg->count; i++) {
+        const tm_cachemsg_item_t *item = &msg->items [i];
+        if (!item->value) {
             bad = true;
             continue;
         }
-        if (s_check (self, kind, hex, json_string_value (value),
-                     json_string_length (value)) == 0)
-            s_local_put (self, kind, key, json_string_value (value));
+        char hex [S_HEX];
+        tm_cache_hex (item->key, hex);
+        if (s_check (self, msg->kind, hex, item->value, item->size) == 0)
+            s_local_put (self, msg->kind, item->key, item->value);
     }
-    if (q) {
+    if (msg->has_q) {
         //  Acked even where a value was refused: the sender must not keep
         //  for ever what no member will take
-        json_t *ack = json_pack ("{s:s, s:O}", "t", "ack", "q", q);
-        s_send (self, from, &ack);
+        char ack [64];
+        size_t size = (size_t) snprintf (ack, sizeof ack, "{\"t\":\"ack\",\"q\":%" PRIu64 "}",
+                                         msg->q);
+        s_send_text (self, from, ack, size);
     }
     return bad ? -1 : 0;
 }
@@ -1085,14 +1019,9 @@ s_on_put (s_dht_t *self, const char *from, json_t *msg)
 
 //  An ack from FROM: values it now holds that we may drop.
 static int
-s_on_ack (s_dht_t *self, const char *from, json_t *msg)
+s_on_ack (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *q = json_object_get (msg, "q");
-    if (!json_is_integer (q))
-        return -1;
-    char key [24];
-    snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
-    s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+    s_batch_t *batch = s_batch_lookup (self, msg->q);
     if (batch && batch->type == BATCH_PUT && streq (batch->owner, from)) {
         s_put_done (self, batch);
         s_batch_remove (self, batch->q);
@@ -1356,11 +1285,9 @@ s_tombs_send (s_dht_t *self, const char *to, zlistx_t *only)
 
 //  A tomb message: each tombstone checked and taken.
 static int
-s_on_tomb (s_dht_t *self, const char *from, json_t *msg)
+s_on_tomb (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *tombs = json_object_get (msg, "tombs");
-    if (!json_is_array (tombs))
-        return -1;
+    json_t *tombs = json_object_get (msg->json, "tombs");
     bool bad = false;
     size_t i;
     json_t *item;
@@ -1476,15 +1403,12 @@ s_stats_start (s_dht_t *self, const char *reqid)
 }
 
 static int
-s_on_stat (s_dht_t *self, const char *from, json_t *msg)
+s_on_stat (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *q = json_object_get (msg, "q"), *s = json_object_get (msg, "s");
-    if (!json_is_integer (q) || !json_is_object (s)
-    ||  !json_is_string (json_object_get (s, "name")))
-        return -1;
+    json_t *s = json_object_get (msg->json, "s");
     for (s_statreq_t *req = (s_statreq_t *) zlistx_first (self->statreqs); req;
          req = (s_statreq_t *) zlistx_next (self->statreqs))
-        if (req->q == (uint64_t) json_integer_value (q) && zhashx_lookup (req->waiting, from)) {
+        if (req->q == msg->q && zhashx_lookup (req->waiting, from)) {
             //  Only the fields we document, and only of their types
             json_t *clean = json_pack ("{s:O}", "name", json_object_get (s, "name"));
             const char *fields [] = { "entries", "records", "bytes", "cap", "hits",
@@ -1550,66 +1474,60 @@ s_on_member (s_dht_t *self, zmsg_t *msg)
     free (meta);
 }
 
+//  A CACHE message from FROM: decoded and checked (tm_cachemsg), then
+//  acted on.  Malformed (there or here): dropped and counted.
 static void
 s_on_recv (s_dht_t *self, const char *from, zframe_t *payload)
 {
-    json_t *msg = json_loadb ((const char *) zframe_data (payload), zframe_size (payload),
-                              0, NULL);
-    const char *type = json_string_value (json_object_get (msg, "t"));
+    tm_cachemsg_t *msg = strlen (from) == S_HEX - 1
+                       ? tm_cachemsg_decode (zframe_data (payload), zframe_size (payload)) : NULL;
     int rc = -1;
-    if (!type || strlen (from) != S_HEX - 1)
+    if (!msg)
         rc = -1;
     else
-    if (streq (type, "get"))
+    if (msg->type == TM_CACHEMSG_GET)
         rc = s_on_get (self, from, msg);
     else
-    if (streq (type, "got"))
+    if (msg->type == TM_CACHEMSG_GOT)
         rc = s_on_got (self, from, msg);
     else
-    if (streq (type, "put"))
+    if (msg->type == TM_CACHEMSG_PUT)
         rc = s_on_put (self, from, msg);
     else
-    if (streq (type, "ack"))
+    if (msg->type == TM_CACHEMSG_ACK)
         rc = s_on_ack (self, from, msg);
     else
-    if (streq (type, "tomb"))
+    if (msg->type == TM_CACHEMSG_TOMB)
         rc = s_on_tomb (self, from, msg);
     else
-    if (streq (type, "stats")) {
-        json_t *q = json_object_get (msg, "q");
-        if (json_is_integer (q)) {
-            json_t *answer = json_pack ("{s:s, s:O, s:o}", "t", "stat", "q", q,
-                                        "s", s_share_stats (self));
-            s_send (self, from, &answer);
-            rc = 0;
-        }
+    if (msg->type == TM_CACHEMSG_STATS) {
+        json_t *answer = json_pack ("{s:s, s:I, s:o}", "t", "stat", "q", (json_int_t) msg->q,
+                                    "s", s_share_stats (self));
+        s_send (self, from, &answer);
+        rc = 0;
     }
     else
-    if (streq (type, "stat"))
+    if (msg->type == TM_CACHEMSG_STAT)
         rc = s_on_stat (self, from, msg);
     if (rc != 0) {
         S_COUNT (self, malformed, 1);
-        tm_debug ("cache", "malformed %s message from %.16s", type ? type : "(no type)", from);
+        tm_debug ("cache", "malformed message (type %d) from %.16s", msg ? (int) msg->type : 0,
+                  from);
     }
-    json_decref (msg);
+    tm_cachemsg_destroy (&msg);
 }
 
 //  A get we sent that gossip could not: the owner is gone, as if silent.
 static void
 s_on_unsent (s_dht_t *self, zframe_t *payload)
 {
-    json_t *msg = json_loadb ((const char *) zframe_data (payload), zframe_size (payload),
-                              0, NULL);
-    json_t *q = json_object_get (msg, "q");
-    const char *type = json_string_value (json_object_get (msg, "t"));
-    if (type && streq (type, "get") && json_is_integer (q)) {
-        char key [24];
-        snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
-        s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+    tm_cachemsg_t *msg = tm_cachemsg_decode (zframe_data (payload), zframe_size (payload));
+    if (msg && msg->type == TM_CACHEMSG_GET) {
+        s_batch_t *batch = s_batch_lookup (self, msg->q);
         if (batch)
             batch->deadline = 0;
     }
-    json_decref (msg);
+    tm_cachemsg_destroy (&msg);
 }
 
 static void
