@@ -194,7 +194,6 @@ typedef struct {
     zhashx_t *placed;           //  id -> boot of the alive members at the last handoff
     double handoff_due;         //  When to hand off, 0 = not due
     uint64_t next_q;            //  Last message number
-    bool idle_work;             //  The share may have LRU work to do when idle
     bool terminated;
 } s_dht_t;
 
@@ -1795,10 +1794,13 @@ tm_dht_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     while (!self.terminated) {
         double next = self.db ? s_tick (&self) : tm_now () + 1.0;
+        //  The share's LRU work of recent gets, when due, is done when
+        //  nothing else is to be done (tm_cachedb.h)
+        double idle_at = self.db ? tm_cachedb_idle_at (self.db) : 0;
+        if (idle_at && idle_at < next)
+            next = idle_at;
         double now = tm_now ();
         long timeout = next > now ? (long) ((next - now) * 1000) + 1 : 0;
-        if (self.db && self.idle_work)
-            timeout = 0;        //  Only a look: the share's LRU work waits
         zmq_pollitem_t items [] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
             { self.cache ? zsock_resolve (self.cache) : NULL, -1,
@@ -1810,14 +1812,12 @@ tm_dht_actor (zsock_t *pipe, void *args)
                 continue;
             break;
         }
-        if (ready == 0 && self.db && self.idle_work) {
-            //  Nothing to answer: the LRU updates of the gets we served
-            //  (tm_cachedb.h), a step at a time so an ask waits little
-            self.idle_work = tm_cachedb_idle (self.db);
+        if (ready == 0 && idle_at && idle_at <= tm_now ()) {
+            //  Nothing to answer: a step of the LRU updates of the gets
+            //  we served, a step at a time so that an ask waits little
+            tm_cachedb_idle (self.db);
             continue;
         }
-        if (self.db)
-            self.idle_work = true;
         if (items [0].revents & ZMQ_POLLIN) {
             if (self.db)
                 s_handle_pipe (&self);
