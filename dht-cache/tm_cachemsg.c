@@ -119,6 +119,8 @@ s_fast_got (tm_cachemsg_t *self, const char **p, const char *end)
     for (size_t i = 0; i < count; i++) {
         items [i].value = elems [i].value;
         items [i].size = elems [i].size;
+        items [i].json = elems [i].json;
+        items [i].json_size = elems [i].json_size;
         items [i].left_out = elems [i].is_false;
     }
     free (elems);
@@ -128,19 +130,16 @@ s_fast_got (tm_cachemsg_t *self, const char **p, const char *end)
 static int
 s_fast_get (tm_cachemsg_t *self, const char **p, const char *end)
 {
+    uint8_t keys [TM_CACHEMSG_KEYS_MAX * 32];
+    size_t count = 0;
     if (s_fast_q (p, end, &self->q) != 0 || !tm_jsonstr_skip (p, end, ",\"k\":")
-    ||  s_fast_kind (p, end, &self->kind) != 0 || !tm_jsonstr_skip (p, end, ",\"keys\":["))
+    ||  s_fast_kind (p, end, &self->kind) != 0 || !tm_jsonstr_skip (p, end, ",\"keys\":")
+    ||  tm_cachemsg_read_keys (p, end, keys, TM_CACHEMSG_KEYS_MAX, &count) != 0)
         return -1;
     self->has_q = true;
-    tm_cachemsg_item_t *items = s_items_new (self, TM_CACHEMSG_KEYS_MAX);
-    size_t count = 0;
-    while (!tm_jsonstr_skip (p, end, "]")) {
-        if ((count && !tm_jsonstr_skip (p, end, ",")) || count == TM_CACHEMSG_KEYS_MAX
-        ||  s_fast_key (p, end, items [count].key) != 0)
-            return -1;
-        count++;
-    }
-    self->count = count;
+    tm_cachemsg_item_t *items = s_items_new (self, count);
+    for (size_t i = 0; i < count; i++)
+        memcpy (items [i].key, keys + 32 * i, 32);
     return 0;
 }
 
@@ -324,6 +323,26 @@ s_tree_read (tm_cachemsg_t *self, const char *data, size_t size)
 }
 
 //  ---------------------------------------------------------------------
+
+int
+tm_cachemsg_read_keys (const char **p, const char *end, uint8_t *keys, size_t max,
+                       size_t *count_p)
+{
+    assert (p && *p && end && (keys || max == 0) && count_p);
+    const char *at = *p;
+    size_t count = 0;
+    if (!tm_jsonstr_skip (&at, end, "["))
+        return -1;
+    while (!tm_jsonstr_skip (&at, end, "]")) {
+        if ((count && !tm_jsonstr_skip (&at, end, ",")) || count == max
+        ||  s_fast_key (&at, end, keys + 32 * count) != 0)
+            return -1;
+        count++;
+    }
+    *count_p = count;
+    *p = at;
+    return 0;
+}
 
 tm_cachemsg_t *
 tm_cachemsg_decode (const void *data, size_t size)

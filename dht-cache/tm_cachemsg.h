@@ -54,6 +54,12 @@ typedef struct {
                                 //  not [key, string] (the rest of the put
                                 //  still counts)
     size_t size;                //  The value's bytes, NUL excluded
+    const char *json;           //  got, read fast: the value as it stood in
+                                //  the message, a JSON string with its
+                                //  quotes (valid JSON, to copy into other
+                                //  JSON as it is; borrowed from the DATA
+                                //  decoded); else NULL
+    size_t json_size;           //  ... of this many bytes
     bool left_out;              //  got: false, "left out for size, ask again"
 } tm_cachemsg_item_t;
 
@@ -82,6 +88,14 @@ typedef struct {
 tm_cachemsg_t *tm_cachemsg_decode (const void *data, size_t size);
 
 void tm_cachemsg_destroy (tm_cachemsg_t **self_p);
+
+//  Reads the JSON array of keys at *P ("HEX" strings of 64 lowercase hex
+//  digits, no escapes, no white space), before END, into KEYS (room for
+//  MAX keys of 32 bytes).  Returns 0 with *COUNT_P keys and *P past the
+//  ']', or -1 if there is no such array of at most MAX keys at *P (*P
+//  unchanged).  For the agent's cache-get requests too.
+int tm_cachemsg_read_keys (const char **p, const char *end, uint8_t *keys, size_t max,
+                           size_t *count_p);
 
 //  A kind's name in messages, "entry" or "record"; and the kind of NAME
 //  (may be NULL) into *KIND: returns 0, or -1 if it names none.

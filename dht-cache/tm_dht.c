@@ -105,9 +105,13 @@ typedef struct {
     tm_cachedb_kind_t kind;     //  Entries or records
     size_t count;               //  Keys asked
     uint8_t *keys;              //  count * 32 bytes
-    char **values;              //  Found values (owned), NULL until found
+    char **values;              //  Found values as JSON strings, quotes
+                                //  included, as the answer holds them
+                                //  (owned), NULL until found
+    size_t *value_sizes;        //  ... and their sizes
     char **ids;                 //  Alive member ids when it started (owned)
     size_t ids_count;
+    size_t us;                  //  Our index in ids, SIZE_MAX if not there
     size_t *owners;             //  count * r indexes into ids, heaviest first
     uint8_t *owners_size;       //  Owners of each key
     uint8_t *next;              //  Position (in its owners) asked, or to ask
@@ -195,6 +199,9 @@ typedef struct {
     double handoff_due;         //  When to hand off, 0 = not due
     uint64_t next_q;            //  Last message number
     bool terminated;
+    bool signer_cached;         //  s_signer's last answer is valid ...
+    uint8_t signer_pk [TM_CACHE_PK];    //  ... for this key ...
+    int signer_was;             //  ... and was this s_signer_t
 } s_dht_t;
 
 //  ---------------------------------------------------------------------
@@ -314,12 +321,19 @@ typedef enum { SIGNER_OK, SIGNER_UNKNOWN, SIGNER_REVOKED } s_signer_t;
 static s_signer_t
 s_signer (s_dht_t *self, const uint8_t pk [TM_CACHE_PK])
 {
+    //  Most values of a lookup have one signer or a few: the last
+    //  answer, until the member table changes (s_on_member, SELF)
+    if (self->signer_cached && memcmp (pk, self->signer_pk, TM_CACHE_PK) == 0)
+        return self->signer_was;
     char hex [S_HEX];
     tm_cache_hex (pk, hex);
-    if (*self->self_id && streq (hex, self->self_id))
-        return SIGNER_OK;
     s_member_t *member = (s_member_t *) zhashx_lookup (self->members, hex);
-    return !member ? SIGNER_UNKNOWN : member->revoked ? SIGNER_REVOKED : SIGNER_OK;
+    s_signer_t signer = *self->self_id && streq (hex, self->self_id) ? SIGNER_OK
+                      : !member ? SIGNER_UNKNOWN : member->revoked ? SIGNER_REVOKED : SIGNER_OK;
+    memcpy (self->signer_pk, pk, TM_CACHE_PK);
+    self->signer_was = signer;
+    self->signer_cached = true;
+    return signer;
 }
 
 static bool
@@ -437,11 +451,13 @@ s_read_check (s_dht_t *self, tm_cachedb_kind_t kind, const char *hex, const char
     return READ_OK;
 }
 
-//  Our share's value of KIND under KEY in a new string, or NULL.  It is
-//  read-checked (s_read_check), and one that is never servable deleted:
+//  Our share's value of KIND under KEY in a new buffer (not
+//  NUL-terminated) of *SIZE_P bytes, or NULL.  It is read-checked
+//  (s_read_check) and can be written as a JSON string as it is
+//  (tm_jsonstr_writable), and one that is never servable is deleted:
 //  the same for our owner and for a peer's get.
 static char *
-s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32])
+s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], size_t *size_p)
 {
     char *value = NULL;
     size_t size = 0;
@@ -449,8 +465,8 @@ s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32])
         return NULL;
     char hex [S_HEX];
     tm_cache_hex (key, hex);
-    //  Values are JSON text: a NUL inside is corruption
-    s_read_t read = memchr (value, 0, size) ? READ_BAD
+    //  Values are JSON text: invalid UTF-8 or a NUL inside is corruption
+    s_read_t read = !tm_jsonstr_writable (value, size) ? READ_BAD
                   : s_read_check (self, kind, hex, value, size, false);
     if (read != READ_OK) {
         if (read == READ_BAD)
@@ -458,21 +474,28 @@ s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32])
         free (value);
         return NULL;
     }
-    //  tm_cachedb_get's buffer has no room for a NUL: one copy
-    char *text = (char *) malloc (size + 1);
-    assert (text);
-    memcpy (text, value, size);
-    text [size] = 0;
-    free (value);
-    return text;
+    *size_p = size;
+    return value;
 }
 
 //  Stores a checked value in our share.
 static void
-s_local_put (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], const char *value)
+s_local_put (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], const char *value,
+             size_t size)
 {
-    if (tm_cachedb_put (self->db, kind, key, value, strlen (value)) == 0)
+    if (tm_cachedb_put (self->db, kind, key, value, size) == 0)
         S_COUNT (self, puts, 1);
+}
+
+//  VALUE (SIZE bytes, tm_jsonstr_writable) as a JSON string, quotes
+//  included, in a new buffer of *JSON_SIZE_P bytes.
+static char *
+s_json_dup (const char *value, size_t size, size_t *json_size_p)
+{
+    char *json = (char *) malloc (tm_jsonstr_cost (value, size));
+    assert (json);
+    *json_size_p = (size_t) (tm_jsonstr_write (json, value, size) - json);
+    return json;
 }
 
 //  ---------------------------------------------------------------------
@@ -625,6 +648,7 @@ s_get_destroy (s_get_t **get_p)
         free (get->ids [i]);
     free (get->ids);
     free (get->values);
+    free (get->value_sizes);
     free (get->keys);
     free (get->owners);
     free (get->owners_size);
@@ -640,20 +664,27 @@ s_get_destroy (s_get_t **get_p)
 static void
 s_get_finish (s_dht_t *self, s_get_t *get)
 {
-    s_text_t text = { NULL, 0, 0 };
+    //  The values are JSON strings already: one buffer of the right
+    //  size, and a copy of each
+    size_t size = 2, found = 0;
+    for (size_t i = 0; i < get->count; i++)
+        size += 1 + (get->values [i] ? get->value_sizes [i] : 4);
+    s_text_t text = { (char *) malloc (size + 1), 0, size + 1 };
+    assert (text.data);
     s_text_add (&text, "[", 1);
-    size_t found = 0;
     for (size_t i = 0; i < get->count; i++) {
         if (i)
             s_text_add (&text, ",", 1);
-        if (get->values [i])
-            found += s_text_json_string (&text, get->values [i], strlen (get->values [i]));
+        if (get->values [i]) {
+            s_text_add (&text, get->values [i], get->value_sizes [i]);
+            found++;
+        }
         else
             s_text_add (&text, "null", 4);
     }
     s_text_add (&text, "]", 1);
     S_COUNT (self, found, found);
-    zsock_send (self->pipe, "sss", "GOT", get->reqid, text.data);
+    zsock_send (self->pipe, "ssb", "GOT", get->reqid, text.data, text.size);
     free (text.data);
     //  Invariant 3: its batches go first
     zlistx_t *dead = zlistx_new ();
@@ -670,68 +701,43 @@ s_get_finish (s_dht_t *self, s_get_t *get)
     s_get_destroy (&get);
 }
 
-//  Key I of GET was found (checked) at position POS of its owners: keep
-//  it, and write it back to the earlier owners that said they lacked it.
+//  Key I of GET was found (checked) at position POS of its owners: VALUE
+//  (SIZE bytes), and the same as a JSON string, JSON (taken; JSON_SIZE
+//  bytes).  Keeps it, and writes it back to the earlier owners that
+//  said they lacked it.
 static void
-s_get_found (s_dht_t *self, s_get_t *get, size_t i, size_t pos, char *value)
+s_get_found (s_dht_t *self, s_get_t *get, size_t i, size_t pos, const char *value, size_t size,
+             char *json, size_t json_size)
 {
-    get->values [i] = value;
+    get->values [i] = json;
+    get->value_sizes [i] = json_size;
     get->state [i] = KEY_DONE;
     get->pending--;
-    char hex [S_HEX];
-    tm_cache_hex (get->keys + 32 * i, hex);
+    char hex [S_HEX] = "";
     for (size_t p = 0; p < pos; p++) {
         if (!(get->missed [i] & (1u << p)))
             continue;
+        if (!*hex)
+            tm_cache_hex (get->keys + 32 * i, hex);
         const char *owner = get->ids [get->owners [i * self->r + p]];
         if (streq (owner, self->self_id)) {
             //  Into our share: the store path's full check (invariant 2),
             //  as a peer's value was only read-checked
-            if (s_check (self, get->kind, hex, value, strlen (value)) == 0)
-                s_local_put (self, get->kind, get->keys + 32 * i, value);
+            if (s_check (self, get->kind, hex, value, size) == 0)
+                s_local_put (self, get->kind, get->keys + 32 * i, value, size);
         }
         else
-            s_putbuf_add (self, owner, get->kind, hex, value, strlen (value), false);
+            s_putbuf_add (self, owner, get->kind, hex, value, size, false);
         S_COUNT (self, repaired, 1);
     }
 }
 
-//  Asks every key of GET that waits for an owner: ourselves at once,
-//  the others in batches, one message per owner and S_GET_BATCH keys.
-//  Answers GET if no key is left.  Returns true if it did (GET is gone).
-static bool
-s_get_advance (s_dht_t *self, s_get_t *get)
+//  Sends a get message to each other owner for the ASKING keys at ASKS
+//  (OWNER_OF: whose), S_GET_BATCH keys a message; COUNTS: keys per owner.
+static void
+s_get_send (s_dht_t *self, s_get_t *get, size_t *asks, size_t *owner_of, size_t asking,
+            size_t *counts)
 {
-    //  Per owner (an index into get->ids), the keys to ask it
-    size_t *counts = (size_t *) calloc (get->ids_count + 1, sizeof (size_t));
-    size_t *asks = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
-    size_t *owner_of = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
-    size_t asking = 0;
-    for (size_t i = 0; i < get->count; i++) {
-        while (get->state [i] == KEY_TODO) {
-            if (get->next [i] >= get->owners_size [i]) {
-                get->state [i] = KEY_DONE;
-                get->pending--;
-                break;
-            }
-            size_t owner = get->owners [i * self->r + get->next [i]];
-            if (streq (get->ids [owner], self->self_id)) {
-                char *value = s_local_get (self, get->kind, get->keys + 32 * i);
-                if (value)
-                    s_get_found (self, get, i, get->next [i], value);
-                else {
-                    get->missed [i] |= 1u << get->next [i];
-                    get->next [i]++;
-                }
-            }
-            else {
-                get->state [i] = KEY_ASKED;
-                owner_of [asking] = owner;
-                asks [asking++] = i;
-                counts [owner]++;
-            }
-        }
-    }
     for (size_t owner = 0; owner < get->ids_count; owner++) {
         if (!counts [owner])
             continue;
@@ -767,9 +773,70 @@ s_get_advance (s_dht_t *self, s_get_t *get)
         }
         free (text.data);
     }
+}
+
+//  Asks the keys of GET that wait for an owner other than us: one
+//  message per owner and S_GET_BATCH keys, and they are KEY_ASKED.  A
+//  key with no owner left is done; one whose next owner is us stays
+//  KEY_TODO, for s_get_advance.
+static void
+s_get_ask (s_dht_t *self, s_get_t *get)
+{
+    //  Per owner (an index into get->ids), the keys to ask it
+    size_t *counts = (size_t *) calloc (get->ids_count + 1, sizeof (size_t));
+    size_t *asks = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
+    size_t *owner_of = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
+    size_t asking = 0;
+    for (size_t i = 0; i < get->count; i++) {
+        if (get->state [i] != KEY_TODO)
+            continue;
+        if (get->next [i] >= get->owners_size [i]) {
+            get->state [i] = KEY_DONE;
+            get->pending--;
+            continue;
+        }
+        size_t owner = get->owners [i * self->r + get->next [i]];
+        if (owner != get->us) {
+            get->state [i] = KEY_ASKED;
+            owner_of [asking] = owner;
+            asks [asking++] = i;
+            counts [owner]++;
+        }
+    }
+    s_get_send (self, get, asks, owner_of, asking, counts);
     free (counts);
     free (asks);
     free (owner_of);
+}
+
+//  Asks every key of GET that waits for an owner: the other owners first
+//  (s_get_ask), so that they work while we read our own share for the
+//  keys whose next owner is us; a key we lack goes to its next owner, in
+//  another round.  Answers GET if no key is left.  Returns true if it
+//  did (GET is gone).
+static bool
+s_get_advance (s_dht_t *self, s_get_t *get)
+{
+    for (bool again = true; again; ) {
+        s_get_ask (self, get);
+        again = false;
+        for (size_t i = 0; i < get->count; i++) {
+            if (get->state [i] != KEY_TODO)
+                continue;       //  Asked, or done; else ours to read
+            size_t size, json_size;
+            char *value = s_local_get (self, get->kind, get->keys + 32 * i, &size);
+            if (value) {
+                char *json = s_json_dup (value, size, &json_size);
+                s_get_found (self, get, i, get->next [i], value, size, json, json_size);
+                free (value);
+            }
+            else {
+                get->missed [i] |= 1u << get->next [i];
+                get->next [i]++;
+                again = true;
+            }
+        }
+    }
     s_putbufs_flush (self);
     if (get->pending == 0) {
         s_get_finish (self, get);
@@ -794,6 +861,7 @@ s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint
     size_t n = get->count ? get->count : 1;
     get->keys = (uint8_t *) calloc (n, 32);
     get->values = (char **) calloc (n, sizeof (char *));
+    get->value_sizes = (size_t *) calloc (n, sizeof (size_t));
     get->owners = (size_t *) calloc (n * self->r, sizeof (size_t));
     get->owners_size = (uint8_t *) calloc (n, 1);
     get->next = (uint8_t *) calloc (n, 1);
@@ -810,12 +878,25 @@ s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint
     get->pending = get->count;
     if (get->count)
         memcpy (get->keys, keys, 32 * get->count);
-    for (size_t i = 0; i < get->count; i++)
-        get->owners_size [i] = (uint8_t) tm_rendezvous_owners (
-            get->keys + 32 * i, (const char *const *) get->ids, get->ids_count, self->r,
-            get->owners + i * self->r);
+    get->us = SIZE_MAX;
+    for (size_t m = 0; m < get->ids_count; m++)
+        if (streq (get->ids [m], self->self_id))
+            get->us = m;
     S_COUNT (self, gets, get->count);
     zlistx_add_end (self->gets, get);
+    for (size_t i = 0; i < get->count; i++) {
+        size_t *owners = get->owners + i * self->r;
+        get->owners_size [i] = (uint8_t) tm_rendezvous_owners (
+            get->keys + 32 * i, (const char *const *) get->ids, get->ids_count, self->r, owners);
+        //  If we own it, our share is read first (no message, no wait),
+        //  then the others in their order
+        for (size_t p = 1; p < get->owners_size [i]; p++)
+            if (owners [p] == get->us) {
+                memmove (owners + 1, owners, p * sizeof (size_t));
+                owners [0] = get->us;
+                break;
+            }
+    }
     s_get_advance (self, get);
 }
 
@@ -857,10 +938,18 @@ s_on_got (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
         //  asked, whether FROM lied or lags
         if (val->value
         &&  s_read_check (self, get->kind, hex, val->value, val->size, true) == READ_OK) {
-            char *copy = (char *) malloc (val->size + 1);
-            assert (copy);
-            memcpy (copy, val->value, val->size + 1);
-            s_get_found (self, get, i, pos, copy);
+            //  As it came, if it came in the fast layout (tm_cachemsg
+            //  read it strictly: valid JSON), else written again
+            size_t json_size = val->json_size;
+            char *json;
+            if (val->json) {
+                json = (char *) malloc (json_size);
+                assert (json);
+                memcpy (json, val->json, json_size);
+            }
+            else
+                json = s_json_dup (val->value, val->size, &json_size);
+            s_get_found (self, get, i, pos, val->value, val->size, json, json_size);
         }
         else {
             get->missed [i] |= 1u << pos;
@@ -886,8 +975,8 @@ s_on_get (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
     for (size_t i = 0; i < msg->count; i++) {
         if (i)
             s_text_add (&text, ",", 1);
-        char *value = s_local_get (self, msg->kind, msg->items [i].key);
-        size_t size = value ? strlen (value) : 0;
+        size_t size = 0;
+        char *value = s_local_get (self, msg->kind, msg->items [i].key, &size);
         size_t cost = value ? s_json_cost (value, size) : 8;
         if (!value)
             s_text_add (&text, "null", 4);
@@ -967,10 +1056,10 @@ s_put (s_dht_t *self, const char *kind_name, const char *items_text, const char 
         size_t n = tm_rendezvous_owners (item->key, (const char *const *) ids, count, self->r,
                                          owners);
         if (n == 0)             //  Not a member yet: keep it here
-            s_local_put (self, kind, item->key, item->value);
+            s_local_put (self, kind, item->key, item->value, item->size);
         for (size_t k = 0; k < n; k++) {
             if (streq (ids [owners [k]], self->self_id))
-                s_local_put (self, kind, item->key, item->value);
+                s_local_put (self, kind, item->key, item->value, item->size);
             else
                 s_putbuf_add (self, ids [owners [k]], kind, hex, item->value, item->size, false);
         }
@@ -1000,7 +1089,7 @@ s_on_put (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
         char hex [S_HEX];
         tm_cache_hex (item->key, hex);
         if (s_check (self, msg->kind, hex, item->value, item->size) == 0)
-            s_local_put (self, msg->kind, item->key, item->value);
+            s_local_put (self, msg->kind, item->key, item->value, item->size);
     }
     if (msg->has_q) {
         //  Acked even where a value was refused: the sender must not keep
@@ -1434,6 +1523,7 @@ s_on_stat (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 static void
 s_on_member (s_dht_t *self, zmsg_t *msg)
 {
+    self->signer_cached = false;    //  The table changes
     char *id = zmsg_popstr (msg), *name = zmsg_popstr (msg), *state = zmsg_popstr (msg);
     char *address = zmsg_popstr (msg), *meta = zmsg_popstr (msg);
     if (id && strlen (id) == S_HEX - 1 && name && state) {
@@ -1543,6 +1633,7 @@ s_handle_cache (s_dht_t *self)
         char *id = zmsg_popstr (msg);
         if (id && strlen (id) == S_HEX - 1)
             snprintf (self->self_id, sizeof self->self_id, "%s", id);
+        self->signer_cached = false;
         free (id);
     }
     else

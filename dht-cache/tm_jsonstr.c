@@ -273,8 +273,10 @@ tm_jsonstr_list (const char **p, const char *end, char *out, tm_jsonstr_elem_t *
             elem->is_false = true;
             continue;
         }
+        elem->json = at;
         if (tm_jsonstr_read (&at, end, out, &elem->size) != 0)
             goto fail;
+        elem->json_size = (size_t) (at - elem->json);
         elem->value = out;
         out += elem->size + 1;
     }

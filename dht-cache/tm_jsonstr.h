@@ -42,6 +42,10 @@ typedef struct {
     const char *value;          //  A string's decoded bytes (NUL-terminated),
                                 //  or NULL for null and false
     size_t size;                //  Its size, NUL excluded
+    const char *json;           //  The string as it stood in the input,
+                                //  quotes included (valid JSON: it can be
+                                //  copied into other JSON as it is)
+    size_t json_size;           //  ... of this many bytes
     bool is_false;              //  The element was false
 } tm_jsonstr_elem_t;
 
@@ -49,9 +53,10 @@ typedef struct {
 //  elements are strings, null or false, before END, decoding its strings
 //  one after another at OUT, which must have room for end - *p bytes.
 //  Returns 0 with a new array (caller frees) of *COUNT_P elements in
-//  *ELEMS_P (NULL if none), whose values point into OUT, and *P past the
-//  ']'; or -1 if there is no such array at *P (*P unchanged, *ELEMS_P
-//  NULL, the bytes at OUT undefined).
+//  *ELEMS_P (NULL if none), whose values point into OUT (and json into
+//  the input: OUT must not overlap it), and *P past the ']'; or -1 if
+//  there is no such array at *P (*P unchanged, *ELEMS_P NULL, the bytes
+//  at OUT undefined).
 int tm_jsonstr_list (const char **p, const char *end, char *out, tm_jsonstr_elem_t **elems_p,
                      size_t *count_p);
 
