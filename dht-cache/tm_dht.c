@@ -84,6 +84,7 @@
 #define S_HANDOFF_DELAY   0.2           //  s after a change before the handoff
 #define S_HANDOFF_FIRST_DELAY 2.0       //  s after SYNCED before our first handoff
 #define S_TOMB_BATCH      128           //  Tombstones per tomb message
+#define S_OWNERS_MEMO     32768         //  Keys whose owners are remembered (power of 2)
 
 #define S_COUNT(self, field, n) \
     __atomic_fetch_add (&(self)->stats->field, (n), __ATOMIC_RELAXED)
@@ -95,6 +96,14 @@ typedef struct {
     bool alive;                 //  Alive or suspect
     bool revoked;               //  Its key is revoked: nothing it signed counts
 } s_member_t;
+
+//  The owners of a key, as placed for the members of one epoch.
+typedef struct {
+    uint8_t key [32];
+    uint32_t epoch;             //  Its epoch (memo_epoch); 0: empty
+    uint8_t size;               //  Owners
+    uint16_t owners [S_R_MAX];  //  Indexes into memo_ids, heaviest first
+} s_memo_t;
 
 //  Where a GET's key is.
 typedef enum { KEY_TODO, KEY_ASKED, KEY_DONE } s_key_state_t;
@@ -199,6 +208,12 @@ typedef struct {
     double handoff_due;         //  When to hand off, 0 = not due
     uint64_t next_q;            //  Last message number
     bool terminated;
+    s_memo_t *owners_memo;      //  S_OWNERS_MEMO keys' owners, one per slot
+                                //  (allocated at the first GET)
+    char **memo_ids;            //  The alive members they index (owned), ...
+    size_t memo_count;
+    uint32_t memo_epoch;        //  ... as they stood in this epoch
+    bool memo_stale;            //  Members changed since: take them again
     bool signer_cached;         //  s_signer's last answer is valid ...
     uint8_t signer_pk [TM_CACHE_PK];    //  ... for this key ...
     int signer_was;             //  ... and was this s_signer_t
@@ -660,6 +675,13 @@ s_get_destroy (s_get_t **get_p)
     *get_p = NULL;
 }
 
+//  Frees a message's data once libzmq is done with it.
+static void
+s_free_data (void *data, void *hint)
+{
+    free (data);
+}
+
 //  Answers GET to our owner and forgets it and its batches.
 static void
 s_get_finish (s_dht_t *self, s_get_t *get)
@@ -684,8 +706,15 @@ s_get_finish (s_dht_t *self, s_get_t *get)
     }
     s_text_add (&text, "]", 1);
     S_COUNT (self, found, found);
-    zsock_send (self->pipe, "ssb", "GOT", get->reqid, text.data, text.size);
-    free (text.data);
+    //  Handed over, not copied: megabytes for a large GET (the owner
+    //  copies them once, into its reply)
+    void *pipe = zsock_resolve (self->pipe);
+    zmq_msg_t values;
+    zmq_msg_init_data (&values, text.data, text.size, s_free_data, NULL);
+    if (zmq_send (pipe, "GOT", 3, ZMQ_SNDMORE) != 3
+    ||  zmq_send (pipe, get->reqid, strlen (get->reqid), ZMQ_SNDMORE) < 0
+    ||  zmq_msg_send (&values, pipe, 0) < 0)
+        zmq_msg_close (&values);    //  The owner is gone: nothing waits
     //  Invariant 3: its batches go first
     zlistx_t *dead = zlistx_new ();
     for (s_batch_t *batch = (s_batch_t *) zhashx_first (self->batches); batch;
@@ -845,6 +874,60 @@ s_get_advance (s_dht_t *self, s_get_t *get)
     return false;
 }
 
+//  Takes the alive members again, in a new epoch of the owners memo, if
+//  they changed since it was last done: a GET's ids are these, in this
+//  order, so that the memo's indexes hold for it.
+static void
+s_memo_members (s_dht_t *self)
+{
+    if (self->memo_ids && !self->memo_stale)
+        return;
+    for (size_t m = 0; m < self->memo_count; m++)
+        free (self->memo_ids [m]);
+    free (self->memo_ids);
+    char **alive = s_alive_ids (self, &self->memo_count);
+    self->memo_ids = (char **) malloc ((self->memo_count + 1) * sizeof (char *));
+    for (size_t m = 0; m < self->memo_count; m++)
+        self->memo_ids [m] = strdup (alive [m]);
+    free (alive);
+    self->memo_epoch++;
+    self->memo_stale = false;
+}
+
+//  The owners of KEY among memo_ids (indexes into OWNERS, heaviest
+//  first); returns how many.  Rendezvous hashing costs about 0.7 us a
+//  key with 5 members (a BLAKE2b each): the owners of the keys looked
+//  up lately are remembered for the epoch, a slot per key (by its first
+//  bytes: a key that takes another's slot only costs that one the hash
+//  again), since runs look up the same keys again and again.
+static size_t
+s_owners (s_dht_t *self, const uint8_t key [32], size_t *owners)
+{
+    if (self->memo_count > UINT16_MAX)
+        return tm_rendezvous_owners (key, (const char *const *) self->memo_ids,
+                                     self->memo_count, self->r, owners);
+    if (!self->owners_memo) {
+        self->owners_memo = (s_memo_t *) calloc (S_OWNERS_MEMO, sizeof (s_memo_t));
+        assert (self->owners_memo);
+    }
+    uint32_t slot;
+    memcpy (&slot, key, sizeof slot);
+    s_memo_t *memo = &self->owners_memo [slot & (S_OWNERS_MEMO - 1)];
+    if (memo->epoch == self->memo_epoch && memcmp (memo->key, key, 32) == 0) {
+        for (size_t k = 0; k < memo->size; k++)
+            owners [k] = memo->owners [k];
+        return memo->size;
+    }
+    size_t size = tm_rendezvous_owners (key, (const char *const *) self->memo_ids,
+                                        self->memo_count, self->r, owners);
+    memcpy (memo->key, key, 32);
+    memo->epoch = self->memo_epoch;
+    memo->size = (uint8_t) size;
+    for (size_t k = 0; k < size; k++)
+        memo->owners [k] = (uint16_t) owners [k];
+    return size;
+}
+
 //  "GET" reqid kind keys from our owner: KEYS is SIZE bytes, 32 a key.
 static void
 s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint8_t *keys,
@@ -868,13 +951,11 @@ s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint
     get->state = (uint8_t *) calloc (n, 1);
     get->missed = (uint32_t *) calloc (n, sizeof (uint32_t));
     get->deadline = tm_now () + S_GET_TIME;
-    size_t alive_count;
-    char **alive = s_alive_ids (self, &alive_count);
-    get->ids = (char **) malloc ((alive_count + 1) * sizeof (char *));
-    for (size_t m = 0; m < alive_count; m++)
-        get->ids [m] = strdup (alive [m]);
-    get->ids_count = alive_count;
-    free (alive);
+    s_memo_members (self);
+    get->ids = (char **) malloc ((self->memo_count + 1) * sizeof (char *));
+    for (size_t m = 0; m < self->memo_count; m++)
+        get->ids [m] = strdup (self->memo_ids [m]);
+    get->ids_count = self->memo_count;
     get->pending = get->count;
     if (get->count)
         memcpy (get->keys, keys, 32 * get->count);
@@ -886,8 +967,7 @@ s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint
     zlistx_add_end (self->gets, get);
     for (size_t i = 0; i < get->count; i++) {
         size_t *owners = get->owners + i * self->r;
-        get->owners_size [i] = (uint8_t) tm_rendezvous_owners (
-            get->keys + 32 * i, (const char *const *) get->ids, get->ids_count, self->r, owners);
+        get->owners_size [i] = (uint8_t) s_owners (self, get->keys + 32 * i, owners);
         //  If we own it, our share is read first (no message, no wait),
         //  then the others in their order
         for (size_t p = 1; p < get->owners_size [i]; p++)
@@ -917,6 +997,7 @@ s_on_got (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
     if (!batch || batch->type != BATCH_GET || !streq (batch->owner, from))
         return 0;               //  Late (we gave up on it), or not for us
     s_get_t *get = batch->get;
+    bool retry = false;         //  Some key goes to an owner again
     if (msg->count != batch->size) {
         //  Garbage from that owner: as if it had not answered
         batch->deadline = 0;
@@ -929,8 +1010,10 @@ s_on_got (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
         const tm_cachemsg_item_t *val = &msg->items [j];
         size_t pos = get->next [i];
         get->state [i] = KEY_TODO;
-        if (val->left_out)
-            continue;           //  Left out for size: ask it again
+        if (val->left_out) {
+            retry = true;       //  Left out for size: ask it again
+            continue;
+        }
         char hex [S_HEX];
         tm_cache_hex (get->keys + 32 * i, hex);
         //  Read-checked only (s_read_check): FROM checked it when it
@@ -954,10 +1037,19 @@ s_on_got (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
         else {
             get->missed [i] |= 1u << pos;
             get->next [i]++;
+            retry = true;
         }
     }
     s_batch_remove (self, batch->q);
-    s_get_advance (self, get);
+    if (retry)
+        s_get_advance (self, get);
+    else {
+        //  Every key of it found: nothing to ask (no pass over the GET's
+        //  keys for each answer), only repairs to send
+        s_putbufs_flush (self);
+        if (get->pending == 0)
+            s_get_finish (self, get);
+    }
     return 0;
 }
 
@@ -1524,6 +1616,7 @@ static void
 s_on_member (s_dht_t *self, zmsg_t *msg)
 {
     self->signer_cached = false;    //  The table changes
+    self->memo_stale = true;
     char *id = zmsg_popstr (msg), *name = zmsg_popstr (msg), *state = zmsg_popstr (msg);
     char *address = zmsg_popstr (msg), *meta = zmsg_popstr (msg);
     if (id && strlen (id) == S_HEX - 1 && name && state) {
@@ -1634,6 +1727,7 @@ s_handle_cache (s_dht_t *self)
         if (id && strlen (id) == S_HEX - 1)
             snprintf (self->self_id, sizeof self->self_id, "%s", id);
         self->signer_cached = false;
+        self->memo_stale = true;
         free (id);
     }
     else
@@ -1861,6 +1955,10 @@ s_destroy (s_dht_t *self)
     zlistx_destroy (&self->tombs);
     zhashx_destroy (&self->tomb_ids);
     zhashx_destroy (&self->members);
+    for (size_t m = 0; m < self->memo_count; m++)
+        free (self->memo_ids [m]);
+    free (self->memo_ids);
+    free (self->owners_memo);
     zsock_destroy (&self->cache);
     tm_cachedb_destroy (&self->db);
     sodium_memzero (self->node_sk, sizeof self->node_sk);
