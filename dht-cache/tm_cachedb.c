@@ -53,7 +53,7 @@
 #define S_TOUCH_SLOTS   (2 * S_TOUCH_MAX)       //  Slots of their index (power of 2)
 #define S_TOUCH_DELAY   2.0         //  s a note waits for another use of its
                                     //  value (default of use_delay)
-#define S_IDLE_STEP     64          //  Notes made at once: about 0.5 ms, what a
+#define S_IDLE_STEP     16          //  Notes made at once: about 0.15 ms, what a
                                     //  request may wait for an idle step
 #define S_META_VERSION  1
 #define S_VALUE_KEY     (1 + TM_CACHEDB_KEY)

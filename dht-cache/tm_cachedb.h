@@ -112,11 +112,11 @@ void tm_cachedb_each (tm_cachedb_t *self, tm_cachedb_kind_t kind,
 //  own cap does not change.
 size_t tm_cachedb_gc (tm_cachedb_t *self, uint64_t cap);
 
-//  Does a little of the LRU work of recent gets that is due (a few dozen
-//  gets' worth, half a millisecond or so): for an owner to call when it
-//  has nothing else to do, again while it returns true (more is due).
-//  Returns false when nothing more is due now (tm_cachedb_idle_at says
-//  when), or if read-only or degraded.
+//  Does a little of the LRU work of recent gets that is due (16 gets'
+//  worth, 0.1 to 0.2 ms): for an owner to call when it has nothing else
+//  to do, again while it returns true (more is due).  Returns false when
+//  nothing more is due now (tm_cachedb_idle_at says when), or if
+//  read-only or degraded.
 bool tm_cachedb_idle (tm_cachedb_t *self);
 
 //  When (tm_now ()) the next LRU work of recent gets is due, for
