@@ -28,12 +28,20 @@
     without a jansson tree; every message is decoded and checked there
     (tm_cachemsg_decode) before anything here acts on it.  A message
     that does not parse, or a field of the wrong type, is dropped and
-    counted (stats malformed); a value that does not
-    decode, names another key, fails its signature (checked when a value
-    is stored, not when it is read: invariant 2) or has a signer that
-    is not a member (revoked, or never one) is dropped and counted
-    (malformed, bad_signature); a covered entry (tombstone) likewise
-    (tombstoned).
+    counted (stats malformed); a value that does not decode, names
+    another key, fails its signature (checked when a value is stored,
+    not when it is read: invariant 2) or has a signer that is not a
+    member (revoked, or never one) is dropped and counted (malformed,
+    bad_signature); a covered entry (tombstone) likewise (tombstoned).
+
+    GET (the read path, timed in docs/benchmarks.md): the keys' owners
+    are placed by rendezvous hashing and remembered for the current
+    members (s_owners); the keys other owners hold are asked first, one
+    get per owner and S_GET_BATCH keys, then our own share is read for
+    the keys we own (no message: R/N of them).  A found value is kept as
+    the JSON string the answer holds, a peer's as it came in its got
+    (tm_cachemsg read it as strictly as jansson would), ours written
+    once: the answer is a copy of each, handed to our owner whole.
 
     Invariants:
     1. Every GET from the owner gets exactly one GOT: when every key is

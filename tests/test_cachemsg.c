@@ -49,7 +49,10 @@ s_value_is (const tm_cachemsg_item_t *item, const char *want)
 
 Test (cachemsg, got_in_the_writers_layout_is_read_fast)
 {
-    tm_cachemsg_t *msg = s_decode ("{\"t\":\"got\",\"q\":42,\"vals\":[\"" S_VALUE "\",null,false]}");
+    //  Decoded in place here, not from a copy: the json spans point into
+    //  the payload, which must outlive them
+    const char *payload = "{\"t\":\"got\",\"q\":42,\"vals\":[\"" S_VALUE "\",null,false]}";
+    tm_cachemsg_t *msg = tm_cachemsg_decode (payload, strlen (payload));
     cr_assert_not_null (msg);
     cr_assert (msg->fast);
     cr_assert_eq (msg->type, TM_CACHEMSG_GOT);
@@ -57,6 +60,10 @@ Test (cachemsg, got_in_the_writers_layout_is_read_fast)
     cr_assert_eq (msg->q, 42);
     cr_assert_eq (msg->count, 3);
     s_value_is (&msg->items [0], S_VALUE_DECODED);
+    //  ... and as it stood in the message, to be passed on as it is
+    const char *json = "\"" S_VALUE "\"";
+    cr_assert_eq (msg->items [0].json, strstr (payload, json));
+    cr_assert_eq (msg->items [0].json_size, strlen (json));
     cr_assert_null (msg->items [1].value);
     cr_assert_not (msg->items [1].left_out);
     cr_assert_null (msg->items [2].value);
