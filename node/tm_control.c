@@ -218,6 +218,14 @@ tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply)
 }
 
 void
+tm_control_reply_text (zsock_t *server, zframe_t **routing_id, const char *text, size_t size)
+{
+    assert (server && routing_id && *routing_id && text);
+    zframe_t *reply = zframe_new (text, size);
+    tm_control_reply_frame (server, routing_id, &reply);
+}
+
+void
 tm_control_reply_frame (zsock_t *server, zframe_t **routing_id, zframe_t **reply)
 {
     assert (server && routing_id && *routing_id && reply && *reply);

@@ -89,10 +89,14 @@ json_t *tm_control_parse (zsock_t *server, zmsg_t **msg_p, zframe_t **routing_id
 //  Sends REPLY (taken: json_decref'ed) to ROUTING_ID (destroyed).
 void tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply);
 
-//  Sends REPLY (taken), a frame of JSON text written by the agent
-//  itself (it MUST be one valid JSON object: the CLI parses it), to
-//  ROUTING_ID (destroyed).  For large replies whose parts are text
-//  already (cache-get's values): no tree to build and dump, no copy.
+//  Sends SIZE bytes of TEXT, a reply already written as JSON text by
+//  the agent itself (it MUST be one valid JSON object: the CLI parses
+//  it), to ROUTING_ID (destroyed).  For large replies whose parts are
+//  text already (cache-get's values): no tree to build and dump.
+void tm_control_reply_text (zsock_t *server, zframe_t **routing_id, const char *text,
+                            size_t size);
+
+//  The same for REPLY, a frame of such text (taken): not even a copy.
 void tm_control_reply_frame (zsock_t *server, zframe_t **routing_id, zframe_t **reply);
 
 //  Builds {"ok": false, "error": MESSAGE}.
