@@ -6,7 +6,9 @@
 */
 #include "tm_cacheclient.h"
 #include "tm_cacheentry.h"
+#include "tm_cachemsg.h"
 #include "tm_control.h"
+#include "tm_jsonstr.h"
 #include <sodium.h>
 
 #define TM_CACHECLIENT_BATCH    4096    //  Keys per control request
@@ -105,12 +107,6 @@ tm_cacheclient_member (tm_cacheclient_t *self)
     return self->member;
 }
 
-static const char *
-s_kind_name (tm_cachedb_kind_t kind)
-{
-    return kind == TM_CACHEDB_ENTRY ? "entry" : "record";
-}
-
 //  True if a local entry value may be served.  The share is trusted on
 //  reads (docs/caching.md, 4): what this process put was signed by it
 //  or verified by its caller (tm_runcache), and no put stores a covered
@@ -178,114 +174,39 @@ s_call (tm_cacheclient_t *self, json_t *request, char **err)
     return reply;
 }
 
-//  Reads the JSON string at *P (past its opening quote) into a new
-//  NUL-terminated string, and *P past its closing quote.  Returns NULL
-//  on an escape it does not take (\u of a non-ASCII character: the
-//  caller falls back to jansson) or on a malformed string.
-static char *
-s_fast_string (const char **p, const char *end)
-{
-    const char *from = *p;
-    const char *close = from;
-    bool escaped = false;
-    while (close < end && *close != '"') {
-        if (*close == '\\') {
-            escaped = true;
-            close++;
-        }
-        close++;
-    }
-    if (close >= end)
-        return NULL;
-    char *out = (char *) malloc ((size_t) (close - from) + 1);
-    assert (out);
-    if (!escaped) {
-        memcpy (out, from, (size_t) (close - from));
-        out [close - from] = 0;
-        *p = close + 1;
-        return out;
-    }
-    char *to = out;
-    for (const char *c = from; c < close; c++) {
-        if (*c != '\\') {
-            *to++ = *c;
-            continue;
-        }
-        c++;
-        switch (*c) {
-            case '"': case '\\': case '/': *to++ = *c; break;
-            case 'b': *to++ = '\b'; break;
-            case 'f': *to++ = '\f'; break;
-            case 'n': *to++ = '\n'; break;
-            case 'r': *to++ = '\r'; break;
-            case 't': *to++ = '\t'; break;
-            case 'u': {
-                unsigned code = 0;
-                if (close - c < 5 || sscanf (c + 1, "%4x", &code) != 1 || code == 0
-                ||  code >= 0x80) {
-                    free (out);
-                    return NULL;
-                }
-                *to++ = (char) code;
-                c += 4;
-                break;
-            }
-            default:
-                free (out);
-                return NULL;
-        }
-    }
-    *to = 0;
-    *p = close + 1;
-    return out;
-}
-
 //  Reads an agent's cache-get reply TEXT as the agent writes it,
 //  {"ok":true,"values":[string|null, ...]}, into COUNT VALUES, without
 //  building a jansson tree: the reply is megabytes of escaped JSON for
-//  a large batch, and parsing it was a quarter of an all-hit run.
+//  a large batch, and parsing it was a quarter of an all-hit run.  Its
+//  strings are read as strictly as jansson would (tm_jsonstr.h).
 //  Returns 0, or -1 (VALUES untouched) on anything else: the caller
 //  parses it with jansson then.
 static int
 s_fast_values (const char *text, size_t size, char **values, size_t count)
 {
-    static const char head [] = "{\"ok\":true,\"values\":[";
     const char *p = text, *end = text + size;
-    if (size < sizeof head || memcmp (p, head, sizeof head - 1) != 0)
-        return -1;
-    p += sizeof head - 1;
-    char **got = (char **) calloc (count + 1, sizeof (char *));
-    assert (got);
-    size_t n = 0;
-    bool ok = true;
-    while (ok && p < end && *p != ']') {
-        if (n && *p++ != ',')
-            ok = false;
-        else
-        if (n == count)
-            ok = false;
-        else
-        if (end - p >= 4 && memcmp (p, "null", 4) == 0) {
-            p += 4;
-            n++;
-        }
-        else
-        if (*p == '"') {
-            p++;
-            got [n] = s_fast_string (&p, end);
-            ok = got [n++] != NULL;
-        }
-        else
-            ok = false;
+    char *out = (char *) malloc (size + 1);
+    assert (out);
+    tm_jsonstr_elem_t *elems = NULL;
+    size_t found = 0;
+    int rc = -1;
+    if (tm_jsonstr_skip (&p, end, "{\"ok\":true,\"values\":")
+    &&  tm_jsonstr_list (&p, end, out, &elems, &found) == 0
+    &&  found == count && tm_jsonstr_skip (&p, end, "}") && p == end) {
+        rc = 0;
+        for (size_t i = 0; i < count; i++)
+            if (elems [i].is_false)
+                rc = -1;
     }
-    ok = ok && n == count && end - p == 2 && memcmp (p, "]}", 2) == 0;
-    for (size_t i = 0; i < count; i++)
-        if (ok)
-            values [i] = got [i];
-        else
-            free (got [i]);
-    free (got);
-    return ok ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        if (elems [i].value) {
+            values [i] = (char *) malloc (elems [i].size + 1);
+            assert (values [i]);
+            memcpy (values [i], elems [i].value, elems [i].size + 1);
+        }
+    free (elems);
+    free (out);
+    return rc;
 }
 
 static int
@@ -299,7 +220,7 @@ s_agent_get (tm_cacheclient_t *self, tm_cachedb_kind_t kind, char **keys, size_t
         for (size_t i = 0; i < batch; i++)
             json_array_append_new (list, json_string (keys [first + i]));
         json_t *request = json_pack ("{s:s, s:s, s:o}", "cmd", "cache-get",
-                                     "kind", s_kind_name (kind), "keys", list);
+                                     "kind", tm_cachemsg_kind_name (kind), "keys", list);
         size_t size = 0;
         char *text = tm_control_call_text (self->datadir, request, TM_CACHECLIENT_TIMEOUT,
                                            &size, err);
@@ -386,7 +307,7 @@ tm_cacheclient_put (tm_cacheclient_t *self, tm_cachedb_kind_t kind, char **keys,
             json_array_append_new (items, json_pack ("[s, s]", keys [first + i],
                                                      values [first + i]));
         json_t *reply = s_call (self, json_pack ("{s:s, s:s, s:o}", "cmd", "cache-put",
-                                                 "kind", s_kind_name (kind), "items", items), err);
+                                                 "kind", tm_cachemsg_kind_name (kind), "items", items), err);
         if (!reply)
             return -1;
         json_decref (reply);

@@ -21,35 +21,53 @@
          the number of tombstones.  On open it is read back (a missing
          or malformed meta is recomputed by scanning the uses).
       4. bytes <= cap after every put and gc that succeeded.
-    A get moves its value to the young end of the age index.  Those
-    updates (delete 'a' old, put 'a' new, put 'u') go into a batch with
-    an index (WriteBatchWithIndex, read through by the next get of the
-    same key) flushed every S_USES_BATCH gets and before any other
-    write, so a get costs one write per S_USES_BATCH.  A crash loses at
-    most those recent uses, never a value or a counter.
-    Before that, a get only notes its key (touched, up to S_TOUCH_MAX):
-    reading the old use and writing the batch, which cost more than the
-    get's own read, is done later, by tm_cachedb_idle when the owner has
-    nothing else to do, or before anything that reads or writes uses
-    (put, delete, gc, flush, destroy), or when the list is full.  So
-    the LRU order is exact whenever it is used; only a lookup's answer
-    no longer waits for it.
+    A get moves its value to the young end of the age index: delete 'a'
+    old, put 'a' new, put 'u'.  That costs eight to ten times the get's
+    own read (a read of the use and three writes at random places in
+    the memtable, about 10 us), so a get only notes its key; the uses
+    are made later, in one write per step:
+      - A noted use waits S_TOUCH_DELAY, for the next use of the same
+        value: a value used again is noted again, at the end, and its
+        earlier note dropped (the index of notes), so a value used many
+        times in a burst (a suite looked up again, the same key asked
+        by several runs) is moved once, to where its last use puts it.
+      - tm_cachedb_idle makes the due ones, S_IDLE_STEP at a time, when
+        the owner has nothing else to do; all are made before anything
+        that needs the age order (a put that evicts, gc, flush, destroy)
+        and, S_IDLE_STEP of them, when S_TOUCH_MAX distinct values wait.
+    So the LRU order is exact whenever it is used; only a lookup's answer
+    no longer waits for it.  A crash loses the noted uses (at most
+    S_TOUCH_MAX, from the last few seconds), never a value or a counter.
+    Uses are always written in the step that makes them: nothing between
+    steps is unwritten, so reads need no read-through of a batch.
 */
 #include "tm_cachedb.h"
 #include <errno.h>
+#include <math.h>
 #include <rocksdb/c.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #define S_DEFAULT_CAP   (1024ULL * 1024 * 1024)
-#define S_USES_BATCH    128         //  Gets between flushes of their uses
-#define S_TOUCH_MAX     16384       //  Gets noted before their uses are made
-#define S_TOUCH_KEY     (1 + TM_CACHEDB_KEY)    //  Kind, key
-#define S_IDLE_STEP     256         //  Noted gets tm_cachedb_idle makes at once
+#define S_TOUCH_MAX     16384       //  Notes (of distinct values) kept
+#define S_TOUCH_SLOTS   (2 * S_TOUCH_MAX)       //  Slots of their index (power of 2)
+#define S_TOUCH_DELAY   2.0         //  s a note waits for another use of its
+                                    //  value (default of use_delay)
+#define S_IDLE_STEP     16          //  Notes made at once: about 0.15 ms, what a
+                                    //  request may wait for an idle step
 #define S_META_VERSION  1
 #define S_VALUE_KEY     (1 + TM_CACHEDB_KEY)
 #define S_USE_KEY       (2 + TM_CACHEDB_KEY)
 #define S_AGE_KEY       9
 #define S_USE_SIZE      16
+
+//  A get noted, whose use is not made yet.
+typedef struct {
+    uint8_t kind;                   //  tm_cachedb_kind_t
+    bool live;                      //  Not made, nor noted again later
+    uint8_t key [TM_CACHEDB_KEY];
+    double noted;                   //  When (tm_now ())
+} s_note_t;
 
 struct _tm_cachedb_t {
     char *path;                     //  DATADIR/cache
@@ -57,13 +75,14 @@ struct _tm_cachedb_t {
     rocksdb_options_t *options;     //  Its options
     rocksdb_readoptions_t *read;    //  Default read options
     rocksdb_writeoptions_t *write;  //  Default write options
-    rocksdb_writebatch_wi_t *uses;  //  Pending LRU updates of gets
-    size_t uses_pending;            //  Gets in uses not yet flushed
-    uint8_t *touched;               //  Gets noted, not in uses yet: S_TOUCH_KEY
-                                    //  bytes each, oldest first (allocated
-                                    //  at the first)
-    size_t touched_size;            //  How many
-    size_t touched_done;            //  The first ones already made (idle)
+    s_note_t *notes;                //  Gets noted, their uses not made, oldest
+                                    //  first (allocated at the first get)
+    size_t notes_size;              //  Notes, dead ones included
+    size_t notes_done;              //  The first ones, all dead
+    uint32_t *note_slots;           //  Index: (kind, key) -> 1 + its last note;
+                                    //  0 free (open addressing, linear probes)
+    uint8_t note_hash_key [crypto_shorthash_KEYBYTES];  //  Of the index
+    double use_delay;               //  s a note waits (S_TOUCH_DELAY)
     uint64_t next_seq;              //  Next last-use sequence number
     char *reason;                   //  Why degraded, NULL if not
     tm_cachedb_stats_t stats;       //  Counters, as reported
@@ -186,25 +205,16 @@ s_read (tm_cachedb_t *self, const char *key, size_t key_size, size_t *size_p, bo
     return value;
 }
 
-//  Reads the use of (KIND, KEY), through pending get updates.  Returns
-//  0 with *SEQ and *COUNTED, or -1 if it has none (or on a read error:
-//  then *FAILED is set).
+//  Reads the use of (KIND, KEY).  Returns 0 with *SEQ and *COUNTED, or
+//  -1 if it has none (or on a read error: then *FAILED is set).
 static int
 s_read_use (tm_cachedb_t *self, tm_cachedb_kind_t kind, const uint8_t *key,
             uint64_t *seq, uint64_t *counted, bool *failed)
 {
     char use_key [S_USE_KEY];
     s_use_key (kind, key, use_key);
-    char *rocks_err = NULL;
     size_t size = 0;
-    char *value = rocksdb_writebatch_wi_get_from_batch_and_db (
-        self->uses, self->db, self->read, use_key, sizeof use_key, &size, &rocks_err);
-    if (rocks_err) {
-        s_failed (self, "cannot read", &rocks_err);
-        free (value);
-        *failed = true;
-        return -1;
-    }
+    char *value = s_read (self, use_key, sizeof use_key, &size, failed);
     int rc = -1;
     if (value && size == S_USE_SIZE) {
         *seq = s_be64_get ((const uint8_t *) value);
@@ -249,50 +259,151 @@ s_commit (tm_cachedb_t *self, rocksdb_writebatch_t **batch_p, const s_counts_t *
     return 0;
 }
 
-//  Writes the pending uses of gets.  Returns 0, or -1 (degraded).
-static void s_touch (tm_cachedb_t *self, tm_cachedb_kind_t kind, const uint8_t *key);
+// ---------------------------------------------------------------- uses of gets
 
-//  Makes the uses of up to MAX noted gets, oldest first.  Returns true
-//  if some are left.
-static bool
-s_apply_touches (tm_cachedb_t *self, size_t max)
+//  The slot of the index for (KIND, KEY): the one that holds its last
+//  note, or the free one where it would go.  Hashed with a key of our
+//  own (SipHash): keys come from members, who could choose them to
+//  collide in a hash they can compute.
+static uint32_t *
+s_note_slot (tm_cachedb_t *self, tm_cachedb_kind_t kind, const uint8_t *key)
 {
-    size_t i = self->touched_done;
-    for (; i < self->touched_size && max; i++, max--) {
-        const uint8_t *touch = self->touched + i * S_TOUCH_KEY;
-        s_touch (self, (tm_cachedb_kind_t) touch [0], touch + 1);
+    uint8_t hash [crypto_shorthash_BYTES];
+    crypto_shorthash (hash, key, TM_CACHEDB_KEY, self->note_hash_key);
+    uint64_t bits;
+    memcpy (&bits, hash, sizeof bits);
+    size_t at = (size_t) (bits ^ kind) & (S_TOUCH_SLOTS - 1);
+    while (self->note_slots [at]) {
+        const s_note_t *note = &self->notes [self->note_slots [at] - 1];
+        if (note->kind == kind && memcmp (note->key, key, TM_CACHEDB_KEY) == 0)
+            break;
+        at = (at + 1) & (S_TOUCH_SLOTS - 1);
     }
-    if (i == self->touched_size)
-        self->touched_size = self->touched_done = 0;
-    else
-        self->touched_done = i;
-    return self->touched_size != 0;
+    return &self->note_slots [at];
 }
 
-//  Writes the batch of uses (not the noted gets: s_flush_uses).
+//  Drops the dead notes (made, or noted again later) and rebuilds the
+//  index of the live ones, which keep their order.
+static void
+s_notes_compact (tm_cachedb_t *self)
+{
+    size_t live = 0;
+    for (size_t i = self->notes_done; i < self->notes_size; i++)
+        if (self->notes [i].live)
+            self->notes [live++] = self->notes [i];
+    self->notes_size = live;
+    self->notes_done = 0;
+    memset (self->note_slots, 0, S_TOUCH_SLOTS * sizeof (uint32_t));
+    for (size_t i = 0; i < live; i++)
+        *s_note_slot (self, (tm_cachedb_kind_t) self->notes [i].kind, self->notes [i].key)
+            = (uint32_t) (i + 1);
+}
+
+//  Skips the dead notes at the front; returns the oldest live one, or NULL.
+static s_note_t *
+s_notes_front (tm_cachedb_t *self)
+{
+    while (self->notes_done < self->notes_size && !self->notes [self->notes_done].live)
+        self->notes_done++;
+    if (self->notes_done == self->notes_size) {
+        //  All made: start again from an empty list and index
+        if (self->notes_size)
+            memset (self->note_slots, 0, S_TOUCH_SLOTS * sizeof (uint32_t));
+        self->notes_size = self->notes_done = 0;
+        return NULL;
+    }
+    return &self->notes [self->notes_done];
+}
+
+//  Adds to BATCH the use of (KIND, KEY), just read: it becomes the most
+//  recently used value.
+static void
+s_touch (tm_cachedb_t *self, rocksdb_writebatch_t *batch, tm_cachedb_kind_t kind,
+         const uint8_t *key)
+{
+    uint64_t seq, counted;
+    bool failed = false;
+    if (s_read_use (self, kind, key, &seq, &counted, &failed))
+        return;                 //  Gone since (deleted, evicted)
+    char age_key [S_AGE_KEY], use_key [S_USE_KEY], value_key [S_VALUE_KEY];
+    uint8_t use [S_USE_SIZE];
+    s_age_key (seq, age_key);
+    rocksdb_writebatch_delete (batch, age_key, sizeof age_key);
+    seq = self->next_seq++;
+    s_age_key (seq, age_key);
+    s_value_key (kind, key, value_key);
+    rocksdb_writebatch_put (batch, age_key, sizeof age_key, value_key, sizeof value_key);
+    s_use_key (kind, key, use_key);
+    s_be64_put (use, seq);
+    s_be64_put (use + 8, counted);
+    rocksdb_writebatch_put (batch, use_key, sizeof use_key, (const char *) use, sizeof use);
+}
+
+//  Makes the uses of up to MAX notes, oldest first, of those noted at or
+//  before DUE, and writes them at once.  Returns 0, or -1 on a write
+//  error (degraded).
 static int
-s_write_uses (tm_cachedb_t *self)
+s_apply_touches (tm_cachedb_t *self, size_t max, double due)
 {
-    if (self->uses_pending == 0)
-        return 0;
-    char *rocks_err = NULL;
-    rocksdb_write_writebatch_wi (self->db, self->write, self->uses, &rocks_err);
-    rocksdb_writebatch_wi_clear (self->uses);
-    self->uses_pending = 0;
-    if (rocks_err) {
-        s_failed (self, "cannot write", &rocks_err);
-        return -1;
+    rocksdb_writebatch_t *batch = rocksdb_writebatch_create ();
+    s_note_t *note;
+    while (max && s_usable (self) && (note = s_notes_front (self)) && note->noted <= due) {
+        s_touch (self, batch, (tm_cachedb_kind_t) note->kind, note->key);
+        note->live = false;
+        max--;
     }
-    return 0;
+    int rc = 0;
+    if (rocksdb_writebatch_count (batch) && s_usable (self)) {
+        char *rocks_err = NULL;
+        rocksdb_write (self->db, self->write, batch, &rocks_err);
+        if (rocks_err) {
+            s_failed (self, "cannot write", &rocks_err);
+            rc = -1;
+        }
+    }
+    rocksdb_writebatch_destroy (batch);
+    return s_usable (self) ? rc : -1;
 }
 
-//  Makes the uses of every noted get and writes them: before anything
-//  that reads or changes uses or the age index.
+//  Makes the uses of every noted get: before anything that needs the
+//  age order.  Returns 0, or -1 (degraded).
 static int
 s_flush_uses (tm_cachedb_t *self)
 {
-    s_apply_touches (self, SIZE_MAX);
-    return s_write_uses (self);
+    while (s_usable (self) && s_notes_front (self))
+        if (s_apply_touches (self, SIZE_MAX, INFINITY))
+            return -1;
+    return s_usable (self) ? 0 : -1;
+}
+
+//  Notes a get of (KIND, KEY): its use is made later (banner).
+static void
+s_note (tm_cachedb_t *self, tm_cachedb_kind_t kind, const uint8_t *key)
+{
+    if (!self->notes) {
+        self->notes = (s_note_t *) malloc (S_TOUCH_MAX * sizeof (s_note_t));
+        self->note_slots = (uint32_t *) calloc (S_TOUCH_SLOTS, sizeof (uint32_t));
+        assert (self->notes && self->note_slots);
+    }
+    if (self->notes_size == S_TOUCH_MAX) {
+        s_notes_compact (self);
+        if (self->notes_size == S_TOUCH_MAX) {
+            //  As many values wait as we keep: the oldest are made now
+            s_apply_touches (self, S_IDLE_STEP, INFINITY);
+            s_notes_compact (self);
+        }
+        if (self->notes_size == S_TOUCH_MAX)
+            return;             //  Degraded meanwhile
+    }
+    uint32_t *slot = s_note_slot (self, kind, key);
+    if (*slot)
+        self->notes [*slot - 1].live = false;   //  Noted again: this one counts
+    s_note_t *note = &self->notes [self->notes_size++];
+    note->kind = (uint8_t) kind;
+    note->live = true;
+    memcpy (note->key, key, TM_CACHEDB_KEY);
+    note->noted = tm_now ();
+    *slot = (uint32_t) self->notes_size;
 }
 
 //  Adds to BATCH the eviction of least recently used values until
@@ -441,6 +552,10 @@ tm_cachedb_t *
 tm_cachedb_new (const char *datadir, uint64_t cap, char **err)
 {
     assert (datadir);
+    if (sodium_init () < 0) {
+        tm_fail (err, "cache: libsodium failed to initialise");
+        return NULL;
+    }
     char *path = tm_strdupf ("%s/cache", datadir);
     if (mkdir (datadir, 0700) != 0 && errno != EEXIST) {
         tm_fail (err, "cannot create %s: %s", datadir, strerror (errno));
@@ -463,8 +578,9 @@ tm_cachedb_new (const char *datadir, uint64_t cap, char **err)
     rocksdb_options_set_info_log_level (self->options, 4);  //  HEADER only
     self->read = rocksdb_readoptions_create ();
     self->write = rocksdb_writeoptions_create ();
-    self->uses = rocksdb_writebatch_wi_create (0, 1);
     self->next_seq = 1;
+    self->use_delay = S_TOUCH_DELAY;
+    randombytes_buf (self->note_hash_key, sizeof self->note_hash_key);
 
     char *rocks_err = NULL;
     self->db = rocksdb_open (self->options, path, &rocks_err);
@@ -495,8 +611,8 @@ tm_cachedb_destroy (tm_cachedb_t **self_p)
         s_flush_uses (self);
     if (self->db)
         rocksdb_close (self->db);
-    rocksdb_writebatch_wi_destroy (self->uses);
-    free (self->touched);
+    free (self->notes);
+    free (self->note_slots);
     rocksdb_writeoptions_destroy (self->write);
     rocksdb_readoptions_destroy (self->read);
     rocksdb_options_destroy (self->options);
@@ -507,30 +623,6 @@ tm_cachedb_destroy (tm_cachedb_t **self_p)
 }
 
 // ---------------------------------------------------------------- values
-
-//  Makes (KIND, KEY), just read, the most recently used value.
-static void
-s_touch (tm_cachedb_t *self, tm_cachedb_kind_t kind, const uint8_t *key)
-{
-    uint64_t seq, counted;
-    bool failed = false;
-    if (s_read_use (self, kind, key, &seq, &counted, &failed))
-        return;
-    char age_key [S_AGE_KEY], use_key [S_USE_KEY], value_key [S_VALUE_KEY];
-    uint8_t use [S_USE_SIZE];
-    s_age_key (seq, age_key);
-    rocksdb_writebatch_wi_delete (self->uses, age_key, sizeof age_key);
-    seq = self->next_seq++;
-    s_age_key (seq, age_key);
-    s_value_key (kind, key, value_key);
-    rocksdb_writebatch_wi_put (self->uses, age_key, sizeof age_key, value_key, sizeof value_key);
-    s_use_key (kind, key, use_key);
-    s_be64_put (use, seq);
-    s_be64_put (use + 8, counted);
-    rocksdb_writebatch_wi_put (self->uses, use_key, sizeof use_key, (const char *) use, sizeof use);
-    if (++self->uses_pending >= S_USES_BATCH)
-        s_write_uses (self);
-}
 
 int
 tm_cachedb_get (tm_cachedb_t *self, tm_cachedb_kind_t kind,
@@ -553,18 +645,8 @@ tm_cachedb_get (tm_cachedb_t *self, tm_cachedb_kind_t kind,
     }
     if (kind == TM_CACHEDB_ENTRY)
         self->stats.hits++;
-    if (s_writable (self)) {
-        //  Noted, made later (banner)
-        if (self->touched_size == S_TOUCH_MAX)
-            s_apply_touches (self, SIZE_MAX);
-        if (!self->touched) {
-            self->touched = (uint8_t *) malloc (S_TOUCH_MAX * S_TOUCH_KEY);
-            assert (self->touched);
-        }
-        uint8_t *touch = self->touched + self->touched_size++ * S_TOUCH_KEY;
-        touch [0] = (uint8_t) kind;
-        memcpy (touch + 1, key, TM_CACHEDB_KEY);
-    }
+    if (s_writable (self))
+        s_note (self, kind, key);       //  Its use is made later (banner)
     *value_p = value;
     *size_p = size;
     return 0;
@@ -595,7 +677,11 @@ tm_cachedb_put (tm_cachedb_t *self, tm_cachedb_kind_t kind,
     uint64_t counted = TM_CACHEDB_KEY + (uint64_t) size;
     if (!s_writable (self) || size == 0 || counted > self->stats.cap)
         return -1;
-    if (s_flush_uses (self))
+    //  Eviction reads the age order: only then must every noted use be
+    //  in it.  (A note of this key, made after this put, moves the value
+    //  from the put's place to a younger one: a little too young, never
+    //  inconsistent.)
+    if (self->stats.bytes > self->stats.cap - counted && s_flush_uses (self))
         return -1;
 
     rocksdb_writebatch_t *batch = rocksdb_writebatch_create ();
@@ -644,8 +730,9 @@ tm_cachedb_delete (tm_cachedb_t *self, tm_cachedb_kind_t kind,
 {
     assert (self && key);
     assert (kind == TM_CACHEDB_ENTRY || kind == TM_CACHEDB_RECORD);
-    if (!s_writable (self) || s_flush_uses (self))
+    if (!s_writable (self))
         return -1;
+    //  A note of this key, made later, finds no use and is dropped
     uint64_t seq, counted;
     bool failed = false;
     if (s_read_use (self, kind, key, &seq, &counted, &failed))
@@ -734,10 +821,25 @@ tm_cachedb_idle (tm_cachedb_t *self)
     assert (self);
     if (!s_writable (self))
         return false;
-    if (s_apply_touches (self, S_IDLE_STEP))
-        return true;
-    s_flush_uses (self);
-    return false;
+    double due = tm_now () - self->use_delay;
+    s_apply_touches (self, S_IDLE_STEP, due);
+    s_note_t *front = s_writable (self) ? s_notes_front (self) : NULL;
+    return front && front->noted <= due;
+}
+
+double
+tm_cachedb_idle_at (tm_cachedb_t *self)
+{
+    assert (self);
+    s_note_t *front = s_writable (self) ? s_notes_front (self) : NULL;
+    return front ? front->noted + self->use_delay : 0;
+}
+
+void
+tm_cachedb_set_use_delay (tm_cachedb_t *self, double seconds)
+{
+    assert (self && seconds >= 0);
+    self->use_delay = seconds;
 }
 
 int

@@ -28,10 +28,12 @@
     read-only.
 
     Costs (docs in tm_cachedb.c): a get is one point read; its LRU
-    update is noted and made later (tm_cachedb_idle, or at the next put,
-    delete, gc, flush or destroy), and written every 128 gets; a put is a few point reads and one
-    atomic write (unsynced WAL: a crash of the process loses nothing, a
-    crash of the machine may lose the last writes, never consistency).
+    update is noted, and made a few seconds later unless the value is
+    used again meanwhile (tm_cachedb_idle; before anything that needs
+    the age order: a put that evicts, gc, flush, destroy); a put is a
+    few point reads and one atomic write (unsynced WAL: a crash of the
+    process loses nothing but the noted uses, a crash of the machine may
+    lose the last writes, never consistency).
 
     Not thread-safe: one owner thread (the cache actor, or the CLI).
 */
@@ -110,15 +112,24 @@ void tm_cachedb_each (tm_cachedb_t *self, tm_cachedb_kind_t kind,
 //  own cap does not change.
 size_t tm_cachedb_gc (tm_cachedb_t *self, uint64_t cap);
 
-//  Does a little of the pending LRU work of recent gets (a few hundred
-//  gets' worth, a millisecond or so): for an owner to call when it has
-//  nothing else to do, again while it returns true (more is pending).
-//  Returns false when nothing is left (all written), or if read-only or
-//  degraded.
+//  Does a little of the LRU work of recent gets that is due (16 gets'
+//  worth, 0.1 to 0.2 ms): for an owner to call when it has nothing else
+//  to do, again while it returns true (more is due).  Returns false when
+//  nothing more is due now (tm_cachedb_idle_at says when), or if
+//  read-only or degraded.
 bool tm_cachedb_idle (tm_cachedb_t *self);
 
-//  Writes the pending LRU updates of recent gets now (destroy does).  Returns 0, or -1 on a write error
-//  or if degraded (0 if read-only: there is nothing to write).
+//  When (tm_now ()) the next LRU work of recent gets is due, for
+//  tm_cachedb_idle; 0 if there is none (or if read-only or degraded).
+double tm_cachedb_idle_at (tm_cachedb_t *self);
+
+//  Sets how long the LRU update of a get waits for another use of the
+//  same value (default 2 s; tests use less).
+void tm_cachedb_set_use_delay (tm_cachedb_t *self, double seconds);
+
+//  Writes the pending LRU updates of recent gets now (destroy does).
+//  Returns 0, or -1 on a write error or if degraded (0 if read-only:
+//  there is nothing to write).
 int tm_cachedb_flush (tm_cachedb_t *self);
 
 //  Tombstones (tm_cachetomb_t encodings) under their 32-byte ids.  Put

@@ -23,13 +23,25 @@
         stat   {t, q, s: {name, entries, ...}}
 
     Q is a number the sender chose to match the answer; K "entry" or
-    "record".  A message that does not parse, or a field of the wrong
-    type, is dropped and counted (stats malformed); a value that does not
-    decode, names another key, fails its signature (checked when a value
-    is stored, not when it is read: invariant 2) or has a signer that
-    is not a member (revoked, or never one) is dropped and counted
-    (malformed, bad_signature); a covered entry (tombstone) likewise
-    (tombstoned).
+    "record".  get, got and put are written as text in one layout
+    (compact, fields in the order above), which tm_cachemsg reads
+    without a jansson tree; every message is decoded and checked there
+    (tm_cachemsg_decode) before anything here acts on it.  A message
+    that does not parse, or a field of the wrong type, is dropped and
+    counted (stats malformed); a value that does not decode, names
+    another key, fails its signature (checked when a value is stored,
+    not when it is read: invariant 2) or has a signer that is not a
+    member (revoked, or never one) is dropped and counted (malformed,
+    bad_signature); a covered entry (tombstone) likewise (tombstoned).
+
+    GET (the read path, timed in docs/benchmarks.md): the keys' owners
+    are placed by rendezvous hashing and remembered for the current
+    members (s_owners); the keys other owners hold are asked first, one
+    get per owner and S_GET_BATCH keys, then our own share is read for
+    the keys we own (no message: R/N of them).  A found value is kept as
+    the JSON string the answer holds, a peer's as it came in its got
+    (tm_cachemsg read it as strictly as jansson would), ours written
+    once: the answer is a copy of each, handed to our owner whole.
 
     Invariants:
     1. Every GET from the owner gets exactly one GOT: when every key is
@@ -60,6 +72,8 @@
 */
 #include "tm_dht.h"
 #include "tm_cachedb.h"
+#include "tm_cachemsg.h"
+#include "tm_jsonstr.h"
 #include "tm_rendezvous.h"
 #include <inttypes.h>
 #include <jansson.h>
@@ -67,7 +81,7 @@
 
 #define S_HEX             65            //  A member id (or key) in hex, with its NUL
 #define S_R_MAX           16            //  Largest R we take
-#define S_GET_BATCH       512           //  Keys per get message
+#define S_GET_BATCH       TM_CACHEMSG_KEYS_MAX    //  Keys per get message
 #define S_PUT_BATCH       256           //  Values per put message
 #define S_MSG_BUDGET      (3 * 1024 * 1024)   //  Bytes of values per message
 #define S_GET_TIME        1.8           //  s a GET may take in all
@@ -78,6 +92,7 @@
 #define S_HANDOFF_DELAY   0.2           //  s after a change before the handoff
 #define S_HANDOFF_FIRST_DELAY 2.0       //  s after SYNCED before our first handoff
 #define S_TOMB_BATCH      128           //  Tombstones per tomb message
+#define S_OWNERS_MEMO     32768         //  Keys whose owners are remembered (power of 2)
 
 #define S_COUNT(self, field, n) \
     __atomic_fetch_add (&(self)->stats->field, (n), __ATOMIC_RELAXED)
@@ -90,6 +105,14 @@ typedef struct {
     bool revoked;               //  Its key is revoked: nothing it signed counts
 } s_member_t;
 
+//  The owners of a key, as placed for the members of one epoch.
+typedef struct {
+    uint8_t key [32];
+    uint32_t epoch;             //  Its epoch (memo_epoch); 0: empty
+    uint8_t size;               //  Owners
+    uint16_t owners [S_R_MAX];  //  Indexes into memo_ids, heaviest first
+} s_memo_t;
+
 //  Where a GET's key is.
 typedef enum { KEY_TODO, KEY_ASKED, KEY_DONE } s_key_state_t;
 
@@ -99,9 +122,13 @@ typedef struct {
     tm_cachedb_kind_t kind;     //  Entries or records
     size_t count;               //  Keys asked
     uint8_t *keys;              //  count * 32 bytes
-    char **values;              //  Found values (owned), NULL until found
+    char **values;              //  Found values as JSON strings, quotes
+                                //  included, as the answer holds them
+                                //  (owned), NULL until found
+    size_t *value_sizes;        //  ... and their sizes
     char **ids;                 //  Alive member ids when it started (owned)
     size_t ids_count;
+    size_t us;                  //  Our index in ids, SIZE_MAX if not there
     size_t *owners;             //  count * r indexes into ids, heaviest first
     uint8_t *owners_size;       //  Owners of each key
     uint8_t *next;              //  Position (in its owners) asked, or to ask
@@ -136,12 +163,23 @@ typedef struct {
     double deadline;
 } s_batch_t;
 
+//  A growing text buffer: the messages and answers on the read path are
+//  written as text, not built as jansson trees and dumped, so that a
+//  value (itself JSON) is escaped once and never copied into a tree.
+typedef struct {
+    char *data;
+    size_t size;
+    size_t alloc;
+} s_text_t;
+
 //  Values on their way to one member, one kind (a put message to be).
 typedef struct {
     char owner [S_HEX];
     tm_cachedb_kind_t kind;
-    json_t *items;              //  [[hex, value], ...]
-    size_t bytes;               //  Their JSON cost
+    s_text_t text;              //  The message so far: its head, and items
+    size_t head;                //  The head's size
+    size_t count;               //  Items in it
+    size_t bytes;               //  Their cost (s_json_cost)
     zlistx_t *drops;            //  Keys to drop here once acked, or NULL
 } s_putbuf_t;
 
@@ -179,57 +217,28 @@ typedef struct {
     zhashx_t *placed;           //  id -> boot of the alive members at the last handoff
     double handoff_due;         //  When to hand off, 0 = not due
     uint64_t next_q;            //  Last message number
-    bool idle_work;             //  The share may have LRU work to do when idle
     bool terminated;
+    s_memo_t *owners_memo;      //  S_OWNERS_MEMO keys' owners, one per slot
+                                //  (allocated at the first GET)
+    char **memo_ids;            //  The alive members they index (owned), ...
+    size_t memo_count;
+    uint32_t memo_epoch;        //  ... as they stood in this epoch
+    bool memo_stale;            //  Members changed since: take them again
+    bool signer_cached;         //  s_signer's last answer is valid ...
+    uint8_t signer_pk [TM_CACHE_PK];    //  ... for this key ...
+    int signer_was;             //  ... and was this s_signer_t
 } s_dht_t;
 
 //  ---------------------------------------------------------------------
 //  Small helpers
 
-static const char *
-s_kind_name (tm_cachedb_kind_t kind)
-{
-    return kind == TM_CACHEDB_ENTRY ? "entry" : "record";
-}
-
-//  Parses "entry" or "record".  Returns 0, or -1.
-static int
-s_kind_parse (const char *name, tm_cachedb_kind_t *kind)
-{
-    if (name && streq (name, "entry"))
-        *kind = TM_CACHEDB_ENTRY;
-    else
-    if (name && streq (name, "record"))
-        *kind = TM_CACHEDB_RECORD;
-    else
-        return -1;
-    return 0;
-}
-
-//  The bytes VALUE costs as a JSON string (escapes included).
+//  The bytes VALUE costs in a message, as a JSON string and a little
+//  more for what goes around it.
 static size_t
 s_json_cost (const char *value, size_t size)
 {
-    size_t cost = size + 8;
-    for (size_t i = 0; i < size; i++) {
-        unsigned char c = (unsigned char) value [i];
-        if (c == '"' || c == '\\')
-            cost++;
-        else
-        if (c < 0x20)
-            cost += 5;
-    }
-    return cost;
+    return tm_jsonstr_cost (value, size) + 6;
 }
-
-//  A growing text buffer: the messages and answers on the read path are
-//  written as text, not built as jansson trees and dumped, so that a
-//  value (itself JSON) is escaped once and never copied into a tree.
-typedef struct {
-    char *data;
-    size_t size;
-    size_t alloc;
-} s_text_t;
 
 static void
 s_text_reserve (s_text_t *text, size_t more)
@@ -256,67 +265,20 @@ s_text_str (s_text_t *text, const char *str)
     s_text_add (text, str, strlen (str));
 }
 
-//  True if the SIZE bytes at DATA are valid UTF-8 (what a JSON string
-//  must hold, and jansson checks on parse): a value that is not would
-//  make the whole answer unreadable.
-static bool
-s_utf8_valid (const unsigned char *data, size_t size)
-{
-    size_t i = 0;
-    while (i < size) {
-        unsigned char c = data [i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2
-                 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
-        if (n == 0 || i + n >= size)        //  Bytes i + 1 .. i + n must exist
-            return false;
-        unsigned char c1 = data [i + 1];
-        if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f)
-        ||  (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f))
-            return false;
-        for (size_t k = 1; k <= n; k++)
-            if ((data [i + k] & 0xc0) != 0x80)
-                return false;
-        i += n + 1;
-    }
-    return true;
-}
-
 //  Appends VALUE (SIZE bytes) as a JSON string, or null if it is not
-//  valid UTF-8 or holds a NUL.  Returns false for null.
+//  valid UTF-8 or holds a NUL (a value that is not would make the whole
+//  answer unreadable).  Returns false for null.
 static bool
 s_text_json_string (s_text_t *text, const char *value, size_t size)
 {
-    if (!s_utf8_valid ((const unsigned char *) value, size) || memchr (value, 0, size)) {
+    if (!tm_jsonstr_writable (value, size)) {
         s_text_add (text, "null", 4);
         return false;
     }
-    s_text_reserve (text, s_json_cost (value, size));
-    char *to = text->data + text->size;
-    *to++ = '"';
-    size_t from = 0;
-    for (size_t i = 0; i < size; i++) {
-        unsigned char c = (unsigned char) value [i];
-        if (c != '"' && c != '\\' && c >= 0x20)
-            continue;
-        memcpy (to, value + from, i - from);
-        to += i - from;
-        from = i + 1;
-        if (c == '"' || c == '\\') {
-            *to++ = '\\';
-            *to++ = (char) c;
-        }
-        else
-            to += sprintf (to, "\\u%04x", c);
-    }
-    memcpy (to, value + from, size - from);
-    to += size - from;
-    *to++ = '"';
-    *to = 0;
-    text->size = (size_t) (to - text->data);
+    s_text_reserve (text, tm_jsonstr_cost (value, size));
+    char *end = tm_jsonstr_write (text->data + text->size, value, size);
+    *end = 0;
+    text->size = (size_t) (end - text->data);
     return true;
 }
 
@@ -384,12 +346,19 @@ typedef enum { SIGNER_OK, SIGNER_UNKNOWN, SIGNER_REVOKED } s_signer_t;
 static s_signer_t
 s_signer (s_dht_t *self, const uint8_t pk [TM_CACHE_PK])
 {
+    //  Most values of a lookup have one signer or a few: the last
+    //  answer, until the member table changes (s_on_member, SELF)
+    if (self->signer_cached && memcmp (pk, self->signer_pk, TM_CACHE_PK) == 0)
+        return self->signer_was;
     char hex [S_HEX];
     tm_cache_hex (pk, hex);
-    if (*self->self_id && streq (hex, self->self_id))
-        return SIGNER_OK;
     s_member_t *member = (s_member_t *) zhashx_lookup (self->members, hex);
-    return !member ? SIGNER_UNKNOWN : member->revoked ? SIGNER_REVOKED : SIGNER_OK;
+    s_signer_t signer = *self->self_id && streq (hex, self->self_id) ? SIGNER_OK
+                      : !member ? SIGNER_UNKNOWN : member->revoked ? SIGNER_REVOKED : SIGNER_OK;
+    memcpy (self->signer_pk, pk, TM_CACHE_PK);
+    self->signer_was = signer;
+    self->signer_cached = true;
+    return signer;
 }
 
 static bool
@@ -507,11 +476,13 @@ s_read_check (s_dht_t *self, tm_cachedb_kind_t kind, const char *hex, const char
     return READ_OK;
 }
 
-//  Our share's value of KIND under KEY in a new string, or NULL.  It is
-//  read-checked (s_read_check), and one that is never servable deleted:
+//  Our share's value of KIND under KEY in a new buffer (not
+//  NUL-terminated) of *SIZE_P bytes, or NULL.  It is read-checked
+//  (s_read_check) and can be written as a JSON string as it is
+//  (tm_jsonstr_writable), and one that is never servable is deleted:
 //  the same for our owner and for a peer's get.
 static char *
-s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32])
+s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], size_t *size_p)
 {
     char *value = NULL;
     size_t size = 0;
@@ -519,8 +490,8 @@ s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32])
         return NULL;
     char hex [S_HEX];
     tm_cache_hex (key, hex);
-    //  Values are JSON text: a NUL inside is corruption
-    s_read_t read = memchr (value, 0, size) ? READ_BAD
+    //  Values are JSON text: invalid UTF-8 or a NUL inside is corruption
+    s_read_t read = !tm_jsonstr_writable (value, size) ? READ_BAD
                   : s_read_check (self, kind, hex, value, size, false);
     if (read != READ_OK) {
         if (read == READ_BAD)
@@ -528,21 +499,28 @@ s_local_get (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32])
         free (value);
         return NULL;
     }
-    //  tm_cachedb_get's buffer has no room for a NUL: one copy
-    char *text = (char *) malloc (size + 1);
-    assert (text);
-    memcpy (text, value, size);
-    text [size] = 0;
-    free (value);
-    return text;
+    *size_p = size;
+    return value;
 }
 
 //  Stores a checked value in our share.
 static void
-s_local_put (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], const char *value)
+s_local_put (s_dht_t *self, tm_cachedb_kind_t kind, const uint8_t key [32], const char *value,
+             size_t size)
 {
-    if (tm_cachedb_put (self->db, kind, key, value, strlen (value)) == 0)
+    if (tm_cachedb_put (self->db, kind, key, value, size) == 0)
         S_COUNT (self, puts, 1);
+}
+
+//  VALUE (SIZE bytes, tm_jsonstr_writable) as a JSON string, quotes
+//  included, in a new buffer of *JSON_SIZE_P bytes.
+static char *
+s_json_dup (const char *value, size_t size, size_t *json_size_p)
+{
+    char *json = (char *) malloc (tm_jsonstr_cost (value, size));
+    assert (json);
+    *json_size_p = (size_t) (tm_jsonstr_write (json, value, size) - json);
+    return json;
 }
 
 //  ---------------------------------------------------------------------
@@ -553,7 +531,7 @@ s_putbuf_destroy (void **item_p)
 {
     s_putbuf_t *buf = (s_putbuf_t *) *item_p;
     if (buf) {
-        json_decref (buf->items);
+        free (buf->text.data);
         zlistx_destroy (&buf->drops);
         free (buf);
         *item_p = NULL;
@@ -601,26 +579,30 @@ s_batch_remove (s_dht_t *self, uint64_t q)
 static void
 s_putbuf_flush (s_dht_t *self, s_putbuf_t *buf)
 {
-    if (json_array_size (buf->items) == 0)
+    if (buf->count == 0)
         return;
-    json_t *msg = json_pack ("{s:s, s:s, s:O}", "t", "put", "k", s_kind_name (buf->kind),
-                             "items", buf->items);
+    s_batch_t *batch = NULL;
     if (buf->drops && zlistx_size (buf->drops)) {
-        s_batch_t *batch = s_batch_new (self, BATCH_HANDOFF, buf->owner, S_ACK_TIME);
+        batch = s_batch_new (self, BATCH_HANDOFF, buf->owner, S_ACK_TIME);
         batch->drops = buf->drops;
         buf->drops = NULL;
-        json_object_set_new (msg, "q", json_integer ((json_int_t) batch->q));
     }
     else
     if (self->putwait) {
-        s_batch_t *batch = s_batch_new (self, BATCH_PUT, buf->owner, S_PUT_TIME);
+        batch = s_batch_new (self, BATCH_PUT, buf->owner, S_PUT_TIME);
         batch->putwait = self->putwait;
         self->putwait->pending++;
         self->putwait->sent++;
-        json_object_set_new (msg, "q", json_integer ((json_int_t) batch->q));
     }
-    s_send (self, buf->owner, &msg);
-    json_array_clear (buf->items);
+    char tail [48];
+    if (batch)
+        snprintf (tail, sizeof tail, "],\"q\":%" PRIu64 "}", batch->q);
+    else
+        snprintf (tail, sizeof tail, "]}");
+    s_text_str (&buf->text, tail);
+    s_send_text (self, buf->owner, buf->text.data, buf->text.size);
+    buf->text.size = buf->head;
+    buf->count = 0;
     buf->bytes = 0;
 }
 
@@ -631,7 +613,7 @@ s_putbuf_add (s_dht_t *self, const char *owner, tm_cachedb_kind_t kind, const ch
               const char *value, size_t size, bool drop)
 {
     size_t cost = s_json_cost (value, size) + 72;
-    if (cost > S_MSG_BUDGET)
+    if (cost > S_MSG_BUDGET || !tm_jsonstr_writable (value, size))
         return;                 //  Never sendable: the cap keeps them rarer
     char key [S_HEX + 2];
     snprintf (key, sizeof key, "%c%s", (char) kind, owner);
@@ -640,12 +622,21 @@ s_putbuf_add (s_dht_t *self, const char *owner, tm_cachedb_kind_t kind, const ch
         buf = (s_putbuf_t *) zmalloc (sizeof (s_putbuf_t));
         snprintf (buf->owner, sizeof buf->owner, "%s", owner);
         buf->kind = kind;
-        buf->items = json_array ();
+        //  The layout tm_cachemsg reads fast
+        char head [64];
+        buf->head = (size_t) snprintf (head, sizeof head, "{\"t\":\"put\",\"k\":\"%s\",\"items\":[",
+                                       tm_cachemsg_kind_name (kind));
+        s_text_add (&buf->text, head, buf->head);
         zhashx_insert (self->putbufs, key, buf);
     }
-    if (buf->bytes + cost > S_MSG_BUDGET || json_array_size (buf->items) >= S_PUT_BATCH)
+    if (buf->bytes + cost > S_MSG_BUDGET || buf->count >= S_PUT_BATCH)
         s_putbuf_flush (self, buf);
-    json_array_append_new (buf->items, json_pack ("[s, s%]", hex, value, size));
+    s_text_add (&buf->text, buf->count ? ",[\"" : "[\"", buf->count ? 3 : 2);
+    s_text_add (&buf->text, hex, S_HEX - 1);
+    s_text_add (&buf->text, "\",", 2);
+    s_text_json_string (&buf->text, value, size);
+    s_text_add (&buf->text, "]", 1);
+    buf->count++;
     buf->bytes += cost;
     if (drop) {
         if (!buf->drops) {
@@ -682,6 +673,7 @@ s_get_destroy (s_get_t **get_p)
         free (get->ids [i]);
     free (get->ids);
     free (get->values);
+    free (get->value_sizes);
     free (get->keys);
     free (get->owners);
     free (get->owners_size);
@@ -693,25 +685,46 @@ s_get_destroy (s_get_t **get_p)
     *get_p = NULL;
 }
 
+//  Frees a message's data once libzmq is done with it.
+static void
+s_free_data (void *data, void *hint)
+{
+    free (data);
+}
+
 //  Answers GET to our owner and forgets it and its batches.
 static void
 s_get_finish (s_dht_t *self, s_get_t *get)
 {
-    s_text_t text = { NULL, 0, 0 };
+    //  The values are JSON strings already: one buffer of the right
+    //  size, and a copy of each
+    size_t size = 2, found = 0;
+    for (size_t i = 0; i < get->count; i++)
+        size += 1 + (get->values [i] ? get->value_sizes [i] : 4);
+    s_text_t text = { (char *) malloc (size + 1), 0, size + 1 };
+    assert (text.data);
     s_text_add (&text, "[", 1);
-    size_t found = 0;
     for (size_t i = 0; i < get->count; i++) {
         if (i)
             s_text_add (&text, ",", 1);
-        if (get->values [i])
-            found += s_text_json_string (&text, get->values [i], strlen (get->values [i]));
+        if (get->values [i]) {
+            s_text_add (&text, get->values [i], get->value_sizes [i]);
+            found++;
+        }
         else
             s_text_add (&text, "null", 4);
     }
     s_text_add (&text, "]", 1);
     S_COUNT (self, found, found);
-    zsock_send (self->pipe, "sss", "GOT", get->reqid, text.data);
-    free (text.data);
+    //  Handed over, not copied: megabytes for a large GET (the owner
+    //  copies them once, into its reply)
+    void *pipe = zsock_resolve (self->pipe);
+    zmq_msg_t values;
+    zmq_msg_init_data (&values, text.data, text.size, s_free_data, NULL);
+    if (zmq_send (pipe, "GOT", 3, ZMQ_SNDMORE) != 3
+    ||  zmq_send (pipe, get->reqid, strlen (get->reqid), ZMQ_SNDMORE) < 0
+    ||  zmq_msg_send (&values, pipe, 0) < 0)
+        zmq_msg_close (&values);    //  The owner is gone: nothing waits
     //  Invariant 3: its batches go first
     zlistx_t *dead = zlistx_new ();
     for (s_batch_t *batch = (s_batch_t *) zhashx_first (self->batches); batch;
@@ -727,68 +740,43 @@ s_get_finish (s_dht_t *self, s_get_t *get)
     s_get_destroy (&get);
 }
 
-//  Key I of GET was found (checked) at position POS of its owners: keep
-//  it, and write it back to the earlier owners that said they lacked it.
+//  Key I of GET was found (checked) at position POS of its owners: VALUE
+//  (SIZE bytes), and the same as a JSON string, JSON (taken; JSON_SIZE
+//  bytes).  Keeps it, and writes it back to the earlier owners that
+//  said they lacked it.
 static void
-s_get_found (s_dht_t *self, s_get_t *get, size_t i, size_t pos, char *value)
+s_get_found (s_dht_t *self, s_get_t *get, size_t i, size_t pos, const char *value, size_t size,
+             char *json, size_t json_size)
 {
-    get->values [i] = value;
+    get->values [i] = json;
+    get->value_sizes [i] = json_size;
     get->state [i] = KEY_DONE;
     get->pending--;
-    char hex [S_HEX];
-    tm_cache_hex (get->keys + 32 * i, hex);
+    char hex [S_HEX] = "";
     for (size_t p = 0; p < pos; p++) {
         if (!(get->missed [i] & (1u << p)))
             continue;
+        if (!*hex)
+            tm_cache_hex (get->keys + 32 * i, hex);
         const char *owner = get->ids [get->owners [i * self->r + p]];
         if (streq (owner, self->self_id)) {
             //  Into our share: the store path's full check (invariant 2),
             //  as a peer's value was only read-checked
-            if (s_check (self, get->kind, hex, value, strlen (value)) == 0)
-                s_local_put (self, get->kind, get->keys + 32 * i, value);
+            if (s_check (self, get->kind, hex, value, size) == 0)
+                s_local_put (self, get->kind, get->keys + 32 * i, value, size);
         }
         else
-            s_putbuf_add (self, owner, get->kind, hex, value, strlen (value), false);
+            s_putbuf_add (self, owner, get->kind, hex, value, size, false);
         S_COUNT (self, repaired, 1);
     }
 }
 
-//  Asks every key of GET that waits for an owner: ourselves at once,
-//  the others in batches, one message per owner and S_GET_BATCH keys.
-//  Answers GET if no key is left.  Returns true if it did (GET is gone).
-static bool
-s_get_advance (s_dht_t *self, s_get_t *get)
+//  Sends a get message to each other owner for the ASKING keys at ASKS
+//  (OWNER_OF: whose), S_GET_BATCH keys a message; COUNTS: keys per owner.
+static void
+s_get_send (s_dht_t *self, s_get_t *get, size_t *asks, size_t *owner_of, size_t asking,
+            size_t *counts)
 {
-    //  Per owner (an index into get->ids), the keys to ask it
-    size_t *counts = (size_t *) calloc (get->ids_count + 1, sizeof (size_t));
-    size_t *asks = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
-    size_t *owner_of = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
-    size_t asking = 0;
-    for (size_t i = 0; i < get->count; i++) {
-        while (get->state [i] == KEY_TODO) {
-            if (get->next [i] >= get->owners_size [i]) {
-                get->state [i] = KEY_DONE;
-                get->pending--;
-                break;
-            }
-            size_t owner = get->owners [i * self->r + get->next [i]];
-            if (streq (get->ids [owner], self->self_id)) {
-                char *value = s_local_get (self, get->kind, get->keys + 32 * i);
-                if (value)
-                    s_get_found (self, get, i, get->next [i], value);
-                else {
-                    get->missed [i] |= 1u << get->next [i];
-                    get->next [i]++;
-                }
-            }
-            else {
-                get->state [i] = KEY_ASKED;
-                owner_of [asking] = owner;
-                asks [asking++] = i;
-                counts [owner]++;
-            }
-        }
-    }
     for (size_t owner = 0; owner < get->ids_count; owner++) {
         if (!counts [owner])
             continue;
@@ -805,7 +793,7 @@ s_get_advance (s_dht_t *self, s_get_t *get)
                 text.size = 0;
                 s_text_add (&text, head, (size_t) snprintf (head, sizeof head,
                             "{\"t\":\"get\",\"q\":%" PRIu64 ",\"k\":\"%s\",\"keys\":[",
-                            batch->q, s_kind_name (get->kind)));
+                            batch->q, tm_cachemsg_kind_name (get->kind)));
             }
             char hex [S_HEX];
             tm_cache_hex (get->keys + 32 * asks [a], hex);
@@ -824,15 +812,130 @@ s_get_advance (s_dht_t *self, s_get_t *get)
         }
         free (text.data);
     }
+}
+
+//  Asks the keys of GET that wait for an owner other than us: one
+//  message per owner and S_GET_BATCH keys, and they are KEY_ASKED.  A
+//  key with no owner left is done; one whose next owner is us stays
+//  KEY_TODO, for s_get_advance.
+static void
+s_get_ask (s_dht_t *self, s_get_t *get)
+{
+    //  Per owner (an index into get->ids), the keys to ask it
+    size_t *counts = (size_t *) calloc (get->ids_count + 1, sizeof (size_t));
+    size_t *asks = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
+    size_t *owner_of = (size_t *) malloc ((get->count + 1) * sizeof (size_t));
+    size_t asking = 0;
+    for (size_t i = 0; i < get->count; i++) {
+        if (get->state [i] != KEY_TODO)
+            continue;
+        if (get->next [i] >= get->owners_size [i]) {
+            get->state [i] = KEY_DONE;
+            get->pending--;
+            continue;
+        }
+        size_t owner = get->owners [i * self->r + get->next [i]];
+        if (owner != get->us) {
+            get->state [i] = KEY_ASKED;
+            owner_of [asking] = owner;
+            asks [asking++] = i;
+            counts [owner]++;
+        }
+    }
+    s_get_send (self, get, asks, owner_of, asking, counts);
     free (counts);
     free (asks);
     free (owner_of);
+}
+
+//  Asks every key of GET that waits for an owner: the other owners first
+//  (s_get_ask), so that they work while we read our own share for the
+//  keys whose next owner is us; a key we lack goes to its next owner, in
+//  another round.  Answers GET if no key is left.  Returns true if it
+//  did (GET is gone).
+static bool
+s_get_advance (s_dht_t *self, s_get_t *get)
+{
+    for (bool again = true; again; ) {
+        s_get_ask (self, get);
+        again = false;
+        for (size_t i = 0; i < get->count; i++) {
+            if (get->state [i] != KEY_TODO)
+                continue;       //  Asked, or done; else ours to read
+            size_t size, json_size;
+            char *value = s_local_get (self, get->kind, get->keys + 32 * i, &size);
+            if (value) {
+                char *json = s_json_dup (value, size, &json_size);
+                s_get_found (self, get, i, get->next [i], value, size, json, json_size);
+                free (value);
+            }
+            else {
+                get->missed [i] |= 1u << get->next [i];
+                get->next [i]++;
+                again = true;
+            }
+        }
+    }
     s_putbufs_flush (self);
     if (get->pending == 0) {
         s_get_finish (self, get);
         return true;
     }
     return false;
+}
+
+//  Takes the alive members again, in a new epoch of the owners memo, if
+//  they changed since it was last done: a GET's ids are these, in this
+//  order, so that the memo's indexes hold for it.
+static void
+s_memo_members (s_dht_t *self)
+{
+    if (self->memo_ids && !self->memo_stale)
+        return;
+    for (size_t m = 0; m < self->memo_count; m++)
+        free (self->memo_ids [m]);
+    free (self->memo_ids);
+    char **alive = s_alive_ids (self, &self->memo_count);
+    self->memo_ids = (char **) malloc ((self->memo_count + 1) * sizeof (char *));
+    for (size_t m = 0; m < self->memo_count; m++)
+        self->memo_ids [m] = strdup (alive [m]);
+    free (alive);
+    self->memo_epoch++;
+    self->memo_stale = false;
+}
+
+//  The owners of KEY among memo_ids (indexes into OWNERS, heaviest
+//  first); returns how many.  Rendezvous hashing costs about 0.7 us a
+//  key with 5 members (a BLAKE2b each): the owners of the keys looked
+//  up lately are remembered for the epoch, a slot per key (by its first
+//  bytes: a key that takes another's slot only costs that one the hash
+//  again), since runs look up the same keys again and again.
+static size_t
+s_owners (s_dht_t *self, const uint8_t key [32], size_t *owners)
+{
+    if (self->memo_count > UINT16_MAX)
+        return tm_rendezvous_owners (key, (const char *const *) self->memo_ids,
+                                     self->memo_count, self->r, owners);
+    if (!self->owners_memo) {
+        self->owners_memo = (s_memo_t *) calloc (S_OWNERS_MEMO, sizeof (s_memo_t));
+        assert (self->owners_memo);
+    }
+    uint32_t slot;
+    memcpy (&slot, key, sizeof slot);
+    s_memo_t *memo = &self->owners_memo [slot & (S_OWNERS_MEMO - 1)];
+    if (memo->epoch == self->memo_epoch && memcmp (memo->key, key, 32) == 0) {
+        for (size_t k = 0; k < memo->size; k++)
+            owners [k] = memo->owners [k];
+        return memo->size;
+    }
+    size_t size = tm_rendezvous_owners (key, (const char *const *) self->memo_ids,
+                                        self->memo_count, self->r, owners);
+    memcpy (memo->key, key, 32);
+    memo->epoch = self->memo_epoch;
+    memo->size = (uint8_t) size;
+    for (size_t k = 0; k < size; k++)
+        memo->owners [k] = (uint16_t) owners [k];
+    return size;
 }
 
 //  "GET" reqid kind keys from our owner: KEYS is SIZE bytes, 32 a key.
@@ -842,7 +945,7 @@ s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint
 {
     s_get_t *get = (s_get_t *) zmalloc (sizeof (s_get_t));
     get->reqid = strdup (reqid);
-    if (s_kind_parse (kind_name, &get->kind) != 0 || (size % 32) != 0 || (size && !keys)) {
+    if (tm_cachemsg_kind (kind_name, &get->kind) != 0 || (size % 32) != 0 || (size && !keys)) {
         tm_warn ("cache", "GET %s: bad kind or keys", reqid);
         get->count = 0;
     }
@@ -851,51 +954,61 @@ s_get_start (s_dht_t *self, const char *reqid, const char *kind_name, const uint
     size_t n = get->count ? get->count : 1;
     get->keys = (uint8_t *) calloc (n, 32);
     get->values = (char **) calloc (n, sizeof (char *));
+    get->value_sizes = (size_t *) calloc (n, sizeof (size_t));
     get->owners = (size_t *) calloc (n * self->r, sizeof (size_t));
     get->owners_size = (uint8_t *) calloc (n, 1);
     get->next = (uint8_t *) calloc (n, 1);
     get->state = (uint8_t *) calloc (n, 1);
     get->missed = (uint32_t *) calloc (n, sizeof (uint32_t));
     get->deadline = tm_now () + S_GET_TIME;
-    size_t alive_count;
-    char **alive = s_alive_ids (self, &alive_count);
-    get->ids = (char **) malloc ((alive_count + 1) * sizeof (char *));
-    for (size_t m = 0; m < alive_count; m++)
-        get->ids [m] = strdup (alive [m]);
-    get->ids_count = alive_count;
-    free (alive);
+    s_memo_members (self);
+    get->ids = (char **) malloc ((self->memo_count + 1) * sizeof (char *));
+    for (size_t m = 0; m < self->memo_count; m++)
+        get->ids [m] = strdup (self->memo_ids [m]);
+    get->ids_count = self->memo_count;
     get->pending = get->count;
     if (get->count)
         memcpy (get->keys, keys, 32 * get->count);
-    for (size_t i = 0; i < get->count; i++)
-        get->owners_size [i] = (uint8_t) tm_rendezvous_owners (
-            get->keys + 32 * i, (const char *const *) get->ids, get->ids_count, self->r,
-            get->owners + i * self->r);
+    get->us = SIZE_MAX;
+    for (size_t m = 0; m < get->ids_count; m++)
+        if (streq (get->ids [m], self->self_id))
+            get->us = m;
     S_COUNT (self, gets, get->count);
     zlistx_add_end (self->gets, get);
+    for (size_t i = 0; i < get->count; i++) {
+        size_t *owners = get->owners + i * self->r;
+        get->owners_size [i] = (uint8_t) s_owners (self, get->keys + 32 * i, owners);
+        //  If we own it, our share is read first (no message, no wait),
+        //  then the others in their order
+        for (size_t p = 1; p < get->owners_size [i]; p++)
+            if (owners [p] == get->us) {
+                memmove (owners + 1, owners, p * sizeof (size_t));
+                owners [0] = get->us;
+                break;
+            }
+    }
     s_get_advance (self, get);
+}
+
+//  Our batch of number Q (a message we sent) if it is still waiting.
+static s_batch_t *
+s_batch_lookup (s_dht_t *self, uint64_t q)
+{
+    char key [24];
+    snprintf (key, sizeof key, "%" PRIu64, q);
+    return (s_batch_t *) zhashx_lookup (self->batches, key);
 }
 
 //  A got message from FROM.
 static int
-s_on_got (s_dht_t *self, const char *from, json_t *msg)
+s_on_got (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *q = json_object_get (msg, "q"), *vals = json_object_get (msg, "vals");
-    if (!json_is_integer (q) || !json_is_array (vals))
-        return -1;
-    char key [24];
-    snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
-    s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+    s_batch_t *batch = s_batch_lookup (self, msg->q);
     if (!batch || batch->type != BATCH_GET || !streq (batch->owner, from))
         return 0;               //  Late (we gave up on it), or not for us
     s_get_t *get = batch->get;
-    bool ok = json_array_size (vals) == batch->size;
-    for (size_t j = 0; ok && j < batch->size; j++) {
-        json_t *val = json_array_get (vals, j);
-        if (!json_is_string (val) && !json_is_null (val) && !json_is_false (val))
-            ok = false;
-    }
-    if (!ok) {
+    bool retry = false;         //  Some key goes to an owner again
+    if (msg->count != batch->size) {
         //  Garbage from that owner: as if it had not answered
         batch->deadline = 0;
         return -1;
@@ -904,56 +1017,68 @@ s_on_got (s_dht_t *self, const char *from, json_t *msg)
         size_t i = batch->indexes [j];
         if (get->state [i] != KEY_ASKED)
             continue;
-        json_t *val = json_array_get (vals, j);
+        const tm_cachemsg_item_t *val = &msg->items [j];
         size_t pos = get->next [i];
         get->state [i] = KEY_TODO;
-        if (json_is_false (val))
-            continue;           //  Left out for size: ask it again
+        if (val->left_out) {
+            retry = true;       //  Left out for size: ask it again
+            continue;
+        }
         char hex [S_HEX];
         tm_cache_hex (get->keys + 32 * i, hex);
         //  Read-checked only (s_read_check): FROM checked it when it
         //  stored it.  Not found for one that fails: its next owner is
         //  asked, whether FROM lied or lags
-        if (json_is_string (val)
-        &&  s_read_check (self, get->kind, hex, json_string_value (val),
-                          json_string_length (val), true) == READ_OK)
-            s_get_found (self, get, i, pos, strdup (json_string_value (val)));
+        if (val->value
+        &&  s_read_check (self, get->kind, hex, val->value, val->size, true) == READ_OK) {
+            //  As it came, if it came in the fast layout (tm_cachemsg
+            //  read it strictly: valid JSON), else written again
+            size_t json_size = val->json_size;
+            char *json;
+            if (val->json) {
+                json = (char *) malloc (json_size);
+                assert (json);
+                memcpy (json, val->json, json_size);
+            }
+            else
+                json = s_json_dup (val->value, val->size, &json_size);
+            s_get_found (self, get, i, pos, val->value, val->size, json, json_size);
+        }
         else {
             get->missed [i] |= 1u << pos;
             get->next [i]++;
+            retry = true;
         }
     }
     s_batch_remove (self, batch->q);
-    s_get_advance (self, get);
+    if (retry)
+        s_get_advance (self, get);
+    else {
+        //  Every key of it found: nothing to ask (no pass over the GET's
+        //  keys for each answer), only repairs to send
+        s_putbufs_flush (self);
+        if (get->pending == 0)
+            s_get_finish (self, get);
+    }
     return 0;
 }
 
 //  A get message from FROM: our share's values, in order.
 static int
-s_on_get (s_dht_t *self, const char *from, json_t *msg)
+s_on_get (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *q = json_object_get (msg, "q"), *keys = json_object_get (msg, "keys");
-    tm_cachedb_kind_t kind;
-    if (!json_is_integer (q) || !json_is_array (keys) || json_array_size (keys) > S_GET_BATCH
-    ||  s_kind_parse (json_string_value (json_object_get (msg, "k")), &kind) != 0)
-        return -1;
-    //  Written as text: each value escaped once, straight from the share
+    //  Written as text, in the layout tm_cachemsg reads fast: each value
+    //  escaped once, straight from the share
     s_text_t text = { NULL, 0, 0 };
     char head [64];
     s_text_add (&text, head, (size_t) snprintf (head, sizeof head,
-                "{\"t\":\"got\",\"q\":%" JSON_INTEGER_FORMAT ",\"vals\":[",
-                json_integer_value (q)));
+                "{\"t\":\"got\",\"q\":%" PRIu64 ",\"vals\":[", msg->q));
     size_t bytes = 0;
-    size_t i;
-    json_t *item;
-    json_array_foreach (keys, i, item) {
+    for (size_t i = 0; i < msg->count; i++) {
         if (i)
             s_text_add (&text, ",", 1);
-        uint8_t key [32];
-        const char *hex = json_string_value (item);
-        char *value = hex && tm_cache_from_hex (hex, key) == 0
-                    ? s_local_get (self, kind, key) : NULL;
-        size_t size = value ? strlen (value) : 0;
+        size_t size = 0;
+        char *value = s_local_get (self, msg->kind, msg->items [i].key, &size);
         size_t cost = value ? s_json_cost (value, size) : 8;
         if (!value)
             s_text_add (&text, "null", 4);
@@ -969,7 +1094,7 @@ s_on_get (s_dht_t *self, const char *from, json_t *msg)
         free (value);
     }
     s_text_add (&text, "]}", 2);
-    S_COUNT (self, remote_gets, json_array_size (keys));
+    S_COUNT (self, remote_gets, msg->count);
     s_send_text (self, from, text.data, text.size);
     free (text.data);
     return 0;
@@ -997,11 +1122,18 @@ s_put_done (s_dht_t *self, s_batch_t *batch)
 static void
 s_put (s_dht_t *self, const char *kind_name, const char *items_text, const char *reqid)
 {
+    //  Read as the put message it will become, so that one decoder (and
+    //  its fast path) serves both
     tm_cachedb_kind_t kind;
-    json_t *items = items_text ? json_loads (items_text, 0, NULL) : NULL;
-    if (s_kind_parse (kind_name, &kind) != 0 || !json_is_array (items)) {
+    tm_cachemsg_t *msg = NULL;
+    if (tm_cachemsg_kind (kind_name, &kind) == 0 && items_text) {
+        char *text = tm_strdupf ("{\"t\":\"put\",\"k\":\"%s\",\"items\":%s}",
+                                 tm_cachemsg_kind_name (kind), items_text);
+        msg = tm_cachemsg_decode (text, strlen (text));
+        free (text);
+    }
+    if (!msg) {
         tm_warn ("cache", "PUT: bad kind or items");
-        json_decref (items);
         if (reqid)
             zsock_send (self->pipe, "sss", "PUT", reqid, "{\"messages\": 0}");
         return;
@@ -1013,32 +1145,29 @@ s_put (s_dht_t *self, const char *kind_name, const char *items_text, const char 
     size_t count;
     char **ids = s_alive_ids (self, &count);
     size_t owners [S_R_MAX];
-    size_t i;
-    json_t *item;
-    json_array_foreach (items, i, item) {
-        const char *hex = json_string_value (json_array_get (item, 0));
-        json_t *value = json_array_get (item, 1);
-        uint8_t key [32];
-        if (!json_is_array (item) || json_array_size (item) != 2 || !hex
-        ||  !json_is_string (value) || tm_cache_from_hex (hex, key) != 0) {
+    for (size_t i = 0; i < msg->count; i++) {
+        const tm_cachemsg_item_t *item = &msg->items [i];
+        if (!item->value) {
             S_COUNT (self, malformed, 1);
             continue;
         }
-        if (s_check (self, kind, hex, json_string_value (value), json_string_length (value)) != 0)
+        char hex [S_HEX];
+        tm_cache_hex (item->key, hex);
+        if (s_check (self, kind, hex, item->value, item->size) != 0)
             continue;
-        size_t n = tm_rendezvous_owners (key, (const char *const *) ids, count, self->r, owners);
+        size_t n = tm_rendezvous_owners (item->key, (const char *const *) ids, count, self->r,
+                                         owners);
         if (n == 0)             //  Not a member yet: keep it here
-            s_local_put (self, kind, key, json_string_value (value));
+            s_local_put (self, kind, item->key, item->value, item->size);
         for (size_t k = 0; k < n; k++) {
             if (streq (ids [owners [k]], self->self_id))
-                s_local_put (self, kind, key, json_string_value (value));
+                s_local_put (self, kind, item->key, item->value, item->size);
             else
-                s_putbuf_add (self, ids [owners [k]], kind, hex, json_string_value (value),
-                              json_string_length (value), false);
+                s_putbuf_add (self, ids [owners [k]], kind, hex, item->value, item->size, false);
         }
     }
     free (ids);
-    json_decref (items);
+    tm_cachemsg_destroy (&msg);
     s_putbufs_flush (self);
     if (self->putwait && self->putwait->sent == 0) {
         //  Every owner was us: stored already
@@ -1050,34 +1179,27 @@ s_put (s_dht_t *self, const char *kind_name, const char *items_text, const char 
 
 //  A put message from FROM: store what checks; ack if asked.
 static int
-s_on_put (s_dht_t *self, const char *from, json_t *msg)
+s_on_put (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *items = json_object_get (msg, "items"), *q = json_object_get (msg, "q");
-    tm_cachedb_kind_t kind;
-    if (!json_is_array (items) || (q && !json_is_integer (q))
-    ||  s_kind_parse (json_string_value (json_object_get (msg, "k")), &kind) != 0)
-        return -1;
-    size_t i;
-    json_t *item;
     bool bad = false;
-    json_array_foreach (items, i, item) {
-        const char *hex = json_string_value (json_array_get (item, 0));
-        json_t *value = json_array_get (item, 1);
-        uint8_t key [32];
-        if (!json_is_array (item) || json_array_size (item) != 2 || !hex
-        ||  !json_is_string (value) || tm_cache_from_hex (hex, key) != 0) {
+    for (size_t i = 0; i < msg->count; i++) {
+        const tm_cachemsg_item_t *item = &msg->items [i];
+        if (!item->value) {
             bad = true;
             continue;
         }
-        if (s_check (self, kind, hex, json_string_value (value),
-                     json_string_length (value)) == 0)
-            s_local_put (self, kind, key, json_string_value (value));
+        char hex [S_HEX];
+        tm_cache_hex (item->key, hex);
+        if (s_check (self, msg->kind, hex, item->value, item->size) == 0)
+            s_local_put (self, msg->kind, item->key, item->value, item->size);
     }
-    if (q) {
+    if (msg->has_q) {
         //  Acked even where a value was refused: the sender must not keep
         //  for ever what no member will take
-        json_t *ack = json_pack ("{s:s, s:O}", "t", "ack", "q", q);
-        s_send (self, from, &ack);
+        char ack [64];
+        size_t size = (size_t) snprintf (ack, sizeof ack, "{\"t\":\"ack\",\"q\":%" PRIu64 "}",
+                                         msg->q);
+        s_send_text (self, from, ack, size);
     }
     return bad ? -1 : 0;
 }
@@ -1087,14 +1209,9 @@ s_on_put (s_dht_t *self, const char *from, json_t *msg)
 
 //  An ack from FROM: values it now holds that we may drop.
 static int
-s_on_ack (s_dht_t *self, const char *from, json_t *msg)
+s_on_ack (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *q = json_object_get (msg, "q");
-    if (!json_is_integer (q))
-        return -1;
-    char key [24];
-    snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
-    s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+    s_batch_t *batch = s_batch_lookup (self, msg->q);
     if (batch && batch->type == BATCH_PUT && streq (batch->owner, from)) {
         s_put_done (self, batch);
         s_batch_remove (self, batch->q);
@@ -1358,11 +1475,9 @@ s_tombs_send (s_dht_t *self, const char *to, zlistx_t *only)
 
 //  A tomb message: each tombstone checked and taken.
 static int
-s_on_tomb (s_dht_t *self, const char *from, json_t *msg)
+s_on_tomb (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *tombs = json_object_get (msg, "tombs");
-    if (!json_is_array (tombs))
-        return -1;
+    json_t *tombs = json_object_get (msg->json, "tombs");
     bool bad = false;
     size_t i;
     json_t *item;
@@ -1483,15 +1598,12 @@ s_stats_start (s_dht_t *self, const char *reqid)
 }
 
 static int
-s_on_stat (s_dht_t *self, const char *from, json_t *msg)
+s_on_stat (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
 {
-    json_t *q = json_object_get (msg, "q"), *s = json_object_get (msg, "s");
-    if (!json_is_integer (q) || !json_is_object (s)
-    ||  !json_is_string (json_object_get (s, "name")))
-        return -1;
+    json_t *s = json_object_get (msg->json, "s");
     for (s_statreq_t *req = (s_statreq_t *) zlistx_first (self->statreqs); req;
          req = (s_statreq_t *) zlistx_next (self->statreqs))
-        if (req->q == (uint64_t) json_integer_value (q) && zhashx_lookup (req->waiting, from)) {
+        if (req->q == msg->q && zhashx_lookup (req->waiting, from)) {
             //  Only the fields we document, and only of their types
             json_t *clean = json_pack ("{s:O}", "name", json_object_get (s, "name"));
             const char *fields [] = { "entries", "records", "bytes", "cap", "hits",
@@ -1527,6 +1639,8 @@ s_on_stat (s_dht_t *self, const char *from, json_t *msg)
 static void
 s_on_member (s_dht_t *self, zmsg_t *msg)
 {
+    self->signer_cached = false;    //  The table changes
+    self->memo_stale = true;
     char *id = zmsg_popstr (msg), *name = zmsg_popstr (msg), *state = zmsg_popstr (msg);
     char *address = zmsg_popstr (msg), *meta = zmsg_popstr (msg);
     if (id && strlen (id) == S_HEX - 1 && name && state) {
@@ -1566,66 +1680,60 @@ s_on_member (s_dht_t *self, zmsg_t *msg)
     free (meta);
 }
 
+//  A CACHE message from FROM: decoded and checked (tm_cachemsg), then
+//  acted on.  Malformed (there or here): dropped and counted.
 static void
 s_on_recv (s_dht_t *self, const char *from, zframe_t *payload)
 {
-    json_t *msg = json_loadb ((const char *) zframe_data (payload), zframe_size (payload),
-                              0, NULL);
-    const char *type = json_string_value (json_object_get (msg, "t"));
+    tm_cachemsg_t *msg = strlen (from) == S_HEX - 1
+                       ? tm_cachemsg_decode (zframe_data (payload), zframe_size (payload)) : NULL;
     int rc = -1;
-    if (!type || strlen (from) != S_HEX - 1)
+    if (!msg)
         rc = -1;
     else
-    if (streq (type, "get"))
+    if (msg->type == TM_CACHEMSG_GET)
         rc = s_on_get (self, from, msg);
     else
-    if (streq (type, "got"))
+    if (msg->type == TM_CACHEMSG_GOT)
         rc = s_on_got (self, from, msg);
     else
-    if (streq (type, "put"))
+    if (msg->type == TM_CACHEMSG_PUT)
         rc = s_on_put (self, from, msg);
     else
-    if (streq (type, "ack"))
+    if (msg->type == TM_CACHEMSG_ACK)
         rc = s_on_ack (self, from, msg);
     else
-    if (streq (type, "tomb"))
+    if (msg->type == TM_CACHEMSG_TOMB)
         rc = s_on_tomb (self, from, msg);
     else
-    if (streq (type, "stats")) {
-        json_t *q = json_object_get (msg, "q");
-        if (json_is_integer (q)) {
-            json_t *answer = json_pack ("{s:s, s:O, s:o}", "t", "stat", "q", q,
-                                        "s", s_share_stats (self));
-            s_send (self, from, &answer);
-            rc = 0;
-        }
+    if (msg->type == TM_CACHEMSG_STATS) {
+        json_t *answer = json_pack ("{s:s, s:I, s:o}", "t", "stat", "q", (json_int_t) msg->q,
+                                    "s", s_share_stats (self));
+        s_send (self, from, &answer);
+        rc = 0;
     }
     else
-    if (streq (type, "stat"))
+    if (msg->type == TM_CACHEMSG_STAT)
         rc = s_on_stat (self, from, msg);
     if (rc != 0) {
         S_COUNT (self, malformed, 1);
-        tm_debug ("cache", "malformed %s message from %.16s", type ? type : "(no type)", from);
+        tm_debug ("cache", "malformed message (type %d) from %.16s", msg ? (int) msg->type : 0,
+                  from);
     }
-    json_decref (msg);
+    tm_cachemsg_destroy (&msg);
 }
 
 //  A get we sent that gossip could not: the owner is gone, as if silent.
 static void
 s_on_unsent (s_dht_t *self, zframe_t *payload)
 {
-    json_t *msg = json_loadb ((const char *) zframe_data (payload), zframe_size (payload),
-                              0, NULL);
-    json_t *q = json_object_get (msg, "q");
-    const char *type = json_string_value (json_object_get (msg, "t"));
-    if (type && streq (type, "get") && json_is_integer (q)) {
-        char key [24];
-        snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (q));
-        s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
+    tm_cachemsg_t *msg = tm_cachemsg_decode (zframe_data (payload), zframe_size (payload));
+    if (msg && msg->type == TM_CACHEMSG_GET) {
+        s_batch_t *batch = s_batch_lookup (self, msg->q);
         if (batch)
             batch->deadline = 0;
     }
-    json_decref (msg);
+    tm_cachemsg_destroy (&msg);
 }
 
 static void
@@ -1642,6 +1750,8 @@ s_handle_cache (s_dht_t *self)
         char *id = zmsg_popstr (msg);
         if (id && strlen (id) == S_HEX - 1)
             snprintf (self->self_id, sizeof self->self_id, "%s", id);
+        self->signer_cached = false;
+        self->memo_stale = true;
         free (id);
     }
     else
@@ -1871,6 +1981,10 @@ s_destroy (s_dht_t *self)
     zlistx_destroy (&self->tombs);
     zhashx_destroy (&self->tomb_ids);
     zhashx_destroy (&self->members);
+    for (size_t m = 0; m < self->memo_count; m++)
+        free (self->memo_ids [m]);
+    free (self->memo_ids);
+    free (self->owners_memo);
     zsock_destroy (&self->cache);
     tm_cachedb_destroy (&self->db);
     sodium_memzero (self->node_sk, sizeof self->node_sk);
@@ -1895,10 +2009,13 @@ tm_dht_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     while (!self.terminated) {
         double next = self.db ? s_tick (&self) : tm_now () + 1.0;
+        //  The share's LRU work of recent gets, when due, is done when
+        //  nothing else is to be done (tm_cachedb.h)
+        double idle_at = self.db ? tm_cachedb_idle_at (self.db) : 0;
+        if (idle_at && idle_at < next)
+            next = idle_at;
         double now = tm_now ();
         long timeout = next > now ? (long) ((next - now) * 1000) + 1 : 0;
-        if (self.db && self.idle_work)
-            timeout = 0;        //  Only a look: the share's LRU work waits
         zmq_pollitem_t items [] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
             { self.cache ? zsock_resolve (self.cache) : NULL, -1,
@@ -1910,14 +2027,12 @@ tm_dht_actor (zsock_t *pipe, void *args)
                 continue;
             break;
         }
-        if (ready == 0 && self.db && self.idle_work) {
-            //  Nothing to answer: the LRU updates of the gets we served
-            //  (tm_cachedb.h), a step at a time so an ask waits little
-            self.idle_work = tm_cachedb_idle (self.db);
+        if (ready == 0 && idle_at && idle_at <= tm_now ()) {
+            //  Nothing to answer: a step of the LRU updates of the gets
+            //  we served, a step at a time so that an ask waits little
+            tm_cachedb_idle (self.db);
             continue;
         }
-        if (self.db)
-            self.idle_work = true;
         if (items [0].revents & ZMQ_POLLIN) {
             if (self.db)
                 s_handle_pipe (&self);

@@ -7,11 +7,13 @@
     and its author known.  docs/caching.md, 4, is the design:
       - a key's owners are the R alive members of highest rendezvous
         weight (tm_rendezvous.h), R = config.replicas;
-      - GET asks, for each key, its first owner, batching all keys of
-        one owner into one message; a key the owner lacks (or an owner
-        that does not answer within a deadline) is asked of the next
-        owner; a value found at a later owner is written back (repair)
-        to the earlier owners that missed;
+      - GET reads, for each key, our own share first if we are one of
+        its owners (no message, no wait), else asks its first owner,
+        batching all keys of one owner into one message (sent before we
+        read our share, so that the others work meanwhile); a key the
+        owner lacks (or an owner that does not answer within a deadline)
+        is asked of the next owner; a value found at a later owner is
+        written back (repair) to the earlier owners that missed;
       - PUT writes to every owner;
       - on every membership change (a member alive, dead, left, or back
         with a new boot id) every holder of a value sends it to those of

@@ -159,6 +159,15 @@ tm_control_recv (zsock_t *server, zframe_t **routing_id)
 {
     assert (server && routing_id);
     zmsg_t *msg = zmsg_recv (server);
+    return tm_control_parse (server, &msg, routing_id);
+}
+
+json_t *
+tm_control_parse (zsock_t *server, zmsg_t **msg_p, zframe_t **routing_id)
+{
+    assert (server && msg_p && routing_id);
+    zmsg_t *msg = *msg_p;
+    *msg_p = NULL;
     *routing_id = NULL;
     if (!msg)
         return NULL;
@@ -212,8 +221,16 @@ void
 tm_control_reply_text (zsock_t *server, zframe_t **routing_id, const char *text, size_t size)
 {
     assert (server && routing_id && *routing_id && text);
+    zframe_t *reply = zframe_new (text, size);
+    tm_control_reply_frame (server, routing_id, &reply);
+}
+
+void
+tm_control_reply_frame (zsock_t *server, zframe_t **routing_id, zframe_t **reply)
+{
+    assert (server && routing_id && *routing_id && reply && *reply);
     zmsg_t *msg = zmsg_new ();
     zmsg_append (msg, routing_id);
-    zmsg_addmem (msg, text, size);
+    zmsg_append (msg, reply);
     zmsg_send (&msg, server);
 }

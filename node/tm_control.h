@@ -81,6 +81,11 @@ zsock_t *tm_control_bind (const char *datadir, char **err);
 //  why, when possible).
 json_t *tm_control_recv (zsock_t *server, zframe_t **routing_id);
 
+//  The same for a message received already (zmsg_recv on the server),
+//  for a caller that reads some requests its own way first: MSG is
+//  taken.
+json_t *tm_control_parse (zsock_t *server, zmsg_t **msg_p, zframe_t **routing_id);
+
 //  Sends REPLY (taken: json_decref'ed) to ROUTING_ID (destroyed).
 void tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply);
 
@@ -90,6 +95,9 @@ void tm_control_reply (zsock_t *server, zframe_t **routing_id, json_t **reply);
 //  text already (cache-get's values): no tree to build and dump.
 void tm_control_reply_text (zsock_t *server, zframe_t **routing_id, const char *text,
                             size_t size);
+
+//  The same for REPLY, a frame of such text (taken): not even a copy.
+void tm_control_reply_frame (zsock_t *server, zframe_t **routing_id, zframe_t **reply);
 
 //  Builds {"ok": false, "error": MESSAGE}.
 json_t *tm_control_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));

@@ -236,6 +236,73 @@ Test (cachedb, eviction_takes_the_least_recently_used_and_gets_count_as_use)
     free (dir);
 }
 
+Test (cachedb, a_value_used_again_while_its_use_waits_moves_once_to_its_last_use)
+{
+    char *dir = tmu_scratch ();
+    tm_cachedb_t *db = s_open (dir, 3 * S_COUNTED);
+    for (int n = 1; n <= 3; n++)
+        cr_assert_eq (s_put (db, TM_CACHEDB_ENTRY, n, S_VALUE), 0);
+    //  Used 1, 2, 1: the order is 3, 2, 1 (not 3, 1, 2, had 1 stayed at
+    //  its first use)
+    cr_assert (s_get (db, TM_CACHEDB_ENTRY, 1, S_VALUE));
+    cr_assert (s_get (db, TM_CACHEDB_ENTRY, 2, S_VALUE));
+    cr_assert (s_get (db, TM_CACHEDB_ENTRY, 1, S_VALUE));
+    cr_assert_eq (s_put (db, TM_CACHEDB_ENTRY, 4, S_VALUE), 0);
+    cr_assert_not (s_has (db, TM_CACHEDB_ENTRY, 3));
+    cr_assert_eq (s_put (db, TM_CACHEDB_ENTRY, 5, S_VALUE), 0);
+    cr_assert_not (s_has (db, TM_CACHEDB_ENTRY, 2));
+    cr_assert (s_has (db, TM_CACHEDB_ENTRY, 1));
+    tm_cachedb_destroy (&db);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
+Test (cachedb, uses_wait_their_delay_then_idle_makes_them)
+{
+    char *dir = tmu_scratch ();
+    tm_cachedb_t *db = s_open (dir, 0);
+    tm_cachedb_set_use_delay (db, 0.2);
+    cr_assert_eq (s_put (db, TM_CACHEDB_ENTRY, 1, S_VALUE), 0);
+    cr_assert_eq (tm_cachedb_idle_at (db), 0, "nothing to do before a get");
+    double before = tm_now ();
+    cr_assert (s_get (db, TM_CACHEDB_ENTRY, 1, S_VALUE));
+    double at = tm_cachedb_idle_at (db);
+    cr_assert (at >= before + 0.2 && at <= tm_now () + 0.2, "due after the delay");
+    cr_assert_not (tm_cachedb_idle (db), "nothing is due yet");
+    cr_assert_eq (tm_cachedb_idle_at (db), at, "and nothing was made");
+    usleep ((useconds_t) ((at - tm_now ()) * 1e6) + 10000);
+    cr_assert_not (tm_cachedb_idle (db), "one step made it; nothing more is due");
+    cr_assert_eq (tm_cachedb_idle_at (db), 0);
+    tm_cachedb_destroy (&db);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
+//  More distinct values used than the notes kept (16,384): the oldest
+//  are made as needed, and the order is still by last use.
+Test (cachedb, more_gets_than_notes_kept_still_give_the_lru_order, .timeout = 60)
+{
+    char *dir = tmu_scratch ();
+    const int count = 20000, keep = 100;
+    tm_cachedb_t *db = s_open (dir, 0);
+    for (int n = 0; n < count; n++)
+        cr_assert_eq (s_put (db, TM_CACHEDB_ENTRY, n, 8), 0);
+    for (int n = count - 1; n >= 0; n--)
+        cr_assert (s_get (db, TM_CACHEDB_ENTRY, n, 8));
+    //  The last KEEP used, again: the youngest
+    for (int n = count - keep; n < count; n++)
+        cr_assert (s_get (db, TM_CACHEDB_ENTRY, n, 8));
+    cr_assert_eq (tm_cachedb_gc (db, keep * (TM_CACHEDB_KEY + 8)), (size_t) (count - keep));
+    for (int n = count - keep; n < count; n++)
+        cr_assert (s_has (db, TM_CACHEDB_ENTRY, n), "%d was used last", n);
+    tm_cachedb_stats_t stats = s_stats (db);
+    cr_assert_eq (stats.entries, (uint64_t) keep);
+    cr_assert_eq (stats.bytes, (uint64_t) keep * (TM_CACHEDB_KEY + 8));
+    tm_cachedb_destroy (&db);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
 Test (cachedb, bytes_never_exceed_the_cap_and_match_what_is_stored)
 {
     char *dir = tmu_scratch ();

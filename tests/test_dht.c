@@ -183,6 +183,34 @@ Test (dht, value_is_served_after_the_agent_it_was_put_through_is_killed)
     cr_assert_eq (s_found (agents [1], "kill", 20), 20);
 }
 
+//  Keys AGENT's peers asked of it (cache.remote_gets).
+static long long
+s_remote_gets (tmc_agent_t *agent)
+{
+    json_t *stats = tmc_stats (agent);
+    long long asked = tmc_counter (stats, "cache.remote_gets");
+    json_decref (stats);
+    return asked;
+}
+
+//  Every member owns every key (R = 3 of 3): a lookup is answered from
+//  the asker's own share, and no peer is asked.
+Test (dht, an_owner_answers_from_its_own_share_without_asking_its_peers)
+{
+    tmc_agent_t *agents [3];
+    const char *names [] = { "a1", "b1", "c1" };
+    s_cluster (agents, names, 3, "3");
+    s_put (agents [0], agents [0], "own", 30, tm_wall_now () - 10);
+    s_wait_found (agents [1], "own", 30, 30, 10);
+    long long asked [3];
+    for (int i = 0; i < 3; i++)
+        asked [i] = s_remote_gets (agents [i]);
+    cr_assert_eq (s_found (agents [2], "own", 30), 30);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq (s_remote_gets (agents [i]), asked [i],
+                      "'%s' was asked for keys c1 holds", names [i]);
+}
+
 Test (dht, entry_with_a_tampered_signature_is_refused_and_counted)
 {
     tmc_agent_t *agents [3];
