@@ -53,7 +53,10 @@
     while its connection is pending waits there (up to TM_PEER_HWM).  A
     connection that libzmq ends for good (a protocol error: it does not
     retry those) makes sends fail with EHOSTUNREACH: we then forget the
-    peer, and the next send connects afresh.  One
+    peer, and the next send connects afresh.  So does a member that joins
+    at an address whose connection dropped (it left, died, or its port
+    went to a new node): libzmq's reconnection has backed off by then (up
+    to reconnect_ivl_max), and what we send it would wait in the queue.  One
     socket monitor on the client reports CONNECTED, DISCONNECTED and
     HANDSHAKE_SUCCEEDED with the endpoint we connected to, which names
     the peer.  A disconnect is a hint to SWIM; and until a connection
@@ -614,6 +617,20 @@ s_swim_event (void *arg, const tm_swim_event_t *event)
     const tm_swim_member_t *member = &event->member;
     if (event->type != TM_SWIM_EVENT_CONFLICT)
         s_channels_member (self, member);
+    if (event->type == TM_SWIM_EVENT_JOINED && !member->is_self) {
+        //  A member (new, or back) at an address whose connection was up
+        //  and dropped: libzmq would reconnect after its backoff, up to
+        //  reconnect_ivl_max later, and our probes would wait in the
+        //  queue meanwhile, failing; a new identity that took a departed
+        //  member's port was declared dead that way.  A fresh connection
+        //  starts now, and is a new path (TM_PEER_GRACE) until it works
+        s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, member->address);
+        if (peer && peer->ever_connected && !peer->connected) {
+            tm_debug ("gossip", "connection to %s (%s) renewed: it joined", member->name,
+                      member->address);
+            s_peer_forget (self, peer);
+        }
+    }
     if (event->type == TM_SWIM_EVENT_CONFLICT)
         tm_warn ("gossip", "member '%s' (%s): another node claims its %s",
                  member->name, member->address, event->conflict);

@@ -351,6 +351,45 @@ s_cluster_with_b1_on (tmc_agent_t **agents, int port)
     return token;
 }
 
+Test (cli_cluster, new_identity_on_a_departed_members_port_is_never_declared_dead)
+{
+    //  A machine re-provisioned, or an agent started afresh on the default
+    //  port: a new node id at an address the cluster knew
+    tmc_agent_t *agents [3];
+    int port = tmc_free_port ();
+    char *token = s_cluster_with_b1_on (agents, port);
+    tmc_agent_t *observers [2] = { agents [0], agents [2] };
+    tmc_signal (agents [1], SIGTERM);
+    cr_assert_eq (tmc_wait_exit (agents [1], 10), 0);
+    tmc_wait_all (observers, 2, "b1", "left|gone", 10);
+    //  What this tests needs time to pass, not a state: with nobody on
+    //  the port, libzmq's reconnections to it back off, up to 2 s
+    //  apart; probes of whoever comes next would wait behind that
+    double backoff = tmu_now () + 3.0;
+    while (tmu_now () < backoff)
+        usleep (TMC_POLL_US);
+    char bind [64];
+    snprintf (bind, sizeof bind, "127.0.0.1:%d", port);
+    tmc_agent_t *newcomer = tmc_start ("x1", token, "--bind", bind, NULL);
+    tmc_wait_all (observers, 2, "x1", "alive", 10);
+    //  Longer than the lan profile's suspicion of a 4-member cluster:
+    //  a newcomer whose probes were failing would be dead by the end
+    double end = tmu_now () + 4.0;
+    while (tmu_now () < end) {
+        for (int i = 0; i < 2; i++) {
+            json_t *members = tmc_members_of (observers [i]);
+            const char *state = tmc_state (members, "x1");
+            cr_assert (streq (state, "alive") || streq (state, "suspect"),
+                       "'%s' sees the newcomer on b1's port %s", observers [i]->name, state);
+            json_decref (members);
+        }
+        usleep (TMC_POLL_US);
+    }
+    tmc_wait_all (observers, 2, "x1", "alive", 5);
+    tmc_assert_running (newcomer);
+    free (token);
+}
+
 Test (cli_cluster, agent_restarted_without_token_rejoins_with_a_higher_incarnation)
 {
     tmc_agent_t *agents [3];
