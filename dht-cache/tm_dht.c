@@ -74,6 +74,7 @@
 #include "tm_cachedb.h"
 #include "tm_cachemsg.h"
 #include "tm_jsonstr.h"
+#include "tm_placement.h"
 #include "tm_rendezvous.h"
 #include <inttypes.h>
 #include <jansson.h>
@@ -214,7 +215,7 @@ typedef struct {
     zhashx_t *putbufs;          //  owner + kind -> s_putbuf_t, flushed per event
     zhashx_t *drops;            //  "k<hex>" -> acks still awaited (intptr)
     zlistx_t *statreqs;         //  s_statreq_t *
-    zhashx_t *placed;           //  id -> boot of the alive members at the last handoff
+    tm_placement_t *placement;  //  The alive members at the last handoff, with boot ids
     double handoff_due;         //  When to hand off, 0 = not due
     uint64_t next_q;            //  Last message number
     bool terminated;
@@ -1236,24 +1237,18 @@ s_on_ack (s_dht_t *self, const char *from, tm_cachemsg_t *msg)
     return 0;
 }
 
-//  True if ID is one of the COUNT at IDS.
-static bool
-s_in (char **ids, size_t count, const char *id)
+//  A member's boot id now, or NULL if it is not alive and trusted now
+//  (tm_placement_boot_fn).
+static const char *
+s_boot_of (void *arg, const char *id)
 {
-    for (size_t i = 0; i < count; i++)
-        if (streq (ids [i], id))
-            return true;
-    return false;
+    s_dht_t *self = (s_dht_t *) arg;
+    s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
+    return member && member->alive && !member->revoked ? member->boot : NULL;
 }
 
 typedef struct {
     s_dht_t *self;
-    char **ids;                 //  Alive now
-    size_t count;
-    char **old_ids;             //  Alive at the last handoff, same boot now
-    size_t old_count;
-    char **placed_ids;          //  Alive at the last handoff
-    size_t placed_count;
     size_t handed;
     zlistx_t *deletes;          //  "KIND HEX" of values to delete after the pass
 } s_handoff_t;
@@ -1264,63 +1259,34 @@ s_handoff_one (tm_cachedb_kind_t kind, const uint8_t *key, const char *value, si
 {
     s_handoff_t *h = (s_handoff_t *) arg;
     s_dht_t *self = h->self;
-    size_t owners [S_R_MAX], old [S_R_MAX];
-    size_t n = tm_rendezvous_owners (key, (const char *const *) h->ids, h->count, self->r,
-                                     owners);
-    size_t o = tm_rendezvous_owners (key, (const char *const *) h->placed_ids,
-                                     h->placed_count, self->r, old);
-    bool owner = false;
-    for (size_t k = 0; k < n; k++)
-        owner |= streq (h->ids [owners [k]], self->self_id);
     //  An old owner that is still the same process holds the value: no
     //  one sends it there.  Every holder sends to the others, so a value
     //  reaches its new owners whatever any one member's view (a single
     //  sender chosen from each member's own view lost values when the
     //  views differed); a join moves each value about R times, not the
     //  2R - 1 of sending to every owner
+    const char *targets [S_R_MAX];
+    bool owner, was, placed;
+    size_t count = tm_placement_targets (self->placement, key, targets, &owner, &was,
+                                         &placed);
     char hex [S_HEX];
     tm_cache_hex (key, hex);
-    size_t targets = 0;
-    for (size_t k = 0; k < n; k++) {
-        const char *id = h->ids [owners [k]];
-        bool had = false;       //  An owner then, and the same process now
-        for (size_t m = 0; m < o && !had; m++)
-            had = streq (h->placed_ids [old [m]], id) && s_in (h->old_ids, h->old_count, id);
-        if (streq (id, self->self_id) || had)
-            continue;
-        s_putbuf_add (self, id, kind, hex, value, size, !owner);
-        targets++;
-    }
-    if (!owner && targets) {
+    for (size_t k = 0; k < count; k++)
+        s_putbuf_add (self, targets [k], kind, hex, value, size, !owner);
+    if (!owner && count) {
         char dropkey [S_HEX + 1];
         snprintf (dropkey, sizeof dropkey, "%c%s", (char) kind, hex);
-        zhashx_update (self->drops, dropkey, (void *) (intptr_t) targets);
+        zhashx_update (self->drops, dropkey, (void *) (intptr_t) count);
     }
     else
-    if (!owner && o > 0) {
+    if (!owner && placed) {
         //  Not ours any more, and every owner had it: deleted after the
         //  pass (tm_cachedb_each: no changes inside)
         char *dropkey = tm_strdupf ("%c%s", (char) kind, hex);
         zlistx_add_end (h->deletes, dropkey);
     }
-    h->handed += targets;
+    h->handed += count;
     return true;
-}
-
-//  Records the COUNT members at IDS, with their boot ids, as the
-//  placement that the next handoff compares with.
-static void
-s_placed_set (s_dht_t *self, char **ids, size_t count)
-{
-    zhashx_t *placed = zhashx_new ();
-    zhashx_set_destructor (placed, (zhashx_destructor_fn *) zstr_free);
-    zhashx_set_duplicator (placed, (zhashx_duplicator_fn *) strdup);
-    for (size_t k = 0; k < count; k++) {
-        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, ids [k]);
-        zhashx_insert (placed, ids [k], member ? member->boot : "");
-    }
-    zhashx_destroy (&self->placed);
-    self->placed = placed;
 }
 
 //  Hands every value we hold to the owners that may lack it (banner).
@@ -1331,20 +1297,10 @@ s_handoff (s_dht_t *self)
     if (!*self->self_id || !self->synced)
         return;
     s_handoff_t h = { .self = self };
-    h.ids = s_alive_ids (self, &h.count);
-    h.placed_ids = (char **) malloc ((zhashx_size (self->placed) + 1) * sizeof (char *));
-    h.old_ids = (char **) malloc ((zhashx_size (self->placed) + 1) * sizeof (char *));
-    for (char *boot = (char *) zhashx_first (self->placed); boot;
-         boot = (char *) zhashx_next (self->placed)) {
-        const char *id = (const char *) zhashx_cursor (self->placed);
-        h.placed_ids [h.placed_count++] = (char *) id;
-        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
-        //  A boot id we did not know then (its metadata came later) is
-        //  the same process, not a restart
-        if (member && member->alive && !member->revoked
-        &&  (!*boot || streq (member->boot, boot)))
-            h.old_ids [h.old_count++] = (char *) id;
-    }
+    size_t count;
+    char **ids = s_alive_ids (self, &count);
+    tm_placement_begin (self->placement, (const char *const *) ids, count, self->self_id,
+                        s_boot_of, self);
     //  Earlier passes' drops wait no more: this one sends afresh
     zhashx_purge (self->drops);
     S_COUNT (self, handoff_runs, 1);
@@ -1361,10 +1317,8 @@ s_handoff (s_dht_t *self)
     zlistx_destroy (&h.deletes);
     S_COUNT (self, handed, h.handed);
     //  The placement we just made is the next pass's "then"
-    s_placed_set (self, h.ids, h.count);
-    free (h.ids);
-    free (h.placed_ids);
-    free (h.old_ids);
+    tm_placement_end (self->placement, s_boot_of, self);
+    free (ids);
     double now = tm_wall_now ();
     __atomic_store (&self->stats->handoff_done, &now, __ATOMIC_RELAXED);
     if (h.handed)
@@ -1765,7 +1719,8 @@ s_handle_cache (s_dht_t *self)
             //  back as a new process, are new owners
             size_t count;
             char **ids = s_alive_ids (self, &count);
-            s_placed_set (self, ids, count);
+            tm_placement_set (self->placement, (const char *const *) ids, count,
+                              s_boot_of, self);
             free (ids);
         }
         self->synced = true;
@@ -1946,7 +1901,7 @@ s_setup (s_dht_t *self, zsock_t *pipe, tm_dht_config_t *config, char **err)
     zhashx_set_destructor (self->putbufs, s_putbuf_destroy);
     self->drops = zhashx_new ();
     self->statreqs = zlistx_new ();
-    self->placed = zhashx_new ();
+    self->placement = tm_placement_new (self->r);
     self->db = tm_cachedb_new (config->datadir, config->cap, err);
     if (!self->db)
         return -1;
@@ -1977,7 +1932,7 @@ s_destroy (s_dht_t *self)
     zlistx_destroy (&self->gets);
     zlistx_destroy (&self->statreqs);
     zhashx_destroy (&self->drops);
-    zhashx_destroy (&self->placed);
+    tm_placement_destroy (&self->placement);
     zlistx_destroy (&self->tombs);
     zhashx_destroy (&self->tomb_ids);
     zhashx_destroy (&self->members);

@@ -97,6 +97,7 @@
 #include "tm_scheduler.h"
 #include "tm_workdir.h"
 #include "tm_cacheentry.h"
+#include "tm_placement.h"
 #include "tm_rendezvous.h"
 #include <sodium.h>
 #include <inttypes.h>
@@ -217,8 +218,7 @@ typedef struct {
                                 //  its tasks we dropped, seeing it dead
     bool synced;                //  Gossip's member snapshot is complete
     double handoff_due;         //  When the next handoff pass runs (tm_now); 0: none
-    zhashx_t *placed;           //  Id -> boot id of the members alive at the last
-                                //  pass; NULL before the first
+    tm_placement_t *placement;  //  The members alive at the last pass, with boot ids
     zhashx_t *offers;           //  Member id -> zlistx_t of s_offer_t to send it
     zhashx_t *offered;          //  "id hex" of the offers queued, not yet sent
     bool offers_pending;        //  A pass's offers are not all sent yet
@@ -814,17 +814,21 @@ s_offers_destroy (void **item_p)
 
 typedef struct {
     s_pool_t *self;
-    const char **ids;           //  Alive now (ours: borrowed from the member table)
-    size_t count;
-    const char **placed_ids;    //  Alive at the last pass (borrowed from placed)
-    size_t placed_count;
-    zhashx_t *same;             //  Of those, the ones that are the same process now
-    size_t *owners;             //  Scratch: R indexes each
-    size_t *old;
+    const char **targets;       //  Scratch: R ids
     size_t offered;             //  Offers queued by this pass
     size_t owned;               //  Blobs we own now
     size_t blobs;               //  Blobs looked at
 } s_pass_t;
+
+//  A member's boot id now, or NULL if it is not alive now
+//  (tm_placement_boot_fn).
+static const char *
+s_boot_of (void *arg, const char *id)
+{
+    s_pool_t *self = (s_pool_t *) arg;
+    s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
+    return member && member->alive ? member->boot : NULL;
+}
 
 static void
 s_pass_one (const char *hex, uint64_t size, bool exec, void *arg)
@@ -835,47 +839,18 @@ s_pass_one (const char *hex, uint64_t size, bool exec, void *arg)
     uint8_t key [32];
     if (sodium_hex2bin (key, sizeof key, hex, strlen (hex), NULL, NULL, NULL) != 0)
         return;                 //  Not reached: the index holds digests only
-    size_t n = tm_rendezvous_owners (key, pass->ids, pass->count, self->replicas,
-                                     pass->owners);
-    size_t o = pass->placed_count
-             ? tm_rendezvous_owners (key, pass->placed_ids, pass->placed_count,
-                                     self->replicas, pass->old) : 0;
-    bool owner = false, was = false;
-    for (size_t k = 0; k < n; k++)
-        owner |= streq (pass->ids [pass->owners [k]], self->self_id);
-    for (size_t k = 0; k < o; k++)
-        was |= streq (pass->placed_ids [pass->old [k]], self->self_id);
+    bool owner, was, placed;
+    size_t count = tm_placement_targets (self->placement, key, pass->targets, &owner, &was,
+                                         &placed);
     tm_storeindex_set_owned (self->index, hex, owner);
     pass->owned += owner;
     //  A copy we neither own nor owned is not ours to place (a holder's
     //  copy, an origin's), and an empty blob is made where it is needed
     if ((!owner && !was) || size == 0)
         return;
-    for (size_t k = 0; k < n; k++) {
-        const char *id = pass->ids [pass->owners [k]];
-        bool had = false;       //  An owner then, and the same process now
-        for (size_t m = 0; m < o && !had; m++)
-            had = streq (pass->placed_ids [pass->old [m]], id)
-               && zhashx_lookup (pass->same, id) != NULL;
-        if (!streq (id, self->self_id) && !had && s_offer (self, id, hex, size, exec))
+    for (size_t k = 0; k < count; k++)
+        if (s_offer (self, pass->targets [k], hex, size, exec))
             pass->offered++;
-    }
-}
-
-//  Records the alive members, with their boot ids, as the placement the
-//  next pass compares with.
-static void
-s_placed_set (s_pool_t *self, const char **ids, size_t count)
-{
-    zhashx_t *placed = zhashx_new ();
-    zhashx_set_destructor (placed, (zhashx_destructor_fn *) zstr_free);
-    zhashx_set_duplicator (placed, (zhashx_duplicator_fn *) strdup);
-    for (size_t k = 0; k < count; k++) {
-        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, ids [k]);
-        zhashx_insert (placed, ids [k], member ? member->boot : "");
-    }
-    zhashx_destroy (&self->placed);
-    self->placed = placed;
 }
 
 //  One pass over our store: ownership marked again, blobs offered to
@@ -889,27 +864,15 @@ s_handoff_pass (s_pool_t *self)
     double started = tm_now ();
     s_pass_t pass = { .self = self };
     size_t max = zhashx_size (self->members) + 1;
-    pass.ids = (const char **) malloc (max * sizeof (char *));
-    pass.placed_ids = (const char **) malloc (
-        ((self->placed ? zhashx_size (self->placed) : 0) + 1) * sizeof (char *));
-    pass.owners = (size_t *) malloc ((self->replicas + 1) * sizeof (size_t));
-    pass.old = (size_t *) malloc ((self->replicas + 1) * sizeof (size_t));
-    assert (pass.ids && pass.placed_ids && pass.owners && pass.old);
+    const char **ids = (const char **) malloc (max * sizeof (char *));
+    pass.targets = (const char **) malloc ((self->replicas + 1) * sizeof (char *));
+    assert (ids && pass.targets);
+    size_t count = 0;
     for (s_member_t *member = (s_member_t *) zhashx_first (self->members); member;
          member = (s_member_t *) zhashx_next (self->members))
-        if (member->alive && pass.count < max)
-            pass.ids [pass.count++] = member->id;
-    pass.same = zhashx_new ();
-    for (const char *boot = self->placed ? (const char *) zhashx_first (self->placed) : NULL;
-         boot; boot = (const char *) zhashx_next (self->placed)) {
-        const char *id = (const char *) zhashx_cursor (self->placed);
-        pass.placed_ids [pass.placed_count++] = id;
-        s_member_t *member = (s_member_t *) zhashx_lookup (self->members, id);
-        //  A boot id we did not know then (its metadata came later) is
-        //  the same process, not a restart
-        if (member && member->alive && (!*boot || streq (member->boot, boot)))
-            zhashx_insert (pass.same, id, (void *) 1);
-    }
+        if (member->alive && count < max)
+            ids [count++] = member->id;
+    tm_placement_begin (self->placement, ids, count, self->self_id, s_boot_of, self);
     tm_storeindex_each (self->index, s_pass_one, &pass);
     S_BLOB_COUNT (self, handoff_passes, 1);
     if (pass.offered) {
@@ -919,12 +882,9 @@ s_handoff_pass (s_pool_t *self)
     tm_debug ("work", "handoff pass over %zu blob(s), %zu ours, in %.3f s",
               pass.blobs, pass.owned, tm_now () - started);
     //  The placement we just made is the next pass's "then"
-    s_placed_set (self, pass.ids, pass.count);
-    zhashx_destroy (&pass.same);
-    free (pass.ids);
-    free (pass.placed_ids);
-    free (pass.owners);
-    free (pass.old);
+    tm_placement_end (self->placement, s_boot_of, self);
+    free (ids);
+    free (pass.targets);
     s_store_publish (self);
 }
 
@@ -2565,6 +2525,7 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     self.stats = config->stats;
     self.blob_stats = config->blob_stats;
     self.replicas = config->replicas > 0 ? (size_t) config->replicas : 3;
+    self.placement = tm_placement_new (self.replicas);
     self.name = strdup (config->executor.member);
     if (config->node_sk) {
         memcpy (self.node_sk, config->node_sk, TM_CACHE_SK);
@@ -2694,7 +2655,7 @@ tm_workpool_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self.offers);
     zhashx_destroy (&self.offered);
     zhashx_destroy (&self.handoff_pending);
-    zhashx_destroy (&self.placed);
+    tm_placement_destroy (&self.placement);
     tm_storeindex_destroy (&self.index);   //  After every pin is undone (runs, held)
     tm_loadcheck_destroy (&self.loadcheck);
     tm_store_destroy (&self.store);
