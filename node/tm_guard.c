@@ -234,19 +234,11 @@ tm_guard_new (const char *datadir, char **err)
     posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addclosefrom_np (&actions, 3);
     //  Its stderr is ours: its lines go to the agent's log
-    posix_spawnattr_t attr;
-    posix_spawnattr_init (&attr);
-    sigset_t mask;
-    sigemptyset (&mask);
-    posix_spawnattr_setsigmask (&attr, &mask);
-    sigset_t defaults;
-    sigfillset (&defaults);
-    posix_spawnattr_setsigdefault (&attr, &defaults);
     //  A group of its own: a kill of our group (a terminal's, a
     //  supervisor's) must leave it to do its work
-    posix_spawnattr_setpgroup (&attr, 0);
-    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
-                                     | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init (&attr);
+    tm_proc_spawnattr_child (&attr);
     char *argv [] = { "testmesh", "__guard", self->mark, NULL };
     pid_t pid;
     int rc = posix_spawn (&pid, "/proc/self/exe", &actions, &attr, argv, envp);

@@ -183,6 +183,21 @@ s_pipe (int fds [2])
     return 0;
 }
 
+void
+tm_proc_spawnattr_child (posix_spawnattr_t *attr)
+{
+    assert (attr);
+    sigset_t mask;
+    sigemptyset (&mask);
+    posix_spawnattr_setsigmask (attr, &mask);
+    sigset_t defaults;
+    sigfillset (&defaults);
+    posix_spawnattr_setsigdefault (attr, &defaults);
+    posix_spawnattr_setpgroup (attr, 0);
+    posix_spawnattr_setflags (attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
+                                    | POSIX_SPAWN_SETSIGDEF);
+}
+
 tm_proc_t *
 tm_proc_spawn (char *const argv [], const char *cwd, char *const env [],
                size_t limit, char **err)
@@ -206,15 +221,7 @@ tm_proc_spawn (char *const argv [], const char *cwd, char *const env [],
 
     posix_spawnattr_t attr;
     posix_spawnattr_init (&attr);
-    sigset_t mask;
-    sigemptyset (&mask);
-    posix_spawnattr_setsigmask (&attr, &mask);
-    sigset_t defaults;
-    sigfillset (&defaults);
-    posix_spawnattr_setsigdefault (&attr, &defaults);
-    posix_spawnattr_setpgroup (&attr, 0);
-    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
-                                     | POSIX_SPAWN_SETSIGDEF);
+    tm_proc_spawnattr_child (&attr);
 
     //  The test's id travels in env[] when the caller put it there;
     //  otherwise the marker is empty, which still identifies a stray.

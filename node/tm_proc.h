@@ -19,6 +19,7 @@
 #define TM_PROC_H_INCLUDED
 
 #include "tm_common.h"
+#include <spawn.h>
 
 typedef struct _tm_proc_t tm_proc_t;
 
@@ -38,6 +39,12 @@ void tm_proc_set_env (const char *entry);
 //  invariant 2).  Call tm_proc_own before another thread may sweep.
 void tm_proc_own (pid_t pid);
 void tm_proc_disown (pid_t pid);
+
+//  Sets ATTR (initialised by the caller) as every child of ours starts:
+//  an empty signal mask, every signal at its default (ours are blocked
+//  and read from a signalfd), and a process group of its own, so that a
+//  signal to our group (a terminal's Ctrl-C) never reaches it.
+void tm_proc_spawnattr_child (posix_spawnattr_t *attr);
 
 //  Spawns ARGV[0] (searched in PATH if it has no '/') in directory CWD
 //  (NULL = ours) with our environment plus ENV ("K=V", NULL-terminated,
