@@ -30,9 +30,8 @@
     to it.  Certificates do not: the admitting member pushes a new one to
     TM_FACTS_FANOUT members and nobody passes it on, because no member
     needs a third party's copy to accept a node's envelopes: a node sends
-    its own certificate (HELLO) first on every connection it opens, and
-    all it sends travels on its own connections (s_sender_matches_
-    connection).  Passing certificates on cost three FACTS per member per
+    its own certificate (HELLO) first on every connection it sends over,
+    its own or one a member opened to it (s_inbound_send).  Passing certificates on cost three FACTS per member per
     joiner, O(N^2) envelopes to form a cluster (18,000 of 50,000 at
     N = 100).  Then anti-entropy: every TM_FACTS_INTERVAL we send one
     random alive member every certificate we know for the members in our
@@ -40,9 +39,14 @@
     every member ends up with every certificate (for `members remove
     NAME`, and for WELCOMEs it gives).
 
-    Transport.  Messages arrive on the server, a ROUTER bound on our peer
-    address, and leave on the client, ONE ROUTER connected to every peer
-    address we send to.  That one socket can reach every member because
+    Transport.  Members connect to each other's server, a ROUTER bound on
+    the peer address, from their client, ONE ROUTER connected to every
+    peer address they send to.  One connection serves a pair both ways:
+    to a member that opened one to us (its metadata says "duplex") we
+    send over it while we have none of our own to it (s_inbound_*), and
+    what comes back on our client connections is read like what reaches
+    the server.  That halves the CurveZMQ handshakes of a forming
+    cluster.  Bound to one IPv4 address, we connect from it.  That one socket can reach every member because
     every member's server uses the same CURVE keypair, the cluster's: the
     client pins that server key and presents our node key.  Before each
     zmq_connect we set ZMQ_CONNECT_ROUTING_ID to a fresh id of our own
@@ -75,8 +79,8 @@
 
     Invariants:
     1. Every packet tm_swim emits is either queued on the client socket
-       for its peer or counted as dropped; the outbox is drained after
-       every call.
+       for its peer, or on the server socket for a member's connection,
+       or counted as dropped; the outbox is drained after every call.
     2. A peer (s_peer_t) exists only for an address we sent to; it is
        in self->peers under its address and in self->peer_rids under its
        routing id, and its connection exists exactly as long as it does.
@@ -85,6 +89,10 @@
        (router_t::identify_peer), and a disconnect completes later.
     4. Only envelopes that tm_envelope_open accepted reach tm_swim or the
        fact handlers.
+    5. An inbound entry (s_inbound_t) is keyed by the address of the
+       member's signed alive fact, names the connection that carried an
+       envelope the member signed, and goes when that connection closes
+       or the member joins again, dies, leaves or is revoked.
 */
 #include "tm_gossip.h"
 #include "tm_envelope.h"
@@ -95,6 +103,7 @@
 #include <math.h>
 #include <sodium.h>
 #include <sys/utsname.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #define TM_TYPE_SWIM          16        //  1..15 belong to tm_envelope
@@ -149,6 +158,18 @@ typedef struct {
     bool handshaken;            //  Monitor saw its CURVE handshake succeed
 } s_peer_t;
 
+//  A member's connection to our server that we may answer over: one
+//  connection per pair instead of one each way halves the CurveZMQ
+//  handshakes (0.8 ms of CPU each) of a forming cluster, and an answer
+//  no longer waits for a handshake of its own.
+typedef struct {
+    zframe_t *rid;              //  Its routing id on the server socket
+    uint8_t id [TM_SWIM_ID_SIZE];   //  The member that opened it
+    int fd;                     //  Its socket, as the server's monitor
+                                //  names it when it closes
+    bool hello_sent;            //  Our certificate went first on it
+} s_inbound_t;
+
 typedef struct {
     zsock_t *pipe;              //  Our command pipe
     tm_gossip_config_t *config; //  Borrowed until we signal; then copied fields
@@ -156,6 +177,8 @@ typedef struct {
     char *name;                 //  Our node name
     char *advertise;            //  "host:port" we are reached at
     char *bind_host_port;       //  --bind "host:port"
+    char *source;               //  IPv4 address our connections start from
+                                //  (the --bind host), or NULL: the system's
     char *advertise_option;     //  --advertise, or NULL
     double beacon_interval;     //  s between beacons
     int slots;                  //  Test slots (metadata)
@@ -165,12 +188,18 @@ typedef struct {
     tm_swim_t *swim;            //  Membership state machine, NULL until member
     tm_swim_config_t swim_config;   //  Its timing
     zsock_t *server;            //  ROUTER, CURVE server, bound
+    zsock_t *server_monitor;    //  PAIR receiving its DISCONNECTED events
+    int server_fd;              //  Socket of the message being handled
     zactor_t *beacon;           //  zbeacon, or NULL
     zsock_t *client;            //  ROUTER, CURVE client, connected to every
                                 //  peer; NULL until the first send
     zsock_t *client_monitor;    //  PAIR receiving the client's events
     zhashx_t *peers;            //  address -> s_peer_t (owns them)
     zhashx_t *peer_rids;        //  routing id -> s_peer_t (borrowed)
+    zhashx_t *inbound;          //  member address -> s_inbound_t: the
+                                //  connection it opened to our server,
+                                //  which we send over while we have none
+                                //  of our own to it (s_send)
     uint32_t next_rid;          //  Last routing id number given out
     zhashx_t *curves;           //  hex node id -> z85 CURVE key (cache)
     zhashx_t *heard;            //  hex id -> double * (last envelope time)
@@ -189,6 +218,8 @@ typedef struct {
     char *leave_call;           //  The call id to answer LEFT with
     bool terminated;            //  $TERM
     uint64_t peer_errors;       //  Sends that failed (peer queue full)
+    uint64_t inbound_sent;      //  Envelopes sent over members' connections
+    uint64_t inbound_lost;      //  ... that had closed (then sent over ours)
     uint64_t unexpected_dropped;//  Messages back on our client connections
                                 //  when none was expected (not joining)
     uint64_t facts_rejected;    //  Facts that did not verify
@@ -268,9 +299,11 @@ s_meta (s_gossip_t *self, size_t *size)
         json_object_set_new (labels, key, json_string (eq + 1));
         free (key);
     }
-    json_t *meta = json_pack ("{s:s, s:s, s:i, s:i, s:i, s:o}",
+    //  duplex: we read what members send back on our connections
+    json_t *meta = json_pack ("{s:s, s:s, s:b, s:i, s:i, s:i, s:o}",
                               "version", TM_VERSION,
                               "boot", self->boot,
+                              "duplex", 1,
                               "slots", self->slots,
                               "free", self->free_slots,
                               "queue", self->queue_length,
@@ -283,7 +316,8 @@ s_meta (s_gossip_t *self, size_t *size)
         tm_warn ("gossip", "labels do not fit in %d bytes of metadata; dropped",
                  TM_SWIM_META_MAX);
         free (text);
-        text = tm_strdupf ("{\"version\":\"%s\",\"boot\":\"%s\",\"slots\":%d}",
+        text = tm_strdupf ("{\"version\":\"%s\",\"boot\":\"%s\",\"duplex\":true,"
+                           "\"slots\":%d}",
                            TM_VERSION, self->boot, self->slots);
         *size = strlen (text);
     }
@@ -396,7 +430,11 @@ s_peer_require (s_gossip_t *self, const char *address)
         return NULL;
     peer = (s_peer_t *) zmalloc (sizeof (s_peer_t));
     peer->address = strdup (address);
-    peer->endpoint = tm_strdupf ("tcp://%s", address);
+    //  "tcp://SOURCE:0;HOST:PORT" makes libzmq bind the connection to
+    //  our --bind address before it connects; the monitor names it so
+    peer->endpoint = self->source
+                   ? tm_strdupf ("tcp://%s:0;%s", self->source, address)
+                   : tm_strdupf ("tcp://%s", address);
     //  A fresh id for every connection (invariant 3); it starts with a
     //  letter, as ids that start with a zero byte are libzmq's own
     snprintf (peer->rid, sizeof peer->rid, "p%08" PRIx32, ++self->next_rid);
@@ -426,11 +464,127 @@ s_peer_forget (s_gossip_t *self, s_peer_t *peer)
     zhashx_delete (self->peers, peer->address);        //  Destroys it
 }
 
-//  Sends FRAME (taken) to ADDRESS.  A full queue drops it: peers are
+//  ---------------------------------------------------------------------
+//  Inbound connections: members' connections to our server
+
+static void
+s_inbound_destroy (void **item_p)
+{
+    s_inbound_t *inbound = (s_inbound_t *) *item_p;
+    if (!inbound)
+        return;
+    zframe_destroy (&inbound->rid);
+    free (inbound);
+    *item_p = NULL;
+}
+
+//  True if MEMBER reads what arrives on the connections it opened
+//  ("duplex" in its metadata).  Agents before it dropped all of that
+//  (s_handle_client), so they must be answered over our own connection.
+static bool
+s_member_duplex (const tm_swim_member_t *member)
+{
+    if (!member->meta || member->meta_size == 0)
+        return false;
+    json_t *meta = json_loadb ((const char *) member->meta, member->meta_size, 0, NULL);
+    bool duplex = json_is_true (json_object_get (meta, "duplex"));
+    json_decref (meta);
+    return duplex;
+}
+
+//  Notes that an envelope from member SENDER, which passed every check,
+//  came on our server's connection ROUTING_ID: what we send to its
+//  address may go back that way.  The address is the one of its signed
+//  alive fact, not the one its packet names, so nobody can draw another
+//  member's traffic to its own connection.
+static void
+s_inbound_note (s_gossip_t *self, const uint8_t *sender, zframe_t *routing_id)
+{
+    tm_swim_member_t member;
+    if (!self->swim || !tm_swim_member (self->swim, sender, &member) || member.is_self
+    ||  member.state == TM_SWIM_DEAD || member.state == TM_SWIM_LEFT)
+        return;
+    s_inbound_t *inbound = (s_inbound_t *) zhashx_lookup (self->inbound, member.address);
+    if (inbound && zframe_eq (inbound->rid, routing_id))
+        return;                 //  The common case: nothing changed
+    if (!s_member_duplex (&member))
+        return;
+    if (!inbound) {
+        inbound = (s_inbound_t *) zmalloc (sizeof (s_inbound_t));
+        zhashx_insert (self->inbound, member.address, inbound);
+    }
+    zframe_destroy (&inbound->rid);
+    inbound->rid = zframe_dup (routing_id);
+    inbound->fd = self->server_fd;
+    memcpy (inbound->id, sender, TM_SWIM_ID_SIZE);
+    inbound->hello_sent = false;
+}
+
+//  Forgets the member connection noted for ADDRESS, if any.
+static void
+s_inbound_forget (s_gossip_t *self, const char *address)
+{
+    zhashx_delete (self->inbound, address);
+}
+
+//  Queues one frame on the server connection RID.  Returns 0; -1 if its
+//  queue is full; -2 if the connection is gone.  On failure FRAME is
+//  left to the caller.  Never blocks (ZMQ_ROUTER_MANDATORY, DONTWAIT).
+static int
+s_inbound_send_frame (s_gossip_t *self, zframe_t *rid, zframe_t **frame_p)
+{
+    void *server = zsock_resolve (self->server);
+    if (zmq_send (server, zframe_data (rid), zframe_size (rid), ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return zmq_errno () == EHOSTUNREACH ? -2 : -1;
+    //  Accepted the routing id: the body goes to the same queue, which
+    //  had room (a full one fails on the first frame)
+    if (zframe_send (frame_p, self->server, ZFRAME_DONTWAIT) != 0)
+        return -1;
+    return 0;
+}
+
+//  Sends FRAME over INBOUND, our certificate first if it did not go yet
+//  (the member may not know us yet: it learns certificates from HELLOs
+//  and anti-entropy).  Returns as s_inbound_send_frame.
+static int
+s_inbound_send (s_gossip_t *self, s_inbound_t *inbound, zframe_t **frame_p)
+{
+    if (!inbound->hello_sent) {
+        zframe_t *hello = tm_envelope_hello_seal (self->envelope, NULL);
+        int rc = hello ? s_inbound_send_frame (self, inbound->rid, &hello) : 0;
+        zframe_destroy (&hello);
+        if (rc != 0)
+            return rc;
+        inbound->hello_sent = true;
+    }
+    return s_inbound_send_frame (self, inbound->rid, frame_p);
+}
+
+//  Sends FRAME (taken) to ADDRESS: over our connection to it if we have
+//  one, else over the member's connection to us if it opened one, else
+//  over a new connection of ours.  A full queue drops it: peers are
 //  datagram-like, SWIM tolerates loss.
 static void
 s_send (s_gossip_t *self, const char *address, zframe_t **frame_p)
 {
+    if (!zhashx_lookup (self->peers, address)) {
+        s_inbound_t *inbound = (s_inbound_t *) zhashx_lookup (self->inbound, address);
+        int rc = inbound && self->server ? s_inbound_send (self, inbound, frame_p) : -2;
+        if (rc == 0) {
+            self->inbound_sent++;
+            return;
+        }
+        if (rc == -1) {
+            self->peer_errors++;
+            zframe_destroy (frame_p);
+            return;
+        }
+        if (inbound) {
+            //  It closed (the member restarted, or died): ours from now on
+            self->inbound_lost++;
+            s_inbound_forget (self, address);
+        }
+    }
     s_peer_t *peer = s_peer_require (self, address);
     int rc = peer ? s_peer_send (self, peer, frame_p) : -1;
     if (rc != 0) {
@@ -463,7 +617,9 @@ s_client_event (s_gossip_t *self, zmsg_t *msg)
     endpoint [size] = 0;
     if (strncmp (endpoint, "tcp://", 6) != 0)
         return;
-    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, endpoint + 6);
+    const char *source_end = strchr (endpoint, ';');
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers,
+                                                 source_end ? source_end + 1 : endpoint + 6);
     if (!peer)
         return;                 //  Forgotten since (revoked)
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
@@ -504,6 +660,48 @@ s_client_events (s_gossip_t *self)
         if (!msg)
             break;
         s_client_event (self, msg);
+        zmsg_destroy (&msg);
+    }
+}
+
+//  Reads the server's monitor: a member's connection to us closed
+//  ([DISCONNECTED u16][socket u32], endpoint).  The member it came from
+//  loses its entry (we send over a connection of ours from now on) and,
+//  like a drop of ours, is a hint to SWIM: its process may be gone.  A
+//  socket number is reused once closed; if a new connection took it
+//  before we read this, the hint goes to an innocent member, which costs
+//  one probe out of turn (a hint never makes a member suspect).
+static void
+s_server_events (s_gossip_t *self)
+{
+    for (int burst = 0; burst < 256; burst++) {
+        zmsg_t *msg = zmsg_recv (self->server_monitor);
+        if (!msg)
+            break;
+        zframe_t *event_frame = zmsg_first (msg);
+        if (event_frame && zframe_size (event_frame) >= 6) {
+            uint16_t event;
+            uint32_t fd;
+            memcpy (&event, zframe_data (event_frame), 2);
+            memcpy (&fd, zframe_data (event_frame) + 2, 4);
+            char address [TM_SWIM_ADDRESS_MAX + 1] = "";
+            s_inbound_t *inbound = NULL;
+            for (inbound = (s_inbound_t *) zhashx_first (self->inbound); inbound;
+                 inbound = (s_inbound_t *) zhashx_next (self->inbound))
+                if (inbound->fd == (int) fd) {
+                    snprintf (address, sizeof address, "%s",
+                              (const char *) zhashx_cursor (self->inbound));
+                    break;
+                }
+            if (event == ZMQ_EVENT_DISCONNECTED && inbound) {
+                uint8_t id [TM_SWIM_ID_SIZE];
+                memcpy (id, inbound->id, sizeof id);
+                tm_debug ("gossip", "connection from %s dropped", address);
+                s_inbound_forget (self, address);
+                if (self->swim)
+                    tm_swim_peer_unreachable (self->swim, id, tm_now ());
+            }
+        }
         zmsg_destroy (&msg);
     }
 }
@@ -631,6 +829,15 @@ s_swim_event (void *arg, const tm_swim_event_t *event)
             s_peer_forget (self, peer);
         }
     }
+    //  A member's connection to us is its own process's: a new identity,
+    //  a dead or departed member, makes it worthless
+    s_inbound_t *inbound = member->is_self ? NULL
+                         : (s_inbound_t *) zhashx_lookup (self->inbound, member->address);
+    if (inbound
+    &&  (event->type == TM_SWIM_EVENT_JOINED || event->type == TM_SWIM_EVENT_DEAD
+     ||  event->type == TM_SWIM_EVENT_LEFT
+     ||  memcmp (inbound->id, member->id, TM_SWIM_ID_SIZE) != 0))
+        s_inbound_forget (self, member->address);
     if (event->type == TM_SWIM_EVENT_CONFLICT)
         tm_warn ("gossip", "member '%s' (%s): another node claims its %s",
                  member->name, member->address, event->conflict);
@@ -749,6 +956,7 @@ s_disconnect_revoked (s_gossip_t *self)
             s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, member.address);
             if (peer)
                 s_peer_forget (self, peer);
+            s_inbound_forget (self, member.address);
             //  The channels that care learn it now, not when SWIM finds
             //  it dead (the cache refuses what a revoked member signed)
             s_channels_member (self, &member);
@@ -878,6 +1086,10 @@ s_server_bind (s_gossip_t *self, char **err)
     zsock_set_linger (self->server, 0);
     zsock_set_maxmsgsize (self->server, TM_SWIM_PUSH_PULL_MAX + 4096);
     zsock_set_rcvhwm (self->server, 10000);
+    //  We answer members over their connections (s_inbound_send): a send
+    //  to one that closed or is full fails, counted, and never blocks
+    zsock_set_sndhwm (self->server, TM_PEER_HWM);
+    zsock_set_router_mandatory (self->server, 1);
     zsock_set_curve_server (self->server, 1);
     zsock_set_zap_domain (self->server, "testmesh");
     zsock_set_curve_secretkey (self->server, tm_keys_cluster_curve_secret (self->keys));
@@ -887,6 +1099,18 @@ s_server_bind (s_gossip_t *self, char **err)
     if (bound < 0)
         return tm_fail (err, "cannot bind %s: %s", self->bind_host_port,
                         zmq_strerror (zmq_errno ()));
+    //  A member's connection to us that closes is a hint about it, as a
+    //  drop of ours to it is (s_server_events)
+    char *monitor_endpoint = tm_strdupf ("inproc://tm-gossip-server-monitor-%p", (void *) self);
+    int rc = zmq_socket_monitor (zsock_resolve (self->server), monitor_endpoint,
+                                 ZMQ_EVENT_DISCONNECTED);
+    assert (rc == 0);
+    self->server_monitor = zsock_new (ZMQ_PAIR);
+    assert (self->server_monitor);
+    zsock_set_rcvtimeo (self->server_monitor, 0);
+    rc = zsock_connect (self->server_monitor, "%s", monitor_endpoint);
+    assert (rc == 0);
+    free (monitor_endpoint);
     if (self->advertise_option)
         self->advertise = strdup (self->advertise_option);
     else {
@@ -1115,17 +1339,67 @@ s_join_allowed (s_gossip_t *self, const char *address)
     return ++rate->count <= TM_JOIN_RATE;
 }
 
+//  Hands a member's envelope ENV (it passed every check; HEX is its
+//  sender) to SWIM, a channel or the facts, by type.  The same for
+//  envelopes on its connection to us and on ours to it.
+static void
+s_dispatch (s_gossip_t *self, tm_envelope_msg_t *env, const char *hex)
+{
+    if (env->type == TM_TYPE_SWIM && self->swim && !env->introduction) {
+        size_t length = env->payload_size ? env->payload [0] : 0;
+        if (env->payload_size < 1 + length || length > TM_SWIM_ADDRESS_MAX) {
+            self->swim_dropped++;
+            return;
+        }
+        char address [TM_SWIM_ADDRESS_MAX + 1];
+        memcpy (address, env->payload + 1, length);
+        address [length] = 0;
+        //  A packet it rejects, tm_swim counts (stats.malformed): not again here
+        tm_swim_receive (self->swim, address, env->payload + 1 + length,
+                         env->payload_size - 1 - length, tm_now ());
+    }
+    else
+    if ((env->type == TM_TYPE_WORK || env->type == TM_TYPE_CACHE)
+    &&  self->state == STATE_MEMBER && !env->introduction) {
+        s_channel_t *channel = &self->channels [env->type == TM_TYPE_WORK ? CHANNEL_WORK
+                                                                         : CHANNEL_CACHE];
+        if (channel->sock && channel->ready) {
+            zframe_t *payload = zframe_new (env->payload, env->payload_size);
+            zsock_send (channel->sock, "ssf", "RECV", hex, payload);
+            zframe_destroy (&payload);
+        }
+        else
+            channel->dropped++;
+    }
+    else
+    if (env->type == TM_TYPE_FACTS && self->state == STATE_MEMBER && !env->introduction) {
+        zchunk_t *fresh = zchunk_new (NULL, 256);
+        s_facts_apply (self, env->payload, env->payload_size, fresh);
+        s_facts_push (self, fresh);
+        zchunk_destroy (&fresh);
+    }
+}
+
 //  Handles one message on the server ROUTER: [routing id][envelope].
 static void
 s_handle_server (s_gossip_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->server);
-    if (!msg)
+    //  The routing id by hand, for the socket it came on (ZMQ_SRCFD):
+    //  s_inbound_note keeps it, s_server_events matches it
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    if (zmq_msg_recv (&part, zsock_resolve (self->server), ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close (&part);
         return;
-    zframe_t *routing_id = zmsg_pop (msg);
-    zframe_t *body = zmsg_pop (msg);
+    }
+    self->server_fd = zmq_msg_get (&part, ZMQ_SRCFD);
+    zframe_t *routing_id = zframe_new (zmq_msg_data (&part), zmq_msg_size (&part));
+    bool more = zmq_msg_more (&part);
+    zmq_msg_close (&part);
+    zmsg_t *msg = more ? zmsg_recv (self->server) : zmsg_new ();
+    zframe_t *body = msg ? zmsg_pop (msg) : NULL;
     tm_envelope_msg_t env;
-    if (!routing_id || !body || zmsg_size (msg) != 0) {
+    if (!msg || !body || zmsg_size (msg) != 0) {
         self->multipart_dropped++;
         goto done;
     }
@@ -1181,12 +1455,10 @@ s_handle_server (s_gossip_t *self)
                                             welcome, size);
         sodium_memzero (welcome, size);
         free (welcome);
-        if (reply) {
-            zmsg_t *out = zmsg_new ();
-            zmsg_append (out, &routing_id);
-            zmsg_append (out, &reply);
-            zmsg_send (&out, self->server);
-        }
+        //  Lost if the joiner's connection closed or is full: it asks again
+        if (reply && s_inbound_send_frame (self, routing_id, &reply) != 0)
+            self->peer_errors++;
+        zframe_destroy (&reply);
         tm_info ("gossip", "admitted '%s' to the cluster", name);
         //  Everyone must learn the newcomer's certificate (it also sends
         //  it itself, as HELLO, on each connection it opens)
@@ -1197,38 +1469,13 @@ s_handle_server (s_gossip_t *self)
             s_facts_push_one (self, TM_FACT_CERT, encoded, encoded_size);
     }
     else
-    if (env.type == TM_TYPE_SWIM && self->swim && !env.introduction) {
-        size_t length = env.payload_size ? env.payload [0] : 0;
-        if (env.payload_size < 1 + length || length > TM_SWIM_ADDRESS_MAX) {
-            self->swim_dropped++;
-            goto done;
-        }
-        char address [TM_SWIM_ADDRESS_MAX + 1];
-        memcpy (address, env.payload + 1, length);
-        address [length] = 0;
-        //  A packet it rejects, tm_swim counts (stats.malformed): not again here
-        tm_swim_receive (self->swim, address, env.payload + 1 + length,
-                         env.payload_size - 1 - length, tm_now ());
-    }
-    else
-    if ((env.type == TM_TYPE_WORK || env.type == TM_TYPE_CACHE)
-    &&  self->state == STATE_MEMBER && !env.introduction) {
-        s_channel_t *channel = &self->channels [env.type == TM_TYPE_WORK ? CHANNEL_WORK
-                                                                         : CHANNEL_CACHE];
-        if (channel->sock && channel->ready) {
-            zframe_t *payload = zframe_new (env.payload, env.payload_size);
-            zsock_send (channel->sock, "ssf", "RECV", hex, payload);
-            zframe_destroy (&payload);
-        }
-        else
-            channel->dropped++;
-    }
-    else
-    if (env.type == TM_TYPE_FACTS && self->state == STATE_MEMBER && !env.introduction) {
-        zchunk_t *fresh = zchunk_new (NULL, 256);
-        s_facts_apply (self, env.payload, env.payload_size, fresh);
-        s_facts_push (self, fresh);
-        zchunk_destroy (&fresh);
+    if (!env.introduction) {
+        //  Noted after: the packet may be what puts its sender in our
+        //  table (a joiner's first push-pull), and our answer is only
+        //  queued at the end of the loop's turn (s_drain)
+        s_dispatch (self, &env, hex);
+        if (self->state == STATE_MEMBER)
+            s_inbound_note (self, env.sender, routing_id);
     }
 done:
     zframe_destroy (&routing_id);
@@ -1237,9 +1484,9 @@ done:
 }
 
 //  Handles one message on the client ROUTER: [our routing id][envelope].
-//  Only WELCOME comes back this way, and only a joiner expects it: a
-//  member drops whatever arrives without opening it (counted), so that
-//  nobody can make it check signatures on a path that carries nothing.
+//  A joiner expects its WELCOME this way.  A member gets what members
+//  answer over its connections (s_inbound_send): a sender our table
+//  holds must be the member at the address we connected to.
 static void
 s_handle_client (s_gossip_t *self)
 {
@@ -1254,10 +1501,6 @@ s_handle_client (s_gossip_t *self)
         self->multipart_dropped++;
         goto done;
     }
-    if (self->state != STATE_JOINING) {
-        self->unexpected_dropped++;
-        goto done;
-    }
     //  Routing ids are ours ("p%08x"), so a short string
     char key [sizeof peer->rid];
     if (zframe_size (rid) < sizeof key) {
@@ -1265,8 +1508,41 @@ s_handle_client (s_gossip_t *self)
         key [zframe_size (rid)] = 0;
         peer = (s_peer_t *) zhashx_lookup (self->peer_rids, key);
     }
-    if (!peer)
-        goto done;              //  Cannot happen: we never forget a seed
+    if (!peer) {
+        self->unexpected_dropped++;     //  Forgotten since (revoked, renewed)
+        goto done;
+    }
+    if (self->state != STATE_JOINING) {
+        if (!self->swim) {
+            self->unexpected_dropped++;
+            goto done;
+        }
+        if (tm_envelope_open (self->envelope, zframe_data (body), zframe_size (body), &env)
+            != TM_ENVELOPE_OK || env.introduction)
+            goto done;          //  Counted by tm_envelope; a HELLO is filed
+        if (env.type == TM_ENVELOPE_HELLO)
+            goto done;
+        //  The signature names the sender whatever the connection.  One
+        //  our table places elsewhere has no business here; one it does
+        //  not hold yet is normal (a seed's push-pull answer, a member
+        //  that learnt of us first)
+        tm_swim_member_t member;
+        if (tm_swim_member (self->swim, env.sender, &member)
+        &&  !streq (member.address, peer->address)) {
+            self->sender_mismatch++;
+            goto done;
+        }
+        char hex [2 * TM_SWIM_ID_SIZE + 1];
+        s_hex (env.sender, hex);
+        double *heard = (double *) zhashx_lookup (self->heard, hex);
+        if (!heard) {
+            heard = (double *) zmalloc (sizeof (double));
+            zhashx_insert (self->heard, hex, heard);
+        }
+        *heard = tm_wall_now ();
+        s_dispatch (self, &env, hex);
+        goto done;
+    }
     if (tm_envelope_open (self->envelope, zframe_data (body), zframe_size (body), &env)
         == TM_ENVELOPE_OK
     &&  env.type == TM_ENVELOPE_WELCOME) {
@@ -1587,6 +1863,12 @@ s_stats_json (s_gossip_t *self)
                          json_integer ((json_int_t) tm_envelope_accepted (self->envelope)));
     json_object_set_new (stats, "facts_rejected", json_integer ((json_int_t) self->facts_rejected));
     json_object_set_new (stats, "peer_send_errors", json_integer ((json_int_t) self->peer_errors));
+    json_object_set_new (stats, "inbound_sent", json_integer ((json_int_t) self->inbound_sent));
+    json_object_set_new (stats, "inbound_lost", json_integer ((json_int_t) self->inbound_lost));
+    json_object_set_new (stats, "inbound_connections",
+                         json_integer ((json_int_t) zhashx_size (self->inbound)));
+    json_object_set_new (stats, "peer_connections",
+                         json_integer ((json_int_t) zhashx_size (self->peers)));
     json_object_set_new (stats, "unexpected_dropped",
                          json_integer ((json_int_t) self->unexpected_dropped));
     json_object_set_new (stats, "peer_connections",
@@ -1730,6 +2012,18 @@ s_setup (s_gossip_t *self, char **err)
     }
     self->free_slots = config->slots;
     self->bind_host_port = strdup (config->bind);
+    //  Bound to one IPv4 address: connect from it too, as memberlist's
+    //  UDP packets leave from its bind address.  Peers then see the
+    //  address we advertise (their per-address JOIN rate limit counts
+    //  machines, not the interface a route happens to pick), and agents
+    //  on one host with an address each (127.0.0.N) look like the LAN
+    //  machines they stand for.  A wildcard bind leaves it to the system
+    char bind_host [TM_SWIM_ADDRESS_MAX + 1];
+    int bind_port;
+    struct in_addr bind_in;
+    if (s_split_address (self->bind_host_port, bind_host, sizeof bind_host, &bind_port) == 0
+    &&  inet_pton (AF_INET, bind_host, &bind_in) == 1 && bind_in.s_addr != htonl (INADDR_ANY))
+        self->source = strdup (bind_host);
     self->beacon_interval = config->beacon_interval > 0 ? config->beacon_interval : 1.0;
     if (config->advertise && *config->advertise)
         self->advertise_option = strdup (config->advertise);
@@ -1796,6 +2090,7 @@ s_destroy (s_gossip_t *self)
     zactor_destroy (&self->beacon);
     tm_swim_destroy (&self->swim);
     zhashx_destroy (&self->peer_rids);
+    zhashx_destroy (&self->inbound);
     zhashx_destroy (&self->peers);
     zsock_destroy (&self->client);          //  Stops its monitor too
     zsock_destroy (&self->client_monitor);
@@ -1804,7 +2099,8 @@ s_destroy (s_gossip_t *self)
     zhashx_destroy (&self->join_rate);
     zlistx_destroy (&self->seeds);
     zlistx_destroy (&self->facts);
-    zsock_destroy (&self->server);
+    zsock_destroy (&self->server);         //  Stops its monitor too
+    zsock_destroy (&self->server_monitor);
     zsock_destroy (&self->zap);
     for (int i = 0; i < CHANNELS; i++)
         zsock_destroy (&self->channels [i].sock);
@@ -1812,6 +2108,7 @@ s_destroy (s_gossip_t *self)
     tm_keys_destroy (&self->keys);
     free (self->advertise);
     free (self->bind_host_port);
+    free (self->source);
     free (self->leave_call);
     tm_strv_free (&self->labels);
     free (self->advertise_option);
@@ -1843,6 +2140,8 @@ tm_gossip_actor (zsock_t *pipe, void *args)
     self.peers = zhashx_new ();
     zhashx_set_destructor (self.peers, s_peer_destroy);
     self.peer_rids = zhashx_new ();
+    self.inbound = zhashx_new ();
+    zhashx_set_destructor (self.inbound, s_inbound_destroy);
     self.curves = zhashx_new ();
     zhashx_set_destructor (self.curves, (zhashx_destructor_fn *) zstr_free);
     self.join_rate = zhashx_new ();
@@ -1868,7 +2167,7 @@ tm_gossip_actor (zsock_t *pipe, void *args)
     s_drain (&self);
 
     while (!self.terminated) {
-        //  Eight items whatever the number of peers: the cost of a wake-up
+        //  Nine items whatever the number of peers: the cost of a wake-up
         //  does not grow with the cluster.  Absent sockets poll nothing
         zmq_pollitem_t items [] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
@@ -1885,7 +2184,9 @@ tm_gossip_actor (zsock_t *pipe, void *args)
             { self.channels [0].sock ? zsock_resolve (self.channels [0].sock) : NULL, -1,
               self.channels [0].sock ? ZMQ_POLLIN : 0, 0 },
             { self.channels [1].sock ? zsock_resolve (self.channels [1].sock) : NULL, -1,
-              self.channels [1].sock ? ZMQ_POLLIN : 0, 0 }
+              self.channels [1].sock ? ZMQ_POLLIN : 0, 0 },
+            { self.server_monitor ? zsock_resolve (self.server_monitor) : NULL, -1,
+              self.server_monitor ? ZMQ_POLLIN : 0, 0 }
         };
         assert (CHANNELS == 2);     //  Items 6 and 7
         double now = tm_now ();
@@ -1925,6 +2226,8 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                 s_handle_client (&self);
         if (items [5].socket && (items [5].revents & ZMQ_POLLIN))
             s_client_events (&self);
+        if (items [8].socket && (items [8].revents & ZMQ_POLLIN))
+            s_server_events (&self);
         for (int i = 0; i < CHANNELS; i++) {
             s_channel_t *channel = &self.channels [i];
             if (channel->sock && (items [6 + i].revents & ZMQ_POLLIN))

@@ -8,6 +8,7 @@
 #                               [--hog-n N] [--hog-seconds S]
 #                               [--stagger MS] [--poll-jobs J]
 #                               [--converge-timeout S]
+#                               [--addresses own|shared]
 #                               [--formation-poll logs|members]
 #                               [--keep] [--testmesh PATH]
 #
@@ -21,6 +22,12 @@
 #   --stagger MS     pause between agent starts (default 0: all at once)
 #   --poll-jobs J    agents polled at once (default 2 x cores)
 #   --converge-timeout S  give up waiting for convergence (default 180)
+#   --addresses A    own (default): agent I binds 127.0.1.I (all of
+#                    127/8 is loopback), so each agent has an address of
+#                    its own, as each machine of a LAN does; shared: every
+#                    agent binds 127.0.0.1 (admissions are rate-limited
+#                    per peer address, 50 a second, so N agents on one
+#                    address need N / 50 s to be admitted)
 #   --formation-poll W  how to tell the cluster formed: logs (default):
 #                    follow the agents' logs, then confirm with members
 #                    --json; members: poll members --json all along (the
@@ -29,11 +36,11 @@
 #                    path is printed); by default everything is removed
 #   --testmesh PATH  the binary (default $TESTMESH, else build/testmesh)
 #
-# Every agent runs `testmesh agent --bind 127.0.0.1:0 --no-beacon
+# Every agent runs `testmesh agent --bind 127.0.1.I:0 --no-beacon
 # --profile P --join-timeout 300 --data DIR --name aI`; agent 1 creates the
 # cluster and the others all join through its token at once.  (The
-# longer --join-timeout: admissions are rate-limited per peer IP, and on
-# loopback every joiner has the same one.)  For each size and repetition:
+# longer --join-timeout: with --addresses shared, admissions are
+# rate-limited per peer IP, and every joiner has the same one.)  For each size and repetition:
 #
 #   admit       from starting the last agent until the last one was
 #               admitted (its own table exists: its "self" entry's since)
@@ -75,7 +82,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 
 sizes="10 50 100 150"; reps=""; profile=lan; stop_trials=3
 hog_n=50; hog_secs=60; stagger=0; poll_jobs=""; conv_timeout=180
-formation_poll=logs; keep=false
+formation_poll=logs; keep=false; addresses=own
 testmesh=${TESTMESH:-$root/build/testmesh}
 
 usage_error () {
@@ -124,6 +131,8 @@ while [ $# -gt 0 ]; do
                             conv_timeout=$val ;;
         --formation-poll) case $val in logs|members) formation_poll=$val ;;
                           *) usage_error "--formation-poll wants logs or members" ;; esac ;;
+        --addresses) case $val in own|shared) addresses=$val ;;
+                     *) usage_error "--addresses wants own or shared" ;; esac ;;
         --testmesh) testmesh=$val ;;
         *) usage_error "unknown option '$opt'" ;;
     esac
@@ -208,7 +217,7 @@ start_cluster () {
     agent_pids=""
     : > "$d/pids"
     mkdir -p "$d/1"
-    "$testmesh" agent --data "$d/1" --bind 127.0.0.1:0 --no-beacon --profile "$profile" \
+    "$testmesh" agent --data "$d/1" --bind "$(bind_of 1)" --no-beacon --profile "$profile" \
         --name a1 > "$d/1.log" 2>&1 &
     agent_pids=$!; echo "1 $!" >> "$d/pids"
     token=""
@@ -222,12 +231,22 @@ start_cluster () {
     while [ $i -le "$n" ]; do
         mkdir -p "$d/$i"
         [ $i -eq "$n" ] && t_last=$(now)
-        "$testmesh" agent --data "$d/$i" --bind 127.0.0.1:0 --no-beacon --profile "$profile" \
+        "$testmesh" agent --data "$d/$i" --bind "$(bind_of $i)" --no-beacon --profile "$profile" \
             --name "a$i" --join "$token" --join-timeout 300 > "$d/$i.log" 2>&1 &
         agent_pids="$agent_pids $!"; echo "$i $!" >> "$d/pids"
         [ "$stagger" -eq 0 ] || sleep "$(awk -v m="$stagger" 'BEGIN { print m / 1000 }')"
         i=$((i + 1))
     done
+}
+
+# bind_of I: the address agent I binds (port 0: any free one)
+bind_of () {
+    if [ "$addresses" = own ]; then
+        [ "$1" -le 250 ] || fail "--addresses own gives at most 250 agents"
+        printf '127.0.1.%d:0' "$1"
+    else
+        printf '127.0.0.1:0'
+    fi
 }
 
 pid_of () { awk -v i="$2" '$1 == i { print $2 }' "$1/pids"; }
@@ -528,7 +547,7 @@ run_hog () {
 
 # ------------------------------------------------------------ main
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-say "profile $profile, sizes $sizes, $cores cores, poll $poll_jobs at a time, stagger ${stagger} ms, load average $load0"
+say "profile $profile, sizes $sizes, $cores cores, poll $poll_jobs at a time, stagger ${stagger} ms, addresses $addresses, load average $load0"
 started=$(now)
 for n in $sizes; do
     r=$reps
@@ -546,7 +565,7 @@ get () {   # get N METRIC: values over repetitions
     awk -v n="$1" -v m="$2" '$1 == n && $3 == m { print $4 }' "$results" | tr '\n' ' '
 }
 echo
-echo "Gossip scale: profile $profile, loopback, $cores cores ($(uname -r)), $(date -u +%Y-%m-%d)"
+echo "Gossip scale: profile $profile, loopback (addresses $addresses), $cores cores ($(uname -r)), $(date -u +%Y-%m-%d)"
 echo "times in s from the event (median over repetitions; [max] over every trial);"
 echo "form CPU: CPU s all agents used from start to convergence (or to giving up)"
 printf '%5s %4s %8s %9s %8s %14s %14s %14s %17s %15s\n' \
