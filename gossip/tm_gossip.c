@@ -1172,7 +1172,8 @@ s_start_member (s_gossip_t *self, char **err)
          seed = (char *) zlistx_next (self->seeds))
         tm_swim_join (self->swim, seed, tm_now ());
     self->state = STATE_MEMBER;
-    self->next_facts = tm_now () + TM_FACTS_INTERVAL;
+    self->next_facts = tm_now ()
+                     + TM_FACTS_INTERVAL * (0.5 + randombytes_uniform (1001) / 1000.0);
     //  Connections opened while we were joining (to our seeds) carried no
     //  HELLO, as we had no certificate: introduce us on them now, before
     //  the caller drains our first SWIM packets onto them.  Only the seed
@@ -2257,7 +2258,11 @@ tm_gossip_actor (zsock_t *pipe, void *args)
                 //  and HELLOs teach again
                 s_peers_save (&self);
                 tm_keys_flush (self.keys);
-                self.next_facts = now + TM_FACTS_INTERVAL;
+                //  Jittered, so that agents started together (a fleet
+                //  booted at once) do not all write and fsync at once:
+                //  a stalled gossip thread answers no probe
+                self.next_facts = now + TM_FACTS_INTERVAL
+                                * (0.75 + 0.5 * randombytes_uniform (1001) / 1000.0);
             }
         }
         s_meta_refresh (&self, now);
