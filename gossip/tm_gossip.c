@@ -45,8 +45,10 @@
     to a member that opened one to us (its metadata says "duplex") we
     send over it while we have none of our own to it (s_inbound_*), and
     what comes back on our client connections is read like what reaches
-    the server.  That halves the CurveZMQ handshakes of a forming
-    cluster.  Bound to one IPv4 address, we connect from it.  That one socket can reach every member because
+    the server.  That saves a third or more of the CurveZMQ handshakes
+    of a forming cluster (pairs whose ends connect at once keep two).
+    Bound to one IPv4 address, we connect from it.  The one client socket
+    can reach every member because
     every member's server uses the same CURVE keypair, the cluster's: the
     client pins that server key and presents our node key.  Before each
     zmq_connect we set ZMQ_CONNECT_ROUTING_ID to a fresh id of our own
