@@ -383,29 +383,42 @@ s_on_finished (s_submit_t *self)
                 "without a result (an agent bug)", missing, self->total);
 }
 
+//  Takes one message from the agent's socket SOCK, if one is there:
+//  returns -1 if none, else 0 and *JSON_P its one frame parsed (NULL if
+//  it was not JSON or had more frames, which are read and dropped: the
+//  agent only ever sends one).  The caller owns *JSON_P.
+static int
+s_agent_recv (zsock_t *sock, json_t **json_p)
+{
+    void *handle = zsock_resolve (sock);
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    if (zmq_msg_recv (&msg, handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&msg);
+        return -1;
+    }
+    bool more = zmq_msg_more (&msg);
+    json_error_t error;
+    *json_p = more ? NULL : json_loadb ((const char *) zmq_msg_data (&msg),
+                                        zmq_msg_size (&msg), 0, &error);
+    zmq_msg_close (&msg);
+    while (more) {
+        zmq_msg_init (&msg);
+        more = zmq_msg_recv (&msg, handle, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&msg);
+        zmq_msg_close (&msg);
+    }
+    return 0;
+}
+
 //  Reads one message from the agent.  Anything at all counts as a sign
 //  of life; what it says is checked before use.
 static void
 s_handle_agent (s_submit_t *self)
 {
-    void *handle = zsock_resolve (self->agent);
-    zmq_msg_t msg;
-    zmq_msg_init (&msg);
-    if (zmq_msg_recv (&msg, handle, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close (&msg);
+    json_t *json;
+    if (s_agent_recv (self->agent, &json) != 0)
         return;
-    }
     self->heard = tm_now ();
-    bool more = zmq_msg_more (&msg);
-    json_error_t error;
-    json_t *json = more ? NULL : json_loadb ((const char *) zmq_msg_data (&msg),
-                                             zmq_msg_size (&msg), 0, &error);
-    zmq_msg_close (&msg);
-    while (more) {              //  We only ever expect one frame
-        zmq_msg_init (&msg);
-        more = zmq_msg_recv (&msg, handle, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&msg);
-        zmq_msg_close (&msg);
-    }
     const char *event = json_string_value (json_object_get (json, "event"));
     if (!json_is_object (json))
         self->dropped++;
@@ -625,25 +638,11 @@ tm_submit_list (const tm_submit_config_t *config, tm_listing_t *listing, int can
         if (!(items [0].revents & ZMQ_POLLIN))
             continue;
         //  Anything at all is a sign of life; what it says is checked
-        zmq_msg_t msg;
-        zmq_msg_init (&msg);
-        if (zmq_msg_recv (&msg, zsock_resolve (agent), ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&msg);
+        json_t *json;
+        if (s_agent_recv (agent, &json) != 0)
             continue;
-        }
         heard = tm_now ();
         answered = true;
-        bool more = zmq_msg_more (&msg);
-        json_error_t error;
-        json_t *json = more ? NULL : json_loadb ((const char *) zmq_msg_data (&msg),
-                                                 zmq_msg_size (&msg), 0, &error);
-        zmq_msg_close (&msg);
-        while (more) {          //  We only ever expect one frame
-            zmq_msg_init (&msg);
-            more = zmq_msg_recv (&msg, zsock_resolve (agent), ZMQ_DONTWAIT) >= 0
-                && zmq_msg_more (&msg);
-            zmq_msg_close (&msg);
-        }
         const char *event = json_string_value (json_object_get (json, "event"));
         json_t *ok = json_object_get (json, "ok");
         if (json_is_false (ok)) {

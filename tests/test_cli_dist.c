@@ -60,43 +60,23 @@ s_descends (pid_t pid, pid_t ancestor)
     for (int depth = 0; pid > 1 && depth < 64; depth++) {
         if (pid == ancestor)
             return true;
-        char path [64], line [1024];
-        snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-        FILE *file = fopen (path, "r");
-        if (!file)
+        tmu_proc_stat_t stat;
+        if (!tmu_proc_stat (pid, &stat))
             return false;
-        size_t size = fread (line, 1, sizeof line - 1, file);
-        fclose (file);
-        line [size] = 0;
-        char *close_paren = strrchr (line, ')');
-        int parent = 0;
-        if (!close_paren || sscanf (close_paren + 2, "%*c %d", &parent) != 1)
-            return false;
-        pid = parent;
+        pid = stat.ppid;
     }
     return false;
 }
 
-//  The start time of process PID (field 22 of /proc/PID/stat, clock
-//  ticks since boot), or 0 if it is gone or a zombie: with the pid, the
-//  identity of a process that its pid alone, reused, is not.
+//  The start time of process PID (tmu_proc_stat), or 0 if it is gone or
+//  a zombie.
 static unsigned long long
 s_start_time (pid_t pid)
 {
-    char path [64], line [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *file = fopen (path, "r");
-    if (!file)
+    tmu_proc_stat_t stat;
+    if (!tmu_proc_stat (pid, &stat) || stat.state == 'Z' || stat.state == 'X')
         return 0;
-    size_t size = fread (line, 1, sizeof line - 1, file);
-    fclose (file);
-    line [size] = 0;
-    char *field = strrchr (line, ')');
-    if (!field || field [1] != ' ' || field [2] == 'Z' || field [2] == 'X')
-        return 0;
-    for (int number = 2; field && number < 22; number++)
-        field = strchr (field + 1, ' ');
-    return field ? strtoull (field + 1, NULL, 10) : 0;
+    return stat.start;
 }
 
 //  Running processes whose command line contains MARKER (descending from

@@ -68,22 +68,12 @@ s_wait_exit (tm_proc_t *proc, double deadline)
 static char
 s_state (pid_t pid, pid_t *pgrp_p)
 {
-    char path [64], line [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return 0;
-    size_t size = fread (line, 1, sizeof line - 1, file);
-    fclose (file);
-    line [size] = 0;
-    char *close_paren = strrchr (line, ')');
-    char state = 0;
-    int ppid = 0, pgrp = 0;
-    if (!close_paren || sscanf (close_paren + 2, "%c %d %d", &state, &ppid, &pgrp) != 3)
+    tmu_proc_stat_t stat;
+    if (!tmu_proc_stat (pid, &stat))
         return 0;
     if (pgrp_p)
-        *pgrp_p = pgrp;
-    return state;
+        *pgrp_p = stat.pgrp;
+    return stat.state;
 }
 
 //  True if process PID runs: it exists and is not a zombie (a dead

@@ -154,19 +154,15 @@ Test (proc, destroy_kills_the_whole_process_group)
     //  Destroy killed the group: the grandchild is dead, at most a zombie
     //  waiting for us (its new parent) to reap it.  No sweep before this
     //  check, so it is destroy's SIGKILL that is tested.
-    char path [64], stat [512] = "";
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) grandchild);
     end = tmu_now () + 10;
     while (true) {
-        FILE *file = fopen (path, "r");
-        if (!file)
+        tmu_proc_stat_t stat;
+        if (!tmu_proc_stat (grandchild, &stat))
             break;              //  Reaped already
-        char *got = fgets (stat, sizeof stat, file);
-        fclose (file);
-        char *state = got ? strrchr (stat, ')') : NULL;
-        if (state && state [2] == 'Z')
+        if (stat.state == 'Z')
             break;              //  Dead, not yet reaped
-        cr_assert (tmu_now () < end, "grandchild %d still running: %s", grandchild, stat);
+        cr_assert (tmu_now () < end, "grandchild %d still running (state %c)", grandchild,
+                   stat.state);
         usleep (1000);
     }
     tm_proc_sweep_orphans (NULL, NULL);     //  Reap it
@@ -246,14 +242,10 @@ Test (proc, sweep_reaches_strays_of_strays)
     //  The deepest link is dead (reaped, or a zombie of a dying parent
     //  that the same sweep reaped): it no longer answers kill (pid, 0)
     //  once reaped, so look for a running process of that pid
-    char path [64], stat [512] = "";
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *file = fopen (path, "r");
-    char *got = file ? fgets (stat, sizeof stat, file) : NULL;
-    if (file)
-        fclose (file);
-    char *state = got ? strrchr (stat, ')') : NULL;
-    cr_assert (!state || state [2] == 'Z', "one sweep left the deepest link running: %s", stat);
+    tmu_proc_stat_t stat;
+    bool present = tmu_proc_stat (pid, &stat);
+    cr_assert (!present || stat.state == 'Z',
+               "one sweep left the deepest link running (state %c)", stat.state);
     tmu_rmrf (dir);
     free (dir);
 }

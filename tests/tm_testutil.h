@@ -175,4 +175,43 @@ tmu_count (const char *haystack, const char *needle)
     return count;
 }
 
+//  What /proc/PID/stat says of a process: its state letter ('R', 'S',
+//  'Z' for a zombie ...), parent, process group, and start time (clock
+//  ticks since boot: with the pid, the identity of a process that its
+//  pid alone, reused, is not).
+typedef struct {
+    char state;
+    pid_t ppid;
+    pid_t pgrp;
+    unsigned long long start;
+} tmu_proc_stat_t;
+
+//  Fills *STAT for process PID.  Returns false if it is gone (reaped).
+//  The command name in parentheses may hold anything, spaces and ')'
+//  included: fields are counted after its last ')'.
+static inline bool
+tmu_proc_stat (pid_t pid, tmu_proc_stat_t *stat)
+{
+    char path [64], line [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return false;
+    size_t size = fread (line, 1, sizeof line - 1, file);
+    fclose (file);
+    line [size] = 0;
+    memset (stat, 0, sizeof *stat);
+    char *field = strrchr (line, ')');
+    int ppid, pgrp;
+    if (!field || sscanf (field + 2, "%c %d %d", &stat->state, &ppid, &pgrp) != 3)
+        return false;
+    stat->ppid = ppid;
+    stat->pgrp = pgrp;
+    //  Field 22 is the start time; field 2 ends at FIELD
+    for (int number = 2; field && number < 22; number++)
+        field = strchr (field + 1, ' ');
+    stat->start = field ? strtoull (field + 1, NULL, 10) : 0;
+    return true;
+}
+
 #endif
