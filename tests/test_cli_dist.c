@@ -13,17 +13,6 @@
 
 TestSuite (cli_dist, .fini = tmc_cleanup, .timeout = 120);
 
-//  DIR/NAME in a new string.
-static char *
-s_join (const char *dir, const char *name)
-{
-    size_t size = strlen (dir) + strlen (name) + 2;
-    char *path = (char *) malloc (size);
-    cr_assert_not_null (path);
-    snprintf (path, size, "%s/%s", dir, name);
-    return path;
-}
-
 //  Starts COUNT agents a1..aN with SLOTS slots each, all seeing all alive.
 static void
 s_cluster (tmc_agent_t **agents, int count, const char *slots)
@@ -43,7 +32,7 @@ s_cluster (tmc_agent_t **agents, int count, const char *slots)
 static char *
 s_manifest (const char *dir, const char *name, int count, const char *(*command) (int))
 {
-    char *path = s_join (dir, name);
+    char *path = tmu_join (dir, name);
     FILE *file = fopen (path, "w");
     cr_assert_not_null (file);
     fprintf (file, "[defaults]\nshell = true\ntimeout = 60\n\n");
@@ -225,9 +214,9 @@ Test (cli_dist, three_hundred_tests_over_five_agents_match_the_local_run)
     s_cluster (agents, 5, "2");
     char *dir = tmu_scratch ();
     char *manifest = s_manifest (dir, "suite.ini", 300, s_mixed);
-    char *dist_json = s_join (dir, "dist.json");
-    char *local_json = s_join (dir, "local.json");
-    char *local_data = s_join (dir, "local-data");
+    char *dist_json = tmu_join (dir, "dist.json");
+    char *local_json = tmu_join (dir, "local.json");
+    char *local_data = tmu_join (dir, "local-data");
 
     tmu_run_t dist = tmu_testmesh (90, "run", "--data", agents [2]->dir, "--progress", "lines",
                                    "--json", dist_json, manifest);
@@ -272,7 +261,7 @@ Test (cli_dist, sigkilled_agent_mid_run_leaves_exactly_one_result_per_test)
     s_cluster (agents, 4, "2");
     char *dir = tmu_scratch ();
     char *manifest = s_manifest (dir, "suite.ini", 80, s_sleep_short);
-    char *report = s_join (dir, "report.json");
+    char *report = tmu_join (dir, "report.json");
     tmc_cli_t cli;
     tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report,
@@ -577,8 +566,8 @@ Test (cli_dist, two_concurrent_runs_from_different_members_both_finish)
     char *manifest = s_manifest (dir, "suite.ini", 40, s_quick);
     char *dir_b = tmu_scratch ();
     tmc_cli_t one, two;
-    char *report_one = s_join (dir, "one.json");
-    char *report_two = s_join (dir_b, "two.json");
+    char *report_one = tmu_join (dir, "one.json");
+    char *report_two = tmu_join (dir_b, "two.json");
     tmc_cli_start (&one, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report_one,
                  manifest, NULL });
@@ -619,7 +608,7 @@ Test (cli_dist, agent_restarted_mid_run_before_seen_dead_still_gives_every_resul
     tmc_wait_mesh (agents, 3, 30);
     char *dir = tmu_scratch ();
     char *manifest = s_manifest (dir, "suite.ini", 60, s_sleep_short);
-    char *report = s_join (dir, "report.json");
+    char *report = tmu_join (dir, "report.json");
     tmc_cli_t cli;
     tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report,
@@ -676,7 +665,7 @@ Test (cli_dist, requires_place_tests_on_members_with_the_labels)
     agents [2] = tmc_start ("a3", token, "--slots", "2", NULL);
     tmc_wait_mesh (agents, 3, 30);
     char *dir = tmu_scratch ();
-    char *manifest = s_join (dir, "suite.ini");
+    char *manifest = tmu_join (dir, "suite.ini");
     FILE *file = fopen (manifest, "w");
     cr_assert_not_null (file);
     for (int i = 0; i < 12; i++)
@@ -684,7 +673,7 @@ Test (cli_dist, requires_place_tests_on_members_with_the_labels)
                        "[test \"any%d\"]\ncommand = true\n\n", i, i);
     fprintf (file, "[test \"nowhere\"]\ncommand = true\nrequires = gpu=no\n");
     fclose (file);
-    char *report = s_join (dir, "report.json");
+    char *report = tmu_join (dir, "report.json");
     tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
                                   "--require", "os=linux", "--json", report, manifest);
     cr_assert_eq (run.status, 1, "exit %d\n%s\n%s", run.status, run.out, run.err);
@@ -717,7 +706,7 @@ Test (cli_dist, requires_place_tests_on_members_with_the_labels)
     cr_assert_eq (any, 12);
     json_decref (doc);
     //  In-process, the machine's own labels decide
-    char *local_data = s_join (dir, "local-data");
+    char *local_data = tmu_join (dir, "local-data");
     tmu_run_t local = tmu_testmesh (60, "run", "--local", "--data", local_data, "--progress",
                                     "lines", "--require", "os=plan9", manifest);
     cr_assert_eq (local.status, 1);
@@ -743,9 +732,9 @@ Test (cli_dist, non_member_submits_with_the_token_and_a_rotated_one_is_refused)
     tmc_wait_mesh (agents, 2, 30);
     char *dir = tmu_scratch ();
     char *manifest = s_manifest (dir, "suite.ini", 20, s_quick);
-    char *report = s_join (dir, "report.json");
+    char *report = tmu_join (dir, "report.json");
     //  A data directory with no agent: this machine is not a member
-    char *data = s_join (dir, "outsider");
+    char *data = tmu_join (dir, "outsider");
     tmu_run_t run = tmu_testmesh (60, "run", "--data", data, "--node", client, "--token", token,
                                   "--progress", "lines", "--json", report, manifest);
     cr_assert_eq (run.status, 0, "exit %d\n%s", run.status, run.err);
@@ -830,7 +819,7 @@ Test (cli_dist, cli_that_falls_behind_still_gets_every_result)
     s_cluster (agents, 1, "2");
     char *dir = tmu_scratch ();
     char *manifest = s_manifest (dir, "suite.ini", 4000, s_true);
-    char *report = s_join (dir, "report.json");
+    char *report = tmu_join (dir, "report.json");
     tmc_cli_t cli;
     tmc_cli_start (&cli, dir, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report,
@@ -909,7 +898,7 @@ Test (cli_dist, busy_member_gets_a_smaller_share_of_a_new_run)
     //  stolen by a1 (a2 has no free slot), so the counters of assigned
     //  tasks, not the report's members, show the placement.
     char *quick_suite = s_manifest (dir, "quick.ini", 16, s_true);
-    char *report = s_join (dir, "report.json");
+    char *report = tmu_join (dir, "report.json");
     tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
                                   "--json", report, quick_suite);
     cr_assert_eq (run.status, 0, "exit %d\n%s", run.status, run.err);

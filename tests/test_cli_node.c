@@ -28,19 +28,11 @@ typedef struct {
     tmc_agent_t *agents [2];
 } s_setup_t;
 
-static char *
-s_join (const char *dir, const char *name)
-{
-    char *path = NULL;
-    cr_assert (asprintf (&path, "%s/%s", dir, name) > 0);
-    return path;
-}
-
 //  Writes AGENT_SIDE/NAME (mode MODE).
 static void
 s_agent_file (s_setup_t *setup, const char *name, const char *text, mode_t mode)
 {
-    char *path = s_join (setup->agent_side, name);
+    char *path = tmu_join (setup->agent_side, name);
     tmu_write (path, text);
     cr_assert_eq (chmod (path, mode), 0);
     free (path);
@@ -57,10 +49,10 @@ s_setup (s_setup_t *setup, int members)
     setenv ("TM_BUILD", build, 1);
     free (build);
     setup->dir = tmu_scratch ();
-    setup->agent_side = s_join (setup->dir, "agent-side");
-    setup->cli_side = s_join (setup->dir, "cli-side");
-    setup->outsider = s_join (setup->cli_side, "outsider");
-    char *only = s_join (setup->agent_side, "only");
+    setup->agent_side = tmu_join (setup->dir, "agent-side");
+    setup->cli_side = tmu_join (setup->dir, "cli-side");
+    setup->outsider = tmu_join (setup->cli_side, "outsider");
+    char *only = tmu_join (setup->agent_side, "only");
     cr_assert_eq (mkdir (setup->agent_side, 0700), 0);
     cr_assert_eq (mkdir (only, 0700), 0);
     cr_assert_eq (mkdir (setup->cli_side, 0700), 0);
@@ -147,7 +139,7 @@ Test (cli_node, run_lists_targets_only_the_agent_sees)
     cr_assert_str_eq (run.err, "testmesh: only/suite.ini: No such file or directory\n");
     tmu_run_free (&run);
     //  The origin lists it, and the run goes on as any other
-    char *report = s_join (setup.dir, "report.json");
+    char *report = tmu_join (setup.dir, "report.json");
     run = s_node_run (&setup, "--json", report, "only/suite.ini");
     cr_assert_eq (run.status, 1, "exit %d\n%s\n%s", run.status, run.out, run.err);
     cr_assert (strstr (run.out, "FAIL") && strstr (run.out, "disk/full"), "%s", run.out);
@@ -196,7 +188,7 @@ Test (cli_node, list_prints_the_origins_list)
     //  a test skipped as disabled)
     char *fixture = realpath (tmu_path ("fixtures/criterion_suite"), NULL);
     cr_assert_not_null (fixture, "build the fixtures first (make fixtures)");
-    char *copy = s_join (setup.agent_side, "only/unit");
+    char *copy = tmu_join (setup.agent_side, "only/unit");
     char *command = NULL;
     cr_assert (asprintf (&command, "cp '%s' '%s'", fixture, copy) > 0);
     cr_assert_eq (system (command), 0);
@@ -269,7 +261,7 @@ Test (cli_node, slow_listing_blocks_neither_the_agent_nor_the_cli)
     s_setup (&setup, 1);
     //  Lists for longer than the CLI's 3 s of patience, then fails
     s_agent_file (&setup, "only/slow", "#!/bin/sh\nsleep 4\nexit 3\n", 0700);
-    char *slow = s_join (setup.agent_side, "only/slow");
+    char *slow = tmu_join (setup.agent_side, "only/slow");
     tmc_cli_t cli;
     double start = tmu_now ();
     tmc_cli_start (&cli, setup.cli_side, (char *[]) {

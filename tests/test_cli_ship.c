@@ -19,15 +19,6 @@
 
 TestSuite (cli_ship, .fini = tmc_cleanup, .timeout = 120);
 
-static char *
-s_join (const char *dir, const char *name)
-{
-    char *path = malloc (strlen (dir) + strlen (name) + 2);
-    cr_assert_not_null (path);
-    sprintf (path, "%s/%s", dir, name);
-    return path;
-}
-
 static void
 s_cluster (tmc_agent_t **agents, int count, const char *slots)
 {
@@ -105,24 +96,24 @@ s_entries (tmc_agent_t *agent, const char *sub)
 static void
 s_suite (const char *dir, const char *script, int count, const char *go, bool shipped)
 {
-    char *path = s_join (dir, "bin");
+    char *path = tmu_join (dir, "bin");
     mkdir (path, 0755);
     free (path);
-    path = s_join (dir, "data");
+    path = tmu_join (dir, "data");
     mkdir (path, 0755);
     free (path);
-    path = s_join (dir, "extra");
+    path = tmu_join (dir, "extra");
     mkdir (path, 0755);
     free (path);
-    path = s_join (dir, "data/input.txt");
+    path = tmu_join (dir, "data/input.txt");
     tmu_write (path, "the declared input\n");
     free (path);
-    path = s_join (dir, "extra/notes.txt");
+    path = tmu_join (dir, "extra/notes.txt");
     tmu_write (path, "given with --input\n");
     free (path);
     char name [256];
     snprintf (name, sizeof name, "bin/%s", script);
-    path = s_join (dir, name);
+    path = tmu_join (dir, name);
     FILE *file = fopen (path, "w");
     cr_assert_not_null (file);
     fprintf (file, "#!/bin/sh\n"
@@ -144,7 +135,7 @@ s_suite (const char *dir, const char *script, int count, const char *go, bool sh
     fclose (file);
     chmod (path, 0755);
     free (path);
-    path = s_join (dir, "suite.ini");
+    path = tmu_join (dir, "suite.ini");
     file = fopen (path, "w");
     for (int i = 0; i < count; i++)
         fprintf (file, "[test \"t%d\"]\ncommand = ./bin/%s\ninputs = data/input.txt\n"
@@ -171,16 +162,16 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
     tmc_agent_t *agents [3];
     s_cluster (agents, 3, "1");
     char *base = tmu_scratch ();
-    char *dir = s_join (base, "suite");
+    char *dir = tmu_join (base, "suite");
     mkdir (dir, 0755);
-    char *moved = s_join (base, "suite-moved");
-    char *go = s_join (base, "go");
+    char *moved = tmu_join (base, "suite-moved");
+    char *go = tmu_join (base, "go");
     char script [64];
     snprintf (script, sizeof script, "check-%d.sh", (int) getpid ());
     s_suite (dir, script, 24, go, true);
-    char *manifest = s_join (dir, "suite.ini");
-    char *extra = s_join (dir, "extra");
-    char *report = s_join (base, "report.json");
+    char *manifest = tmu_join (dir, "suite.ini");
+    char *extra = tmu_join (dir, "extra");
+    char *report = tmu_join (base, "report.json");
     tmc_cli_t cli;
     tmc_cli_start (&cli, base, (char *const []) { (char *) tmu_path ("testmesh"), "run",
                  "--data", agents [0]->dir, "--progress", "lines", "--json", report,
@@ -215,14 +206,14 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
     //  Each member that ran tests fetched each once, however many tests
     //  it ran; the origin fetched nothing (the CLI filled its store)
     char hex [65];
-    char *input = s_join (moved, "data/input.txt");
+    char *input = tmu_join (moved, "data/input.txt");
     s_digest (input, hex);
     long long size = 0;
     const char *files [] = { "data/input.txt", "extra/notes.txt", script };
     for (int i = 0; i < 3; i++) {
         char name [256];
         snprintf (name, sizeof name, "%s%s", i == 2 ? "bin/" : "", files [i]);
-        char *path = s_join (moved, name);
+        char *path = tmu_join (moved, name);
         struct stat st;
         cr_assert_eq (stat (path, &st), 0);
         size += st.st_size;
@@ -251,8 +242,8 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
         //  Each blob once in each store; every work directory removed
         cr_assert_leq (s_entries (agents [i], "work"), 0, "%s left work directories",
                       agents [i]->name);
-        char *blob = s_join (agents [i]->dir, "store");
-        char *path = s_join (blob, hex);
+        char *blob = tmu_join (agents [i]->dir, "store");
+        char *path = tmu_join (blob, hex);
         struct stat st;
         if (i == 0 || json_object_get (ran, agents [i]->name))
             cr_assert_eq (stat (path, &st), 0, "%s has no blob of the input", agents [i]->name);
@@ -272,9 +263,9 @@ Test (cli_ship, inputs_cross_the_network_once_per_member_and_tests_run_in_work_d
 
     //  Again, from the moved directory: the same content, nothing fetched
     free (manifest);
-    manifest = s_join (moved, "suite.ini");
+    manifest = tmu_join (moved, "suite.ini");
     free (extra);
-    extra = s_join (moved, "extra");
+    extra = tmu_join (moved, "extra");
     tmu_run_t again = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
                                     "--input", extra, manifest);
     //  The script checks it does not run in DIR; in MOVED it may, but it
@@ -301,7 +292,7 @@ static char *
 s_manifest (const char *dir, const char *name, const char *script, int count,
             const char *requires)
 {
-    char *path = s_join (dir, name);
+    char *path = tmu_join (dir, name);
     FILE *file = fopen (path, "w");
     cr_assert_not_null (file);
     for (int i = 0; i < count; i++)
@@ -365,7 +356,7 @@ Test (cli_ship, blobs_stay_on_their_owners_and_serve_a_later_member_after_the_or
     snprintf (script, sizeof script, "owned-%d.sh", (int) getpid ());
     s_suite (dir, script, 1, NULL, true);
     char *first = s_manifest (dir, "first.ini", script, 4, "pool=first");
-    char *extra = s_join (dir, "extra");
+    char *extra = tmu_join (dir, "extra");
     tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
                                   "--input", extra, first);
     cr_assert_eq (run.status, 0, "exit %d\n%s%s", run.status, run.out, run.err);
@@ -381,7 +372,7 @@ Test (cli_ship, blobs_stay_on_their_owners_and_serve_a_later_member_after_the_or
     bool had [3][6] = { { false } };    //  Blob b in agent i's store after the first run
     long long asked = 0;
     for (int b = 0; b < 3; b++) {
-        char *path = s_join (dir, files [b]);
+        char *path = tmu_join (dir, files [b]);
         s_digest (path, hexes [b]);
         free (path);
         int owners [3];
@@ -481,7 +472,7 @@ Test (cli_ship, corrupt_blob_is_refused_counted_and_fails_its_tests_with_the_rea
     s_suite (dir, "slow-check.sh", 6, NULL, true);
     //  The origin's tests are slow, so that the others are not all
     //  stolen back before their member has tried to fetch the input
-    char *path = s_join (dir, "bin/slow-check.sh");
+    char *path = tmu_join (dir, "bin/slow-check.sh");
     char *script = tmu_slurp (path);
     char *slow = malloc (strlen (script) + 32);
     sprintf (slow, "#!/bin/sh\nsleep 1\n%s", script + strlen ("#!/bin/sh\n"));
@@ -492,16 +483,16 @@ Test (cli_ship, corrupt_blob_is_refused_counted_and_fails_its_tests_with_the_rea
     //  The origin's store holds rotten bytes under the input's digest
     //  (the CLI finds the blob present and leaves it), as a member
     //  serving bad data would: what arrives does not match its name
-    char *input = s_join (dir, "data/input.txt");
+    char *input = tmu_join (dir, "data/input.txt");
     char hex [65];
     s_digest (input, hex);
-    char *store = s_join (agents [0]->dir, "store");
+    char *store = tmu_join (agents [0]->dir, "store");
     mkdir (store, 0700);
-    char *blob = s_join (store, hex);
+    char *blob = tmu_join (store, hex);
     tmu_write (blob, "the declared inpuT\n");
-    char *manifest = s_join (dir, "suite.ini");
-    char *extra = s_join (dir, "extra");
-    char *report = s_join (dir, "report.json");
+    char *manifest = tmu_join (dir, "suite.ini");
+    char *extra = tmu_join (dir, "extra");
+    char *report = tmu_join (dir, "report.json");
     tmu_run_t run = tmu_testmesh (90, "run", "--data", agents [0]->dir, "--progress", "lines",
                                   "--json", report, "--input", extra, manifest);
     cr_assert_eq (run.status, 1, "exit %d\n%s%s", run.status, run.out, run.err);
@@ -522,8 +513,8 @@ Test (cli_ship, corrupt_blob_is_refused_counted_and_fails_its_tests_with_the_rea
     cr_assert_geq (tmc_counter (stats, "work.fetches_failed"), 1);
     json_decref (stats);
     //  Nothing corrupt was kept
-    char *theirs = s_join (agents [1]->dir, "store");
-    char *their_blob = s_join (theirs, hex);
+    char *theirs = tmu_join (agents [1]->dir, "store");
+    char *their_blob = tmu_join (theirs, hex);
     struct stat st;
     cr_assert_neq (stat (their_blob, &st), 0, "a2 stored the corrupt blob");
     cr_assert_leq (s_entries (agents [1], "work"), 0);
@@ -540,9 +531,9 @@ Test (cli_ship, shared_fs_runs_tests_in_place_and_ships_nothing)
     s_cluster (agents, 2, "2");
     char *dir = tmu_scratch ();
     s_suite (dir, "in-place.sh", 8, NULL, false);
-    char *manifest = s_join (dir, "suite.ini");
-    char *extra = s_join (dir, "extra");
-    char *report = s_join (dir, "report.json");
+    char *manifest = tmu_join (dir, "suite.ini");
+    char *extra = tmu_join (dir, "extra");
+    char *report = tmu_join (dir, "report.json");
     tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
                                   "--json", report, "--shared-fs", "--input", extra, manifest);
     cr_assert_eq (run.status, 0, "exit %d\n%s%s", run.status, run.out, run.err);
@@ -582,8 +573,8 @@ Test (cli_ship, member_lacking_a_library_fails_the_test_naming_it)
               "[test \"lib/b\"]\\ncommand = ./needs_gone\\n\\n"
               "[test \"lib/c\"]\\ncommand = ./needs_gone\\n\\n' > suite.ini", dir);
     cr_assert_eq (system (command), 0);
-    char *manifest = s_join (dir, "suite.ini");
-    char *report = s_join (dir, "report.json");
+    char *manifest = tmu_join (dir, "suite.ini");
+    char *report = tmu_join (dir, "report.json");
     tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
                                   "--json", report, manifest);
     cr_assert_eq (run.status, 1, "exit %d\n%s%s", run.status, run.out, run.err);
@@ -613,8 +604,8 @@ Test (cli_ship, missing_input_stops_the_run_before_it_starts)
     tmc_wait_ready (agents [0], 10);
     char *dir = tmu_scratch ();
     s_suite (dir, "never.sh", 2, NULL, true);
-    char *manifest = s_join (dir, "suite.ini");
-    char *missing = s_join (dir, "no-such-input");
+    char *manifest = tmu_join (dir, "suite.ini");
+    char *missing = tmu_join (dir, "no-such-input");
     tmu_run_t run = tmu_testmesh (30, "run", "--data", agents [0]->dir, "--input", missing,
                                   manifest);
     cr_assert_eq (run.status, 2);

@@ -22,15 +22,6 @@
 
 TestSuite (cli_store, .fini = tmc_cleanup, .timeout = 180);
 
-static char *
-s_join (const char *dir, const char *name)
-{
-    char *path = malloc (strlen (dir) + strlen (name) + 2);
-    cr_assert_not_null (path);
-    sprintf (path, "%s/%s", dir, name);
-    return path;
-}
-
 //  Writes SIZE bytes seeded by SEED to PATH.
 static void
 s_write (const char *path, size_t size, int seed)
@@ -100,17 +91,17 @@ s_stored (tmc_agent_t *agent, const char *hex)
 static char *
 s_suite (const char *dir, int count, const char *inputs, const char *requires)
 {
-    char *path = s_join (dir, "bin");
+    char *path = tmu_join (dir, "bin");
     mkdir (path, 0755);
     free (path);
-    path = s_join (dir, "bin/check.sh");
+    path = tmu_join (dir, "bin/check.sh");
     tmu_write (path, "#!/bin/sh\n"
                      "for f in data/*; do [ -s \"$f\" ] || { echo \"no $f\"; exit 3; }; done\n"
                      "[ -n \"$TESTMESH_WORK_DIR\" ] || exit 4\n"
                      "exit 0\n");
     chmod (path, 0755);
     free (path);
-    path = s_join (dir, "suite.ini");
+    path = tmu_join (dir, "suite.ini");
     FILE *file = fopen (path, "w");
     cr_assert_not_null (file);
     for (int i = 0; i < count; i++)
@@ -208,12 +199,12 @@ Test (cli_store, store_keeps_under_its_cap_and_never_loses_what_a_task_needs)
     free (token);
     tmc_wait_mesh (agents, 2, 30);
     char *dir = tmu_scratch ();
-    char *data = s_join (dir, "data");
+    char *data = tmu_join (dir, "data");
     mkdir (data, 0755);
     for (int i = 0; i < 3; i++) {
         char name [64];
         snprintf (name, sizeof name, "big%d.bin", i);
-        char *path = s_join (data, name);
+        char *path = tmu_join (data, name);
         s_write (path, 600 * 1024, i);
         free (path);
     }
@@ -261,7 +252,7 @@ Test (cli_store, cache_gc_reclaims_the_store_and_cache_stats_reports_it)
     for (int i = 0; i < 5; i++) {
         char name [64];
         snprintf (name, sizeof name, "f%d", i);
-        char *path = s_join (dir, name);
+        char *path = tmu_join (dir, name);
         s_write (path, 400 * 1024, 10 + i);
         char hex [TM_STORE_HEX];
         uint64_t size;
@@ -314,19 +305,19 @@ Test (cli_store, new_owner_gets_its_blobs_without_a_run_and_only_those, .timeout
     agents [2] = tmc_start ("a3", token, "--slots", "2", "--cache-replicas", "2", NULL);
     tmc_wait_mesh (agents, 3, 30);
     char *dir = tmu_scratch ();
-    char *data = s_join (dir, "data");
+    char *data = tmu_join (dir, "data");
     mkdir (data, 0755);
     char hexes [S_FILES + 1][65];
     for (int i = 0; i < S_FILES; i++) {
         char name [64];
         snprintf (name, sizeof name, "in%02d.txt", i);
-        char *path = s_join (data, name);
+        char *path = tmu_join (data, name);
         s_write (path, 20000 + (size_t) i, 100 + i);
         s_digest (path, hexes [i]);
         free (path);
     }
     char *manifest = s_suite (dir, 2, "data/*.txt", "pool=one");
-    char *script = s_join (dir, "bin/check.sh");
+    char *script = tmu_join (dir, "bin/check.sh");
     s_digest (script, hexes [S_FILES]);
     tmu_run_t run = tmu_testmesh (60, "run", "--data", agents [0]->dir, "--progress", "lines",
                                   manifest);
@@ -374,7 +365,7 @@ Test (cli_store, new_owner_gets_its_blobs_without_a_run_and_only_those, .timeout
     //  a4 comes back with an empty store (a new process, a new boot id):
     //  the others hand its blobs to it again
     cr_assert_eq (tmc_stop (agents [3]), 0);
-    char *store = s_join (agents [3]->dir, "store");
+    char *store = tmu_join (agents [3]->dir, "store");
     tmu_rmrf (store);
     free (store);
     tmc_restart (agents [3], NULL, "--slots", "2", "--cache-replicas", "2", NULL);

@@ -175,6 +175,17 @@ tmu_count (const char *haystack, const char *needle)
     return count;
 }
 
+//  DIR/NAME in a new string (caller frees).
+static inline char *
+tmu_join (const char *dir, const char *name)
+{
+    size_t size = strlen (dir) + strlen (name) + 2;
+    char *path = (char *) malloc (size);
+    cr_assert_not_null (path);
+    snprintf (path, size, "%s/%s", dir, name);
+    return path;
+}
+
 //  What /proc/PID/stat says of a process: its state letter ('R', 'S',
 //  'Z' for a zombie ...), parent, process group, and start time (clock
 //  ticks since boot: with the pid, the identity of a process that its
