@@ -31,10 +31,11 @@
     TM_FACTS_FANOUT members and nobody passes it on, because no member
     needs a third party's copy to accept a node's envelopes: a node sends
     its own certificate (HELLO) first on every connection it sends over,
-    its own or one a member opened to it (s_inbound_send).  Passing certificates on cost three FACTS per member per
-    joiner, O(N^2) envelopes to form a cluster (18,000 of 50,000 at
-    N = 100).  Then anti-entropy: every TM_FACTS_INTERVAL we send one
-    random alive member every certificate we know for the members in our
+    its own or one a member opened to it (s_inbound_send).  Passing
+    certificates on cost three FACTS per member per joiner, O(N^2)
+    envelopes to form a cluster (18,000 of 50,000 at N = 100).  Then
+    anti-entropy: every TM_FACTS_INTERVAL (jittered) we send one random
+    alive member every certificate we know for the members in our
     table, plus the rotations and revocations seen since we started, so
     every member ends up with every certificate (for `members remove
     NAME`, and for WELCOMEs it gives).
