@@ -42,6 +42,23 @@ s_owns (const uint8_t key [32], size_t count, const char *id)
     return false;
 }
 
+//  What a pass says of key number N: its targets and flags.
+typedef struct {
+    uint8_t key [32];
+    const char *targets [S_R];
+    size_t count;
+    bool owner, was, placed;
+} s_verdict_t;
+
+static s_verdict_t
+s_targets (tm_placement_t *placement, int n)
+{
+    s_verdict_t v;
+    s_key (n, v.key);
+    v.count = tm_placement_targets (placement, v.key, v.targets, &v.owner, &v.was, &v.placed);
+    return v;
+}
+
 static void
 s_alive (int count, const char *boot)
 {
@@ -58,17 +75,13 @@ Test (placement, a_join_sends_each_key_to_the_newcomer_only)
     tm_placement_begin (placement, s_names, 6, "m0", s_boot_of, NULL);
     int sent = 0;
     for (int n = 0; n < S_KEYS; n++) {
-        uint8_t key [32];
-        s_key (n, key);
-        const char *targets [S_R];
-        bool owner, was, placed;
-        size_t count = tm_placement_targets (placement, key, targets, &owner, &was, &placed);
-        cr_assert (placed);
-        cr_assert_eq (owner, s_owns (key, 6, "m0"));
-        cr_assert_eq (was, s_owns (key, 5, "m0"));
-        cr_assert_eq (count, s_owns (key, 6, "m5") ? 1u : 0u, "key %d", n);
-        if (count) {
-            cr_assert_str_eq (targets [0], "m5");
+        s_verdict_t v = s_targets (placement, n);
+        cr_assert (v.placed);
+        cr_assert_eq (v.owner, s_owns (v.key, 6, "m0"));
+        cr_assert_eq (v.was, s_owns (v.key, 5, "m0"));
+        cr_assert_eq (v.count, s_owns (v.key, 6, "m5") ? 1u : 0u, "key %d", n);
+        if (v.count) {
+            cr_assert_str_eq (v.targets [0], "m5");
             sent++;
         }
     }
@@ -78,11 +91,7 @@ Test (placement, a_join_sends_each_key_to_the_newcomer_only)
     tm_placement_end (placement, s_boot_of, NULL);
     tm_placement_begin (placement, s_names, 6, "m0", s_boot_of, NULL);
     for (int n = 0; n < S_KEYS; n++) {
-        uint8_t key [32];
-        s_key (n, key);
-        const char *targets [S_R];
-        bool owner, was, placed;
-        cr_assert_eq (tm_placement_targets (placement, key, targets, &owner, &was, &placed), 0u);
+        cr_assert_eq (s_targets (placement, n).count, 0u);
     }
     tm_placement_end (placement, s_boot_of, NULL);
     tm_placement_destroy (&placement);
@@ -101,15 +110,11 @@ Test (placement, a_restarted_owner_is_sent_its_keys_again_an_unknown_boot_is_not
     tm_placement_begin (placement, s_names, 5, "m0", s_boot_of, NULL);
     int to_m1 = 0;
     for (int n = 0; n < S_KEYS; n++) {
-        uint8_t key [32];
-        s_key (n, key);
-        const char *targets [S_R];
-        bool owner, was, placed;
-        size_t count = tm_placement_targets (placement, key, targets, &owner, &was, &placed);
-        bool m1 = s_owns (key, 5, "m1");
-        cr_assert_eq (count, m1 ? 1u : 0u, "key %d", n);
-        if (count) {
-            cr_assert_str_eq (targets [0], "m1");
+        s_verdict_t v = s_targets (placement, n);
+        bool m1 = s_owns (v.key, 5, "m1");
+        cr_assert_eq (v.count, m1 ? 1u : 0u, "key %d", n);
+        if (v.count) {
+            cr_assert_str_eq (v.targets [0], "m1");
             to_m1++;
         }
     }
@@ -124,15 +129,11 @@ Test (placement, with_no_last_pass_every_other_owner_is_a_target)
     tm_placement_t *placement = tm_placement_new (S_R);
     tm_placement_begin (placement, s_names, 5, "m0", s_boot_of, NULL);
     for (int n = 0; n < S_KEYS; n++) {
-        uint8_t key [32];
-        s_key (n, key);
-        const char *targets [S_R];
-        bool owner, was, placed;
-        size_t count = tm_placement_targets (placement, key, targets, &owner, &was, &placed);
-        cr_assert (!placed && !was);
-        cr_assert_eq (count, owner ? (size_t) S_R - 1 : (size_t) S_R);
-        for (size_t k = 0; k < count; k++)
-            cr_assert_str_neq (targets [k], "m0");
+        s_verdict_t v = s_targets (placement, n);
+        cr_assert (!v.placed && !v.was);
+        cr_assert_eq (v.count, v.owner ? (size_t) S_R - 1 : (size_t) S_R);
+        for (size_t k = 0; k < v.count; k++)
+            cr_assert_str_neq (v.targets [k], "m0");
     }
     tm_placement_end (placement, s_boot_of, NULL);
     tm_placement_destroy (&placement);
