@@ -1903,6 +1903,8 @@ s_stats_json (s_gossip_t *self)
                              json_integer ((json_int_t) swim.probes_failed));
         json_object_set_new (stats, "probes_excused",
                              json_integer ((json_int_t) swim.probes_excused));
+        json_object_set_new (stats, "probes_retried",
+                             json_integer ((json_int_t) swim.probes_retried));
         json_object_set_new (stats, "awareness", json_integer (tm_swim_awareness (self->swim)));
     }
     json_object_set_new (stats, "state", json_string (s_state_name (self)));

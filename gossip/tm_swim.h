@@ -169,6 +169,8 @@ typedef struct {
     uint64_t probes_failed;      //  Probes that ended without an ACK
     uint64_t probes_excused;     //  Of those, not held against the member:
                                  //  the path to it was new (path_new)
+    uint64_t probes_retried;     //  Of those, looked at again before any
+                                 //  accusation: no relay answered at all
     uint64_t indirect_probes;    //  PING-REQs sent
     uint64_t nacks_missed;       //  NACKs expected but not received
     uint64_t relays_dropped;     //  PING-REQs refused: too many in flight

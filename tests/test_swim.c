@@ -773,6 +773,48 @@ Test (swim, awareness_rises_under_missed_nacks_and_slows_our_probing)
     tm_simnet_destroy (&net);
 }
 
+Test (swim, a_probe_no_relay_answered_is_looked_at_again_before_anyone_is_accused)
+{
+    //  Node 0 goes deaf for 0.12 s: at least one of its probes (0.05 s
+    //  each, fast profile) hears neither the ACK nor a single NACK.  That
+    //  says the trouble is ours: the member is probed again, with the
+    //  longer timeouts the raised health score gives, and the second look
+    //  (once we hear again) finds it alive.  Nobody but node 0 may be
+    //  suspected (the others do suspect deaf node 0, which refutes).
+    tm_simnet_t *net = s_cluster (6, 19, 0);
+    tm_swim_t *zero = tm_simnet_swim (net, 0);
+    size_t seen = s_log.count;
+    tm_simnet_set_filter (net, s_deafen_node_0, NULL);
+    tm_simnet_run (net, tm_simnet_now (net) + 0.12);
+    tm_simnet_set_filter (net, NULL, NULL);
+    tm_simnet_run (net, tm_simnet_now (net) + 3);
+    tm_swim_stats_t stats;
+    tm_swim_stats (zero, &stats);
+    cr_assert_geq (stats.probes_retried, 1, "no probe was looked at again");
+    cr_assert_gt (stats.nacks_missed, 0);
+    for (size_t i = seen; i < s_log.count; i++)
+        cr_assert (s_log.seen [i].type != TM_SWIM_EVENT_SUSPECT
+                   || memcmp (s_log.seen [i].id, tm_simnet_id (net, 0), 32) == 0,
+                   "node %zu suspected a member that was fine all along", s_log.seen [i].node);
+    tm_simnet_destroy (&net);
+}
+
+Test (swim, a_member_gone_for_good_is_still_accused_after_the_second_look)
+{
+    //  Node 0 deaf for good: its probes all fail without a NACK.  The
+    //  second look must not turn into a third: it accuses as before.
+    tm_simnet_t *net = s_cluster (6, 20, 0);
+    tm_simnet_set_filter (net, s_deafen_node_0, NULL);
+    tm_simnet_run (net, tm_simnet_now (net) + 3);
+    tm_swim_stats_t stats;
+    tm_swim_stats (tm_simnet_swim (net, 0), &stats);
+    cr_assert_geq (stats.probes_retried, 1);
+    cr_assert_gt (stats.probes_failed, stats.probes_retried, "failed %lu, retried %lu",
+                  (unsigned long) stats.probes_failed, (unsigned long) stats.probes_retried);
+    cr_assert_gt (s_events (TM_SWIM_EVENT_SUSPECT, NULL, 0), 0, "node 0 accused nobody");
+    tm_simnet_destroy (&net);
+}
+
 Test (swim, nacks_from_intermediaries_keep_our_health_when_the_target_is_dead)
 {
     tm_simnet_t *net = s_cluster (8, 18, 0);
