@@ -1137,6 +1137,9 @@ tm_agent_main (int argc, char **argv)
         { zsock_resolve (lister), 0, ZMQ_POLLIN, 0 },
     };
     double next_heartbeat = tm_now () + S_HEARTBEAT;
+    //  The guard starts before our first test anyway (tm_guard.h); this
+    //  starts it while we are idle, so that the first test need not wait
+    double guard_due = guard ? tm_now () + TM_GUARD_START_DELAY : 0;
     while (!s_gossip_failed) {
         if (options.client_bind && !client_port) {
             client_port = s_client_port (gossip, options.client_bind, &err);
@@ -1152,6 +1155,12 @@ tm_agent_main (int argc, char **argv)
         }
         if (options.client_bind && !client_port)
             wait = 500;         //  Not a member yet: ask again soon
+        if (guard_due > 0) {
+            double left = guard_due - tm_now ();
+            long guard_wait = left > 0 ? (long) (left * 1000) + 1 : 0;
+            if (wait < 0 || guard_wait < wait)
+                wait = guard_wait;
+        }
         if (zmq_poll (items, 7, wait) < 0 && zmq_errno () != EINTR)
             break;
         if (items [6].revents & ZMQ_POLLIN)
@@ -1160,6 +1169,10 @@ tm_agent_main (int argc, char **argv)
             s_cache_answer (dht, cache_pending, control);
         if (items [3].revents & ZMQ_POLLIN)
             s_pool_event (pool, clients, control, cache_pending);
+        if (guard_due > 0 && tm_now () >= guard_due) {
+            tm_guard_start (guard);
+            guard_due = 0;
+        }
         if (tm_now () >= next_heartbeat) {
             s_clients_tick (pool, clients);
             s_listings_tick (listings);

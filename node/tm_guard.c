@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/pidfd.h>
@@ -20,7 +21,11 @@
 extern char **environ;
 
 struct _tm_guard_t {
-    pid_t pid;                  //  The guard process
+    pthread_mutex_t lock;       //  Over started, pid and pipe_fd: the
+                                //  guard starts from whichever thread
+                                //  needs it first (tm_guard_start)
+    bool started;               //  Start tried (it may have failed)
+    pid_t pid;                  //  The guard process, 0 before it started
     int pipe_fd;                //  Write end of its stdin: our death notice
     char *mark;                 //  KEY/INCARNATION
 };
@@ -189,34 +194,15 @@ tm_guard_kill_marked (const char *value, bool prefix)
     return count;
 }
 
-tm_guard_t *
-tm_guard_new (const char *datadir, char **err)
+//  Starts the guard process.  Caller holds self->lock.
+static int
+s_start (tm_guard_t *self)
 {
-    assert (datadir);
-    struct stat info;
-    if (stat (datadir, &info) != 0) {
-        tm_fail (err, "cannot start the guard: %s: %s", datadir, strerror (errno));
-        return NULL;
-    }
-    //  KEY names the directory itself, however it is reached (a
-    //  symbolic link, a relative path)
-    char key [64];
-    snprintf (key, sizeof key, "%llx:%llx/", (unsigned long long) info.st_dev,
-              (unsigned long long) info.st_ino);
-    int killed = tm_guard_kill_marked (key, true);
-    if (killed)
-        tm_warn ("guard", "killed %d processes an earlier agent on %s left running",
-                 killed, datadir);
-    tm_proc_init ();
-
-    tm_guard_t *self = (tm_guard_t *) zmalloc (sizeof (tm_guard_t));
-    self->pipe_fd = -1;
-    self->mark = tm_strdupf ("%s%d.%llu", key, (int) getpid (), s_start_time (getpid ()));
     int fds [2];
     if (pipe2 (fds, O_CLOEXEC) != 0) {
-        tm_fail (err, "cannot start the guard: pipe: %s", strerror (errno));
-        tm_guard_destroy (&self);
-        return NULL;
+        tm_warn ("guard", "cannot start the guard: pipe: %s; tests would outlive "
+                 "this agent if it were killed", strerror (errno));
+        return -1;
     }
     //  Our environment without any mark: an agent that runs inside an
     //  outer agent's test carries that agent's mark, and the outer guard
@@ -250,17 +236,66 @@ tm_guard_new (const char *datadir, char **err)
     close (fds [0]);
     if (rc != 0) {
         close (fds [1]);
-        tm_fail (err, "cannot start the guard: %s", strerror (rc));
-        tm_guard_destroy (&self);
-        return NULL;
+        tm_warn ("guard", "cannot start the guard: %s; tests would outlive this agent "
+                 "if it were killed", strerror (rc));
+        return -1;
     }
     self->pid = pid;
     self->pipe_fd = fds [1];
+    tm_debug ("guard", "guard %d watches processes marked %s", (int) pid, self->mark);
+    return 0;
+}
+
+//  tm_proc's spawn hook: the guard before the first marked process.
+static void
+s_spawn_hook (void *arg)
+{
+    tm_guard_start ((tm_guard_t *) arg);
+}
+
+tm_guard_t *
+tm_guard_new (const char *datadir, char **err)
+{
+    assert (datadir);
+    struct stat info;
+    if (stat (datadir, &info) != 0) {
+        tm_fail (err, "cannot start the guard: %s: %s", datadir, strerror (errno));
+        return NULL;
+    }
+    //  KEY names the directory itself, however it is reached (a
+    //  symbolic link, a relative path)
+    char key [64];
+    snprintf (key, sizeof key, "%llx:%llx/", (unsigned long long) info.st_dev,
+              (unsigned long long) info.st_ino);
+    int killed = tm_guard_kill_marked (key, true);
+    if (killed)
+        tm_warn ("guard", "killed %d processes an earlier agent on %s left running",
+                 killed, datadir);
+    tm_proc_init ();
+
+    tm_guard_t *self = (tm_guard_t *) zmalloc (sizeof (tm_guard_t));
+    pthread_mutex_init (&self->lock, NULL);
+    self->pipe_fd = -1;
+    self->mark = tm_strdupf ("%s%d.%llu", key, (int) getpid (), s_start_time (getpid ()));
     char *entry = tm_strdupf ("%s=%s", TM_GUARD_ENV, self->mark);
     tm_proc_set_env (entry);
     free (entry);
-    tm_debug ("guard", "guard %d watches processes marked %s", (int) pid, self->mark);
+    tm_proc_set_spawn_hook (s_spawn_hook, self);
     return self;
+}
+
+int
+tm_guard_start (tm_guard_t *self)
+{
+    assert (self);
+    pthread_mutex_lock (&self->lock);
+    if (!self->started) {
+        self->started = true;
+        s_start (self);
+    }
+    int rc = self->pid > 0 ? 0 : -1;
+    pthread_mutex_unlock (&self->lock);
+    return rc;
 }
 
 void
@@ -270,8 +305,9 @@ tm_guard_destroy (tm_guard_t **self_p)
     tm_guard_t *self = *self_p;
     if (!self)
         return;
+    tm_proc_set_spawn_hook (NULL, NULL);
+    tm_proc_set_env (NULL);
     if (self->pipe_fd >= 0) {
-        tm_proc_set_env (NULL);
         //  "We leave cleanly": it exits without a sweep
         if (write (self->pipe_fd, "q", 1) != 1)
             tm_debug ("guard", "cannot tell the guard: %s", strerror (errno));
@@ -296,6 +332,7 @@ tm_guard_destroy (tm_guard_t **self_p)
                      "not guarded", (int) self->pid, WTERMSIG (status));
         tm_proc_disown (self->pid);
     }
+    pthread_mutex_destroy (&self->lock);
     free (self->mark);
     free (self);
     *self_p = NULL;
@@ -312,7 +349,10 @@ pid_t
 tm_guard_pid (tm_guard_t *self)
 {
     assert (self);
-    return self->pid;
+    pthread_mutex_lock (&self->lock);
+    pid_t pid = self->pid;
+    pthread_mutex_unlock (&self->lock);
+    return pid;
 }
 
 int

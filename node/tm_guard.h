@@ -13,9 +13,16 @@
        test's process group included.  KEY names the data directory (its
        device and inode), INCARNATION this run of the agent (its pid and
        start time).
-    2. The guard process.  tm_guard_new starts `testmesh __guard MARK`,
+    2. The guard process.  tm_guard_start starts `testmesh __guard MARK`,
        in a process group of its own, with the read end of a pipe as its
-       stdin; the only write end is the agent's.  However the agent ends,
+       stdin; the only write end is the agent's.  It starts when it is
+       first needed: tm_proc_spawn calls it before it spawns (the spawn
+       hook), so no marked process ever exists without a guard; and the
+       agent calls it once it has run TM_GUARD_START_DELAY s, so that the
+       first test does not wait for it.  Not at start-up: it is an exec of
+       this binary, ~5 ms of CPU (the dynamic loader, mostly), and 100
+       agents started at once on one two-core machine spent 0.5 CPU s on
+       it while they formed their cluster, when nothing needed it.  However the agent ends,
        the kernel closes that end: the guard reads EOF, kills every process
        with the mark and every process group one of them leads (members
        that cleared their environment die with their group), and exits.
@@ -61,12 +68,21 @@ typedef struct _tm_guard_t tm_guard_t;
 #define TM_GUARD_ENV "TESTMESH_AGENT"
 
 //  For the agent on DATADIR, at start-up, once it knows it is the only
-//  agent there (tm_control_bind) and before it starts any process: kills
-//  what an earlier agent on DATADIR left running (3 above), starts the
-//  guard, and marks every process tm_proc spawns from then on.  Makes
-//  us a child subreaper (tm_proc_init) too.  Returns NULL and sets *err
-//  if the guard cannot be started; nothing is marked then.
+//  agent there (tm_control_bind) and before it starts any process (or
+//  thread that spawns): kills what an earlier agent on DATADIR left
+//  running (3 above), marks every process tm_proc spawns from then on,
+//  and has tm_proc start the guard before the first of them (2 above).
+//  Makes us a child subreaper (tm_proc_init) too.  Returns NULL and sets
+//  *err if DATADIR cannot be read; nothing is marked then.
 tm_guard_t *tm_guard_new (const char *datadir, char **err);
+
+//  When the agent starts the guard itself (2 above), in s after start-up.
+#define TM_GUARD_START_DELAY 5.0
+
+//  Starts the guard process if it was not started yet; thread-safe.
+//  Returns 0 if it runs, -1 if it could not be started (warned once:
+//  our tests would then outlive us if we were killed).
+int tm_guard_start (tm_guard_t *self);
 
 //  For an agent that is leaving cleanly, its tests killed and reaped
 //  (its work pool destroyed): tells the guard so, waits for it to exit
@@ -76,7 +92,7 @@ void tm_guard_destroy (tm_guard_t **self_p);
 //  The mark's value, KEY/INCARNATION (borrowed).
 const char *tm_guard_mark (tm_guard_t *self);
 
-//  The guard's pid (tests find it by this).
+//  The guard's pid, 0 before it started (tests find it by this).
 pid_t tm_guard_pid (tm_guard_t *self);
 
 //  Kills (SIGKILL) every process but us whose environment sets

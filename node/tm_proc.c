@@ -66,6 +66,10 @@ static size_t s_registry_max;
 //  The entry tm_proc_set_env gave every child, or NULL.
 static char *s_env_extra;
 
+//  What tm_proc_set_spawn_hook set: called before every spawn.
+static tm_proc_hook_fn *s_spawn_hook;
+static void *s_spawn_hook_arg;
+
 static void
 s_registry_add (pid_t pid)
 {
@@ -121,6 +125,13 @@ tm_proc_set_env (const char *entry)
     assert (!entry || strchr (entry, '='));
     free (s_env_extra);
     s_env_extra = entry ? strdup (entry) : NULL;
+}
+
+void
+tm_proc_set_spawn_hook (tm_proc_hook_fn *hook, void *arg)
+{
+    s_spawn_hook = hook;
+    s_spawn_hook_arg = arg;
 }
 
 void
@@ -233,6 +244,8 @@ tm_proc_spawn (char *const argv [], const char *cwd, char *const env [],
     if (!has_marker)
         marker = (char *) TM_PROC_ENV_ID;
     char **envp = s_build_env (env, marker);
+    if (s_spawn_hook)
+        s_spawn_hook (s_spawn_hook_arg);
 
     pid_t pid;
     pthread_mutex_lock (&s_registry_lock);

@@ -33,6 +33,14 @@ void tm_proc_init (void);
 //  while no other thread spawns (before the first actor that does).
 void tm_proc_set_env (const char *entry);
 
+//  HOOK (NULL: none) is called with ARG by every tm_proc_spawn before it
+//  spawns, from the spawning thread: so it must be thread-safe, and
+//  cheap once it has done its work.  The agent's guard starts itself from
+//  it, so that no marked process exists before the guard does
+//  (tm_guard.h).  Call it while no other thread spawns, as tm_proc_set_env.
+typedef void (tm_proc_hook_fn) (void *arg);
+void tm_proc_set_spawn_hook (tm_proc_hook_fn *hook, void *arg);
+
 //  PID, our child started by other means than tm_proc_spawn (the agent's
 //  guard, tm_guard.h), is spared by tm_proc_sweep_orphans until
 //  tm_proc_disown (PID).  The caller reaps it (waitpid on PID only,

@@ -7,6 +7,7 @@
     deadline; nothing sleeps a fixed time to let something happen.
 */
 #include "tm_cluster.h"
+#include "tm_guard.h"
 #include <dirent.h>
 #include <jansson.h>
 #include <signal.h>
@@ -517,6 +518,22 @@ Test (cli_dist, sigkilled_agent_takes_its_tests_and_their_descendants_with_it)
     tmu_rmrf (dir);
     free (dir);
     free (manifest);
+}
+
+Test (cli_dist, an_idle_agent_starts_its_guard_on_its_own_and_stops_it_when_it_leaves)
+{
+    //  Not at start-up (tm_guard.h): before its first test, or once it has
+    //  run TM_GUARD_START_DELAY s; this agent runs none
+    tmc_agent_t *agents [1];
+    s_cluster (agents, 1, "1");
+    double end = tmu_now () + TM_GUARD_START_DELAY + 15;
+    pid_t guard;
+    while ((guard = s_guard_of (agents [0])) == 0 && tmu_now () < end)
+        usleep (50000);
+    cr_assert_gt (guard, 0, "no guard after %.0f s", TM_GUARD_START_DELAY + 15);
+    //  A clean leave tells it so, and it is gone with the agent
+    tmc_stop (agents [0]);
+    cr_assert_eq (kill (guard, 0), -1, "guard %d outlived its agent", (int) guard);
 }
 
 Test (cli_dist, restarted_agent_kills_what_its_unguarded_predecessor_left)
