@@ -215,8 +215,11 @@
     1.6 s and max 9.6 s, so a silent failure is seen in about 2-3 s once
     two independent confirmations arrive, and a killed agent whose TCP
     connections drop in about 0.7 s through the transport hint.  The
-    price: five times the probe traffic (about 30 packets/s per agent,
-    most under 100 bytes) and less slack for a starved node to refute: it
+    price: five times the probe traffic (10 packets/s per agent, most
+    under 100 bytes, plus 15 GOSSIP a second while there is news: gossip
+    keeps memberlist's 0.2 s, since faster gossip cost a forming cluster
+    of 100 on two cores more CPU than it saved in rounds; see
+    docs/protocol-swim.md) and less slack for a starved node to refute: it
     has 1.6 s, not 8 s, once others confirm.  Lifeguard is what keeps that
     safe: a starved prober's own timeouts grow up to 8x, it collects
     missed NACKs instead of accusing, and the suspected node refutes as
