@@ -434,8 +434,8 @@ struct _tm_swim_t {
     size_t susp_cap;                //  Room
     double susp_next;               //  Earliest suspicion deadline
     s_probe_t probes [S_PROBES];    //  Probes in flight
-    bool retry_pending;             //  The next round-robin probe is a
-    uint8_t retry_id [TM_SWIM_ID_SIZE];    //  retry of this member's
+    bool retry_pending;             //  The next probe is the second look
+    uint8_t retry_id [TM_SWIM_ID_SIZE];    //  at this member (s_probe_failed)
     s_relay_t *relays;              //  PING-REQs being relayed, by deadline
     size_t relay_cap;               //  Room in relays (grown on demand)
     size_t relay_count;             //  In use
@@ -2603,7 +2603,7 @@ s_probe_failed (tm_swim_t *self, s_probe_t *probe, double now)
     //  While 100 agents formed a cluster on two cores, ~20 probes a run
     //  ended this way (no NACK of 3, awareness 0 before) and each sent a
     //  suspicion and its refutation round the whole cluster; with the
-    //  second look ~2 did.  A member that is really gone costs one probe
+    //  second look 2-3 did.  A member that is really gone costs one probe
     //  more (its relays NACK when we are healthy, so it rarely gets here)
     if (probe->nacks_expected > 0 && probe->nacks == 0 && !probe->retry && !probe->hinted
     &&  mi != S_NONE) {
