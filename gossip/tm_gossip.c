@@ -653,21 +653,7 @@ s_client_event (s_gossip_t *self, zmsg_t *msg)
     }
 }
 
-//  Reads the client's monitor until it is empty, or for a bounded burst
-//  (the loop comes back: the socket stays readable).
-static void
-s_client_events (s_gossip_t *self)
-{
-    for (int burst = 0; burst < 256; burst++) {
-        zmsg_t *msg = zmsg_recv (self->client_monitor);
-        if (!msg)
-            break;
-        s_client_event (self, msg);
-        zmsg_destroy (&msg);
-    }
-}
-
-//  Reads the server's monitor: a member's connection to us closed
+//  Handles one server monitor event: a member's connection to us closed
 //  ([DISCONNECTED u16][socket u32], endpoint).  The member it came from
 //  loses its entry (we send over a connection of ours from now on) and,
 //  like a drop of ours, is a hint to SWIM: its process may be gone.  A
@@ -675,36 +661,44 @@ s_client_events (s_gossip_t *self)
 //  before we read this, the hint goes to an innocent member, which costs
 //  one probe out of turn (a hint never makes a member suspect).
 static void
-s_server_events (s_gossip_t *self)
+s_server_event (s_gossip_t *self, zmsg_t *msg)
+{
+    zframe_t *event_frame = zmsg_first (msg);
+    if (!event_frame || zframe_size (event_frame) < 6)
+        return;
+    uint16_t event;
+    uint32_t fd;
+    memcpy (&event, zframe_data (event_frame), 2);
+    memcpy (&fd, zframe_data (event_frame) + 2, 4);
+    if (event != ZMQ_EVENT_DISCONNECTED)
+        return;
+    for (s_inbound_t *inbound = (s_inbound_t *) zhashx_first (self->inbound); inbound;
+         inbound = (s_inbound_t *) zhashx_next (self->inbound))
+        if (inbound->fd == (int) fd) {
+            char address [TM_SWIM_ADDRESS_MAX + 1];
+            snprintf (address, sizeof address, "%s",
+                      (const char *) zhashx_cursor (self->inbound));
+            uint8_t id [TM_SWIM_ID_SIZE];
+            memcpy (id, inbound->id, sizeof id);
+            tm_debug ("gossip", "connection from %s dropped", address);
+            s_inbound_forget (self, address);
+            if (self->swim)
+                tm_swim_peer_unreachable (self->swim, id, tm_now ());
+            return;
+        }
+}
+
+//  Reads MONITOR until it is empty, or for a bounded burst (the loop
+//  comes back: the socket stays readable), giving HANDLER each event.
+static void
+s_monitor_drain (s_gossip_t *self, zsock_t *monitor,
+                 void (*handler) (s_gossip_t *, zmsg_t *))
 {
     for (int burst = 0; burst < 256; burst++) {
-        zmsg_t *msg = zmsg_recv (self->server_monitor);
+        zmsg_t *msg = zmsg_recv (monitor);
         if (!msg)
             break;
-        zframe_t *event_frame = zmsg_first (msg);
-        if (event_frame && zframe_size (event_frame) >= 6) {
-            uint16_t event;
-            uint32_t fd;
-            memcpy (&event, zframe_data (event_frame), 2);
-            memcpy (&fd, zframe_data (event_frame) + 2, 4);
-            char address [TM_SWIM_ADDRESS_MAX + 1] = "";
-            s_inbound_t *inbound = NULL;
-            for (inbound = (s_inbound_t *) zhashx_first (self->inbound); inbound;
-                 inbound = (s_inbound_t *) zhashx_next (self->inbound))
-                if (inbound->fd == (int) fd) {
-                    snprintf (address, sizeof address, "%s",
-                              (const char *) zhashx_cursor (self->inbound));
-                    break;
-                }
-            if (event == ZMQ_EVENT_DISCONNECTED && inbound) {
-                uint8_t id [TM_SWIM_ID_SIZE];
-                memcpy (id, inbound->id, sizeof id);
-                tm_debug ("gossip", "connection from %s dropped", address);
-                s_inbound_forget (self, address);
-                if (self->swim)
-                    tm_swim_peer_unreachable (self->swim, id, tm_now ());
-            }
-        }
+        handler (self, msg);
         zmsg_destroy (&msg);
     }
 }
@@ -1103,7 +1097,7 @@ s_server_bind (s_gossip_t *self, char **err)
         return tm_fail (err, "cannot bind %s: %s", self->bind_host_port,
                         zmq_strerror (zmq_errno ()));
     //  A member's connection to us that closes is a hint about it, as a
-    //  drop of ours to it is (s_server_events)
+    //  drop of ours to it is (s_server_event)
     char *monitor_endpoint = tm_strdupf ("inproc://tm-gossip-server-monitor-%p", (void *) self);
     int rc = zmq_socket_monitor (zsock_resolve (self->server), monitor_endpoint,
                                  ZMQ_EVENT_DISCONNECTED);
@@ -1389,7 +1383,7 @@ static void
 s_handle_server (s_gossip_t *self)
 {
     //  The routing id by hand, for the socket it came on (ZMQ_SRCFD):
-    //  s_inbound_note keeps it, s_server_events matches it
+    //  s_inbound_note keeps it, s_server_event matches it
     zmq_msg_t part;
     zmq_msg_init (&part);
     if (zmq_msg_recv (&part, zsock_resolve (self->server), ZMQ_DONTWAIT) == -1) {
@@ -2231,9 +2225,9 @@ tm_gossip_actor (zsock_t *pipe, void *args)
             for (int burst = 0; burst < 64 && (zsock_events (self.client) & ZMQ_POLLIN); burst++)
                 s_handle_client (&self);
         if (items [5].socket && (items [5].revents & ZMQ_POLLIN))
-            s_client_events (&self);
+            s_monitor_drain (&self, self.client_monitor, s_client_event);
         if (items [8].socket && (items [8].revents & ZMQ_POLLIN))
-            s_server_events (&self);
+            s_monitor_drain (&self, self.server_monitor, s_server_event);
         for (int i = 0; i < CHANNELS; i++) {
             s_channel_t *channel = &self.channels [i];
             if (channel->sock && (items [6 + i].revents & ZMQ_POLLIN))
