@@ -505,11 +505,17 @@ s_run_command (zactor_t *pool, zhashx_t *clients, json_t *request, const char *c
 //  ---------------------------------------------------------------------
 //  Listings for `run --node` (tm_listing.h): the listing actor lists
 //  off this loop; the requester waits here, under the request's id,
-//  and gets heartbeats until the answer comes
+//  and gets heartbeats until the answer comes.  A CLI that promised
+//  heartbeats of its own and falls silent, or says cancel, has its
+//  listing cancelled: the actor kills the target it runs, and answers
+//  with an error, which ends the wait here as any answer does.
 
 typedef struct {
     zsock_t *socket;            //  Where the CLI is: control or client port
     zframe_t *routing_id;       //  The CLI's connection
+    bool beats;                 //  The CLI heartbeats while it waits
+    double heard;               //  When it last did (or asked)
+    bool cancelled;             //  CANCEL sent to the actor
 } s_listing_t;
 
 static void
@@ -544,6 +550,8 @@ s_list_request (zactor_t *lister, zhashx_t *listings, zsock_t *socket, json_t *r
     pending->socket = socket;
     pending->routing_id = *routing_id_p;
     *routing_id_p = NULL;
+    pending->beats = json_is_true (json_object_get (request, "heartbeats"));
+    pending->heard = tm_now ();
     zhashx_insert (listings, id, pending);
     zsock_send (lister, "ssp", "LIST", id, listing);
     tm_debug ("agent", "listing %s", id);
@@ -574,12 +582,53 @@ s_list_answer (zactor_t *lister, zhashx_t *listings)
     zstr_free (&id);
 }
 
-//  Heartbeats to every CLI whose listing is under way.
+//  Asks the actor to cut listing ID short, once.
 static void
-s_listings_tick (zhashx_t *listings)
+s_listing_cancel (zactor_t *lister, s_listing_t *pending, const char *id)
 {
+    if (!pending->cancelled) {
+        zsock_send (lister, "ssp", "CANCEL", id, NULL);
+        pending->cancelled = true;
+    }
+}
+
+//  {"cmd":"heartbeat"|"cancel"} with no run: from a CLI that waits for
+//  its listing, found by its connection (it may have asked for several).
+static json_t *
+s_listing_command (zactor_t *lister, zhashx_t *listings, const char *command,
+                   zsock_t *socket, zframe_t *routing_id)
+{
+    bool found = false;
     for (s_listing_t *pending = (s_listing_t *) zhashx_first (listings); pending;
          pending = (s_listing_t *) zhashx_next (listings)) {
+        if (pending->socket != socket || !zframe_eq (pending->routing_id, routing_id))
+            continue;
+        found = true;
+        pending->heard = tm_now ();
+        if (streq (command, "cancel")) {
+            tm_info ("agent", "listing %s: cancelled by its CLI",
+                     (const char *) zhashx_cursor (listings));
+            s_listing_cancel (lister, pending, (const char *) zhashx_cursor (listings));
+        }
+    }
+    //  A heartbeat is never answered; a cancel only if it found nothing
+    return found || streq (command, "heartbeat") ? NULL
+                                                 : tm_control_error ("no listing to cancel");
+}
+
+//  Heartbeats to every CLI whose listing is under way; listings whose
+//  CLI went silent are cancelled.
+static void
+s_listings_tick (zactor_t *lister, zhashx_t *listings)
+{
+    double now = tm_now ();
+    for (s_listing_t *pending = (s_listing_t *) zhashx_first (listings); pending;
+         pending = (s_listing_t *) zhashx_next (listings)) {
+        if (pending->beats && !pending->cancelled && now - pending->heard > S_CLIENT_SILENCE) {
+            const char *id = (const char *) zhashx_cursor (listings);
+            tm_warn ("agent", "listing %s: its CLI went silent; cancelling", id);
+            s_listing_cancel (lister, pending, id);
+        }
         zframe_t *routing_id = zframe_dup (pending->routing_id);
         json_t *heartbeat = json_pack ("{s:s}", "event", "heartbeat");
         tm_control_reply (pending->socket, &routing_id, &heartbeat);
@@ -1175,7 +1224,7 @@ tm_agent_main (int argc, char **argv)
         }
         if (tm_now () >= next_heartbeat) {
             s_clients_tick (pool, clients);
-            s_listings_tick (listings);
+            s_listings_tick (lister, listings);
             next_heartbeat = tm_now () + S_HEARTBEAT;
         }
         if (items [2].revents & ZMQ_POLLIN) {
@@ -1214,7 +1263,9 @@ tm_agent_main (int argc, char **argv)
                 reply = s_list_request (lister, listings, control, request, &routing_id);
             else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
-                reply = s_run_command (pool, clients, request, command, control, routing_id);
+                reply = json_object_get (request, "run")
+                      ? s_run_command (pool, clients, request, command, control, routing_id)
+                      : s_listing_command (lister, listings, command, control, routing_id);
             else
             if (command && strncmp (command, "cache-", 6) == 0)
                 reply = s_cache_request (dht, cache_pending, request, command, &routing_id);
@@ -1249,8 +1300,11 @@ tm_agent_main (int argc, char **argv)
                 reply = s_list_request (lister, listings, client_port, request, &routing_id);
             else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
-                reply = s_run_command (pool, clients, request, command, client_port,
-                                       routing_id);
+                reply = json_object_get (request, "run")
+                      ? s_run_command (pool, clients, request, command, client_port,
+                                       routing_id)
+                      : s_listing_command (lister, listings, command, client_port,
+                                           routing_id);
             else
             if (command && streq (command, "ping"))
                 reply = json_pack ("{s:b}", "ok", 1);

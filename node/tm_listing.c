@@ -15,7 +15,9 @@
        loop serves gossip, runs and heartbeats meanwhile.  A worker
        writes its answer text into its job and says DONE; the actor
        reads the text only after that message (the hand-over), passes
-       it on, and ends the worker.
+       it on, and ends the worker.  Each job has an eventfd, its
+       worker's cancel descriptor (tm_proc_set_cancel_fd is per
+       thread): writing it cuts that listing short, and no other.
 */
 #include "tm_listing.h"
 #include "tm_adapter.h"
@@ -388,7 +390,19 @@ typedef struct {
     zactor_t *worker;           //  The thread listing it, once started
     char *answer;               //  Its answer, written by the worker
                                 //  before DONE, read by the actor after
+    int cancel_fd;              //  eventfd: readable once cancelled; the
+                                //  worker's tm_proc_run gives up then
 } s_job_t;
+
+//  Cuts the job's listing short: its tm_proc_run kills the target and
+//  fails, now or as soon as it starts, so the worker ends promptly.
+static void
+s_job_cancel (s_job_t *self)
+{
+    uint64_t one = 1;
+    if (self->cancel_fd >= 0 && write (self->cancel_fd, &one, sizeof one) != sizeof one)
+        tm_warn ("listing", "%s: cannot cancel it: %s", self->id, strerror (errno));
+}
 
 static void
 s_job_destroy (s_job_t **self_p)
@@ -396,8 +410,10 @@ s_job_destroy (s_job_t **self_p)
     s_job_t *self = *self_p;
     if (self) {
         //  The worker ends promptly: it is done, or its listing is cut
-        //  short by the cancel descriptor (tm_listing_actor's $TERM)
+        //  short by its cancel descriptor (CANCEL, or the actor's $TERM)
         zactor_destroy (&self->worker);
+        if (self->cancel_fd >= 0)
+            close (self->cancel_fd);
         tm_listing_destroy (&self->listing);
         free (self->answer);
         free (self->id);
@@ -411,6 +427,7 @@ static void
 s_worker (zsock_t *pipe, void *args)
 {
     s_job_t *job = (s_job_t *) args;
+    tm_proc_set_cancel_fd (job->cancel_fd);
     zsock_signal (pipe, 0);
     double started = tm_now ();
     char *err = NULL;
@@ -439,7 +456,6 @@ typedef struct {
     zpoller_t *poller;          //  The pipe and every running worker's
     zlistx_t *running;          //  Jobs whose worker runs (s_job_t *)
     zlistx_t *waiting;          //  Jobs waiting for a worker, oldest first
-    int cancel_fd;              //  eventfd: tm_proc_run's cancel descriptor
 } s_lister_t;
 
 //  Sends the ANSWER to request ID, taking the text.
@@ -462,6 +478,30 @@ s_start_jobs (s_lister_t *self)
     }
 }
 
+//  CANCEL ID: a job still waiting is answered at once, one under way is
+//  cut short and answered when its worker is done, so that every LIST
+//  still gets exactly one ANSWER; an ID already answered is ignored.
+static void
+s_cancel (s_lister_t *self, const char *id)
+{
+    for (s_job_t *job = (s_job_t *) zlistx_first (self->waiting); job;
+         job = (s_job_t *) zlistx_next (self->waiting))
+        if (streq (job->id, id)) {
+            zlistx_detach_cur (self->waiting);
+            size_t size;
+            char *text = s_error_text ("the listing was cancelled", &size);
+            s_answer (self, job->id, &text);
+            s_job_destroy (&job);
+            return;
+        }
+    for (s_job_t *job = (s_job_t *) zlistx_first (self->running); job;
+         job = (s_job_t *) zlistx_next (self->running))
+        if (streq (job->id, id)) {
+            s_job_cancel (job);
+            return;
+        }
+}
+
 static void
 s_handle_pipe (s_lister_t *self, bool *terminated)
 {
@@ -474,10 +514,21 @@ s_handle_pipe (s_lister_t *self, bool *terminated)
         zstr_free (&id);
         return;
     }
-    assert (streq (command, "LIST") && id && pointer);     //  Only our owner writes here
+    assert (id);                                            //  Only our owner writes here
+    if (streq (command, "CANCEL")) {
+        s_cancel (self, id);
+        zstr_free (&command);
+        zstr_free (&id);
+        return;
+    }
+    assert (streq (command, "LIST") && pointer);
     s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
     job->id = id;
     job->listing = (tm_listing_t *) pointer;
+    job->cancel_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (job->cancel_fd < 0)
+        tm_warn ("listing", "%s: no eventfd (%s): it cannot be cancelled",
+                 job->id, strerror (errno));
     if (zlistx_size (self->waiting) >= TM_LISTING_QUEUE) {
         size_t size;
         char *text = s_error_text ("the agent is busy listing other runs; try again", &size);
@@ -517,8 +568,6 @@ tm_listing_actor (zsock_t *pipe, void *args)
     self.poller = zpoller_new (pipe, NULL);
     self.running = zlistx_new ();
     self.waiting = zlistx_new ();
-    self.cancel_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-    tm_proc_set_cancel_fd (self.cancel_fd);
     //  Tests run beside our listings: no sweep may kill their daemons
     tm_proc_set_run_sweep (false);
     zsock_signal (pipe, 0);
@@ -535,20 +584,18 @@ tm_listing_actor (zsock_t *pipe, void *args)
         if (zpoller_terminated (self.poller))
             break;
     }
-    //  Listings under way stop at once (tm_proc_run sees the descriptor
-    //  readable); their answers are dropped with their jobs
-    uint64_t one = 1;
-    if (self.cancel_fd >= 0 && write (self.cancel_fd, &one, sizeof one) != sizeof one)
-        tm_warn ("listing", "cannot cancel the listings under way: %s", strerror (errno));
+    //  Listings under way stop at once (their tm_proc_run sees the
+    //  descriptor readable); their answers are dropped with their jobs.
+    //  All are cancelled first, so that they stop together.
     s_job_t *job;
+    for (job = (s_job_t *) zlistx_first (self.running); job;
+         job = (s_job_t *) zlistx_next (self.running))
+        s_job_cancel (job);
     while ((job = (s_job_t *) zlistx_detach (self.running, NULL)))
         s_job_destroy (&job);
     while ((job = (s_job_t *) zlistx_detach (self.waiting, NULL)))
         s_job_destroy (&job);
-    tm_proc_set_cancel_fd (-1);
     tm_proc_set_run_sweep (true);
-    if (self.cancel_fd >= 0)
-        close (self.cancel_fd);
     zlistx_destroy (&self.running);
     zlistx_destroy (&self.waiting);
     zpoller_destroy (&self.poller);

@@ -18,9 +18,22 @@
 
         CLI -> agent
             {"cmd":"list", "targets":[S, ...], "kind":KIND,
-             "filters":[S, ...], "excludes":[S, ...], "inputs":[S, ...]}
+             "filters":[S, ...], "excludes":[S, ...], "inputs":[S, ...],
+             "heartbeats":true}
             KIND as tm_kind_name ("auto" detects); every array but
-            targets may be absent; unknown fields are ignored
+            targets may be absent; unknown fields are ignored.
+            "heartbeats":true (tm_submit_list sends it) promises the
+            two below; the agent then cancels the listing, killing the
+            target it runs, when they stop.  Without it (a CLI older
+            than them) the listing runs to its end.
+            {"cmd":"heartbeat"}           every TM_SUBMIT_HEARTBEAT s
+                                          while the CLI waits; silence
+                                          for TM_SUBMIT_CLI_SILENCE s
+                                          cancels every listing that
+                                          connection asked for
+            {"cmd":"cancel"}              Ctrl-C: cancels them at once
+            Neither names a run: an agent that does not know them
+            takes the heartbeat for a run's and drops it.
         agent -> CLI
             {"event":"heartbeat"}         every TM_SUBMIT_AGENT_HEARTBEAT
                                           s at least, while it lists
@@ -90,18 +103,25 @@ tm_tasklist_t *tm_listing_answer_decode (json_t *answer, char **err);
 //  The listing actor, for an agent: lists requests in threads of its
 //  own, at most TM_LISTING_JOBS at once, so that its owner's loop never
 //  waits for a target's binary.  zactor_new (tm_listing_actor, NULL).
-//  One per process: it makes tm_proc_run's process-wide settings its
-//  own: the cancel descriptor (tm_proc_set_cancel_fd), to stop listings
-//  under way on $TERM, and no orphan sweep (tm_proc_set_run_sweep),
-//  which would kill the daemons of tests running beside a listing.
+//  One per process: it turns off tm_proc_run's process-wide orphan
+//  sweep (tm_proc_set_run_sweep), which would kill the daemons of tests
+//  running beside a listing.  Each listing thread has a cancel
+//  descriptor of its own (tm_proc_set_cancel_fd is per thread).
 //
 //      owner -> actor
 //          "LIST"   s:id p:listing     list it; the actor takes the
 //                                      tm_listing_t
+//          "CANCEL" s:id p:NULL        its CLI is gone: a listing still
+//                                      waiting is answered with an
+//                                      error at once; one under way is
+//                                      cut short (its target killed)
+//                                      and answered with an error; an
+//                                      id already answered is ignored
 //          "$TERM"                     stop: listings under way are
 //                                      cut short, and not answered
 //      actor -> owner
-//          "ANSWER" s:id p:text        exactly one per LIST, in any
+//          "ANSWER" s:id p:text        exactly one per LIST, cancelled
+//                                      or not (until $TERM), in any
 //                                      order: the reply to send as is,
 //                                      JSON text (NUL-terminated; the
 //                                      owner frees it), an {"ok":true}

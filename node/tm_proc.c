@@ -600,7 +600,9 @@ tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg)
     return killed;
 }
 
-static int s_cancel_fd = -1;
+//  Per thread: the CLI's listing watches its signalfd, and each of an
+//  agent's listings its own eventfd (tm_listing.c), in a thread of its own
+static __thread int s_cancel_fd = -1;
 static bool s_run_sweep = true;
 
 void

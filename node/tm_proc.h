@@ -104,9 +104,11 @@ void tm_proc_take_output (tm_proc_t *self, int stream, char **data,
 typedef bool (tm_proc_stray_fn) (const char *test_id, void *arg);
 int tm_proc_sweep_orphans (tm_proc_stray_fn *on_stray, void *arg);
 
-//  Makes tm_proc_run give up (killing its child) as soon as FD is
-//  readable: the CLI passes its signalfd, so that Ctrl-C stops a hung
-//  listing.  -1 turns it off.  Process-wide.
+//  Makes tm_proc_run, in the calling thread, give up (killing its
+//  child) as soon as FD is readable: the CLI passes its signalfd, so
+//  that Ctrl-C stops a hung listing, and each of an agent's listing
+//  threads an eventfd of its own, so that one listing can be cancelled
+//  without the others.  -1 turns it off.  Per thread.
 void tm_proc_set_cancel_fd (int fd);
 
 //  Whether tm_proc_run ends with tm_proc_sweep_orphans (NULL, NULL), as

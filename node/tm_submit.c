@@ -76,20 +76,27 @@ s_invariants_hold (s_submit_t *self)
     return done == self->received;
 }
 
-//  Sends a {"cmd": CMD, "run": RUNID} to the agent.  Never blocks: a
-//  message the agent cannot take now is dropped (it is silent, and the
-//  run will end by its silence or ours).
+//  Sends a {"cmd": CMD, "run": RUN_ID} to AGENT, or {"cmd": CMD} with no
+//  RUN_ID (a listing's).  Never blocks: a message the agent cannot take
+//  now is dropped (it is silent, and the run or listing will end by its
+//  silence or ours).
+static void
+s_command_send (zsock_t *agent, const char *cmd, const char *run_id)
+{
+    json_t *message = run_id ? json_pack ("{s:s, s:s}", "cmd", cmd, "run", run_id)
+                             : json_pack ("{s:s}", "cmd", cmd);
+    char *text = message ? json_dumps (message, JSON_COMPACT) : NULL;
+    json_decref (message);
+    if (!text || zmq_send (zsock_resolve (agent), text, strlen (text), ZMQ_DONTWAIT) < 0)
+        tm_debug ("submit", "could not send %s to the agent", cmd);
+    free (text);
+}
+
 static void
 s_send_command (s_submit_t *self, const char *cmd)
 {
     assert (self->run_id);
-    json_t *message = json_pack ("{s:s, s:s}", "cmd", cmd, "run", self->run_id);
-    char *text = message ? json_dumps (message, JSON_COMPACT) : NULL;
-    json_decref (message);
-    if (!text
-    ||  zmq_send (zsock_resolve (self->agent), text, strlen (text), ZMQ_DONTWAIT) < 0)
-        tm_debug ("submit", "could not send %s to the agent", cmd);
-    free (text);
+    s_command_send (self->agent, cmd, self->run_id);
 }
 
 //  Ends the run with FAILED and a reason made from FMT.  The agent is
@@ -577,6 +584,10 @@ tm_submit_list (const tm_submit_config_t *config, tm_listing_t *listing, int can
 {
     assert (config && (config->node || config->datadir) && listing);
     json_t *request = tm_listing_encode (listing);
+    //  We heartbeat while we wait, so the agent may cancel the listing
+    //  (and kill the target it runs) when we stop: Ctrl-C, or we died
+    if (request)
+        json_object_set_new (request, "heartbeats", json_true ());
     char *text = request ? json_dumps (request, JSON_COMPACT) : NULL;
     json_decref (request);
     if (!text) {
@@ -605,13 +616,19 @@ tm_submit_list (const tm_submit_config_t *config, tm_listing_t *listing, int can
     tm_tasklist_t *tasks = NULL;
     double heard = tm_now ();
     double patience = TM_SUBMIT_SILENCE;
+    double next_beat = tm_now () + TM_SUBMIT_HEARTBEAT;
     bool answered = false;      //  The agent has sent something
+    bool cancelled = false;     //  We told it to cancel
     bool over = false;
     while (!over) {
         zmq_pollitem_t items [] = {
             { zsock_resolve (agent), 0, ZMQ_POLLIN, 0 },
             { NULL, cancel_fd, ZMQ_POLLIN, 0 },
         };
+        if (tm_now () >= next_beat) {
+            s_command_send (agent, "heartbeat", NULL);
+            next_beat = tm_now () + TM_SUBMIT_HEARTBEAT;
+        }
         double left = heard + patience - tm_now ();
         if (left <= 0) {
             if (answered)
@@ -626,12 +643,16 @@ tm_submit_list (const tm_submit_config_t *config, tm_listing_t *listing, int can
                          config->datadir, patience);
             break;
         }
-        if (zmq_poll (items, cancel_fd >= 0 ? 2 : 1, (long) (left * 1000) + 1) < 0
+        if (next_beat - tm_now () < left)
+            left = next_beat - tm_now ();
+        if (zmq_poll (items, cancel_fd >= 0 ? 2 : 1, left > 0 ? (long) (left * 1000) + 1 : 0) < 0
         &&  zmq_errno () != EINTR) {
             tm_fail (err, "poll: %s", zmq_strerror (zmq_errno ()));
             break;
         }
         if (items [1].revents & ZMQ_POLLIN) {
+            s_command_send (agent, "cancel", NULL);
+            cancelled = true;
             tm_fail (err, "interrupted while the agent listed the tests");
             break;
         }
@@ -670,7 +691,9 @@ tm_submit_list (const tm_submit_config_t *config, tm_listing_t *listing, int can
         //  Anything else is a heartbeat, or what a newer agent adds
         json_decref (json);
     }
-    zsock_set_linger (agent, 0);
+    //  A cancel gets a moment to leave (the linger s_connect set)
+    if (!cancelled)
+        zsock_set_linger (agent, 0);
     zsock_destroy (&agent);
     return tasks;
 }

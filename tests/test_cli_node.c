@@ -13,6 +13,7 @@
 #include "tm_control.h"
 #include "tm_keys.h"
 #include "tm_listing.h"
+#include "tm_submit.h"
 #include "tm_token.h"
 #include <sys/stat.h>
 
@@ -292,6 +293,101 @@ Test (cli_node, slow_listing_blocks_neither_the_agent_nor_the_cli)
     free (want);
     free (err);
     free (slow);
+    s_teardown (&setup);
+}
+
+//  Processes whose command line holds MARKER (a bracket keeps pgrep's
+//  own shell from matching).
+static int
+s_count_marked (const char *marker)
+{
+    char command [256];
+    snprintf (command, sizeof command, "pgrep -f -c '[%c]%s'", marker [0], marker + 1);
+    FILE *out = popen (command, "r");
+    int count = 0;
+    if (out && fscanf (out, "%d", &count) != 1)
+        count = 0;
+    if (out)
+        pclose (out);
+    return count;
+}
+
+//  Starts a --node CLI whose listing hangs at the origin (a target that
+//  sleeps while it lists, and its sleep, both marked by its path) and
+//  returns once the origin runs it.  *MARKER_P: the mark (caller frees).
+static void
+s_start_hung_listing (s_setup_t *setup, tmc_cli_t *cli, char **marker_p)
+{
+    char *marker = NULL;
+    cr_assert (asprintf (&marker, "hang-%d-%ld", (int) getpid (), random ()) > 0);
+    char *target = tmu_join ("only", marker);
+    //  Its sleep runs under a name that holds the mark too
+    char *sleeper = NULL, *script = NULL;
+    cr_assert (asprintf (&sleeper, "%s/only/%s-sleep", setup->agent_side, marker) > 0);
+    cr_assert_eq (symlink ("/bin/sleep", sleeper), 0);
+    cr_assert (asprintf (&script, "#!/bin/sh\n%s 60\n", sleeper) > 0);
+    s_agent_file (setup, target, script, 0700);
+    free (sleeper);
+    tmc_cli_start (cli, setup->cli_side, (char *[]) {
+        (char *) tmu_path ("testmesh"), "run", "--data", setup->outsider, "--node",
+        setup->client, "--token", setup->token, "--kind", "criterion", target, NULL });
+    double end = tmu_now () + 10;
+    while (s_count_marked (marker) < 2) {
+        cr_assert (tmu_now () < end, "the agent did not start listing within 10 s");
+        usleep (TMC_POLL_US);
+    }
+    free (script);
+    free (target);
+    *marker_p = marker;
+}
+
+//  Waits up to TIMEOUT s for MARKER's processes to be gone; returns how
+//  long that took.
+static double
+s_wait_unmarked (const char *marker, double timeout)
+{
+    double start = tmu_now ();
+    while (s_count_marked (marker) > 0) {
+        cr_assert (tmu_now () < start + timeout,
+                   "the listing's processes outlived its CLI by %.0f s", timeout);
+        usleep (TMC_POLL_US);
+    }
+    return tmu_now () - start;
+}
+
+Test (cli_node, a_listing_dies_with_its_cli)
+{
+    s_setup_t setup = { 0 };
+    s_setup (&setup, 1);
+    s_agent_file (&setup, "only/suite.ini", s_suite, 0600);
+    //  Ctrl-C: the CLI tells the origin, which kills the target at once
+    tmc_cli_t cli;
+    char *marker = NULL;
+    s_start_hung_listing (&setup, &cli, &marker);
+    cr_assert_eq (kill (cli.pid, SIGINT), 0);
+    cr_assert_eq (tmc_cli_wait (&cli, 10), 2);
+    char *err = tmu_slurp (cli.err);
+    cr_assert_str_eq (err, "testmesh: interrupted while the agent listed the tests\n");
+    free (err);
+    double took = s_wait_unmarked (marker, 2);
+    cr_assert_lt (took, 1.5, "the listing outlived a Ctrl-C by %.1f s", took);
+    free (marker);
+    //  SIGKILL: nobody tells the origin; its heartbeats stop, and the
+    //  origin cancels the listing once TM_SUBMIT_CLI_SILENCE s pass
+    s_start_hung_listing (&setup, &cli, &marker);
+    cr_assert_eq (kill (cli.pid, SIGKILL), 0);
+    tmc_cli_wait (&cli, 10);
+    took = s_wait_unmarked (marker, TM_SUBMIT_CLI_SILENCE + 5);
+    cr_assert_geq (took, TM_SUBMIT_CLI_SILENCE - 1.5, "cancelled after %.1f s: not by silence",
+                   took);
+    char *log = tmu_slurp (tmc_file (setup.agents [0], "agent.err"));
+    cr_assert (log && strstr (log, "its CLI went silent; cancelling"), "%s", log);
+    free (log);
+    free (marker);
+    //  And the agent goes on listing
+    tmu_run_t run = s_node_run (&setup, "--list", "only/suite.ini");
+    cr_assert_eq (run.status, 0, "%s", run.err);
+    tmu_run_free (&run);
     s_teardown (&setup);
 }
 

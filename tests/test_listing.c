@@ -15,6 +15,7 @@
 #include "tm_control.h"
 #include "tm_submit.h"
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 
 TestSuite (listing, .timeout = 60);
 
@@ -413,6 +414,62 @@ Test (listing, actor_refuses_past_its_queue_and_cuts_listings_short_on_term)
     free (dir);
 }
 
+Test (listing, actor_cancels_one_listing_and_leaves_the_others)
+{
+    char *dir = tmu_scratch ();
+    //  Two "binaries" that hang while they list, each marked by its path
+    char marker [2][64];
+    char *script [2];
+    for (int i = 0; i < 2; i++) {
+        snprintf (marker [i], sizeof marker [i], "hang%c-%d", 'a' + i, (int) getpid ());
+        cr_assert (asprintf (&script [i], "%s/%s", dir, marker [i]) > 0);
+        tmu_write (script [i], "#!/bin/sh\nsleep 50\n");
+        cr_assert_eq (chmod (script [i], 0755), 0);
+    }
+    char *suite = s_file (dir, "suite.ini", s_suite);
+    zactor_t *lister = zactor_new (tm_listing_actor, NULL);
+    s_send_list (lister, "keep", script [0], TM_KIND_CRITERION);
+    s_send_list (lister, "cut", script [1], TM_KIND_CRITERION);
+    s_send_list (lister, "queued", suite, TM_KIND_AUTO);   //  Waits: both workers hang
+    double end = tmu_now () + 10;
+    while ((s_count_marked (marker [0]) < 1 || s_count_marked (marker [1]) < 1)
+       &&  tmu_now () < end)
+        usleep (20000);
+    cr_assert_eq (s_count_marked (marker [1]), 1, "the listing to cut never started");
+    //  The waiting one is answered at once, the running one once killed
+    zsock_send (lister, "ssp", "CANCEL", "queued", NULL);
+    double start = tmu_now ();
+    zsock_send (lister, "ssp", "CANCEL", "cut", NULL);
+    zsock_send (lister, "ssp", "CANCEL", "no-such-id", NULL);  //  Ignored
+    for (int i = 0; i < 2; i++) {
+        char *id = NULL;
+        json_t *answer = s_answer (lister, &id, 5);
+        cr_assert (streq (id, "queued") || streq (id, "cut"), "%s answered", id);
+        cr_assert (json_is_false (json_object_get (answer, "ok")), "%s listed", id);
+        const char *error = json_string_value (json_object_get (answer, "error"));
+        if (streq (id, "queued"))
+            cr_assert_str_eq (error, "the listing was cancelled");
+        else
+            cr_assert (strstr (error, "interrupted"), "%s", error);
+        json_decref (answer);
+        free (id);
+    }
+    cr_assert_lt (tmu_now () - start, 2, "cancelling took %.1f s", tmu_now () - start);
+    cr_assert_eq (s_count_marked (marker [1]), 0, "the cancelled listing's target lives on");
+    //  The other listing was left alone, and answers nothing yet
+    cr_assert_eq (s_count_marked (marker [0]), 1, "cancelling one listing killed another");
+    zsock_set_rcvtimeo (lister, 300);
+    char *command = zstr_recv (lister);
+    cr_assert_null (command, "an answer nobody asked for: %s", command);
+    zactor_destroy (&lister);
+    cr_assert_eq (s_count_marked (marker [0]), 0);
+    for (int i = 0; i < 2; i++)
+        free (script [i]);
+    free (suite);
+    tmu_rmrf (dir);
+    free (dir);
+}
+
 //  ---------------------------------------------------------------------
 //  tm_submit_list against a fake agent
 
@@ -422,7 +479,9 @@ typedef struct {
     const char *dir;            //  Its data directory (the control socket)
     double heartbeats;          //  Seconds of heartbeats first
     const char *reply;          //  The answer, or NULL for silence
-    json_t *request;            //  What the CLI sent (for the test)
+    json_t *request;            //  What the CLI sent first (for the test)
+    int cli_heartbeats;         //  {"cmd":"heartbeat"}s it sent after that
+    int cli_cancels;            //  {"cmd":"cancel"}s
 } s_script_t;
 
 static void
@@ -443,13 +502,27 @@ s_fake_agent (zsock_t *pipe, void *args)
             break;
         if (which == router) {
             zmsg_t *msg = zmsg_recv (router);
-            zframe_destroy (&client);
-            client = zmsg_pop (msg);
+            zframe_t *from = zmsg_pop (msg);
             char *text = zmsg_popstr (msg);
-            script->request = json_loads (text, 0, NULL);
+            json_t *json = json_loads (text, 0, NULL);
+            const char *cmd = json_string_value (json_object_get (json, "cmd"));
+            if (!client) {
+                client = from;
+                from = NULL;
+                script->request = json;
+                json = NULL;
+                start = next = tmu_now ();
+            }
+            else
+            if (cmd && streq (cmd, "heartbeat") && !json_object_get (json, "run"))
+                __atomic_add_fetch (&script->cli_heartbeats, 1, __ATOMIC_SEQ_CST);
+            else
+            if (cmd && streq (cmd, "cancel") && !json_object_get (json, "run"))
+                __atomic_add_fetch (&script->cli_cancels, 1, __ATOMIC_SEQ_CST);
+            json_decref (json);
             free (text);
+            zframe_destroy (&from);
             zmsg_destroy (&msg);
-            start = next = tmu_now ();
         }
         if (!client || replied)
             continue;
@@ -470,10 +543,12 @@ s_fake_agent (zsock_t *pipe, void *args)
     zsock_destroy (&router);
 }
 
-//  Lists through a fake agent that plays SCRIPT; returns the tasks or
-//  NULL with *err.  *SECONDS: how long it took.
+//  Lists through a fake agent that plays SCRIPT, with CANCEL_FD as
+//  tm_submit_list's; returns the tasks or NULL with *err.  *SECONDS: how
+//  long it took.  With CANCEL_FD, waits up to 5 s for the CLI's cancel
+//  to reach the fake agent before it ends.
 static tm_tasklist_t *
-s_submit_list (s_script_t *script, char **err, double *seconds)
+s_submit_list_cancel (s_script_t *script, int cancel_fd, char **err, double *seconds)
 {
     char *dir = tmu_scratch ();
     script->dir = dir;
@@ -483,13 +558,23 @@ s_submit_list (s_script_t *script, char **err, double *seconds)
                                             TM_KIND_AUTO, (char *[]) { "net/*", NULL },
                                             NULL, NULL);
     double start = tmu_now ();
-    tm_tasklist_t *tasks = tm_submit_list (&config, listing, -1, err);
+    tm_tasklist_t *tasks = tm_submit_list (&config, listing, cancel_fd, err);
     *seconds = tmu_now () - start;
+    double end = tmu_now () + 5;
+    while (cancel_fd >= 0 && !__atomic_load_n (&script->cli_cancels, __ATOMIC_SEQ_CST)
+       &&  tmu_now () < end)
+        usleep (20000);
     tm_listing_destroy (&listing);
     zactor_destroy (&agent);
     tmu_rmrf (dir);
     free (dir);
     return tasks;
+}
+
+static tm_tasklist_t *
+s_submit_list (s_script_t *script, char **err, double *seconds)
+{
+    return s_submit_list_cancel (script, -1, err, seconds);
 }
 
 Test (listing, submit_list_waits_while_the_agent_heartbeats)
@@ -510,9 +595,36 @@ Test (listing, submit_list_waits_while_the_agent_heartbeats)
                       json_object_get (script.request, "targets"), 0)), "only/there.ini");
     cr_assert_str_eq (json_string_value (json_array_get (
                       json_object_get (script.request, "filters"), 0)), "net/*");
+    //  It promised heartbeats, and sent them while it waited, every
+    //  TM_SUBMIT_HEARTBEAT s: the agent may cancel a listing whose CLI is gone
+    cr_assert (json_is_true (json_object_get (script.request, "heartbeats")));
+    int beats = __atomic_load_n (&script.cli_heartbeats, __ATOMIC_SEQ_CST);
+    cr_assert_geq (beats, (int) (TM_SUBMIT_SILENCE / TM_SUBMIT_HEARTBEAT),
+                   "%d heartbeats in %.1f s", beats, seconds);
+    cr_assert_eq (script.cli_cancels, 0);
     json_decref (script.request);
     tm_tasklist_destroy (&tasks);
     free (answer);
+}
+
+Test (listing, submit_list_says_cancel_when_interrupted)
+{
+    //  The CLI's cancel descriptor (its signalfd) becomes readable 1 s in
+    int timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC);
+    cr_assert_geq (timer, 0);
+    struct itimerspec when = { .it_value = { .tv_sec = 1 } };
+    cr_assert_eq (timerfd_settime (timer, 0, &when, NULL), 0);
+    s_script_t script = { .heartbeats = 30, .reply = NULL };
+    char *err = NULL;
+    double seconds;
+    cr_assert_null (s_submit_list_cancel (&script, timer, &err, &seconds));
+    cr_assert (strstr (err, "interrupted while the agent listed"), "%s", err);
+    cr_assert_lt (seconds, 2.5, "interrupted after %.1f s", seconds);
+    cr_assert_eq (__atomic_load_n (&script.cli_cancels, __ATOMIC_SEQ_CST), 1,
+                  "the agent was not told to cancel");
+    free (err);
+    json_decref (script.request);
+    close (timer);
 }
 
 Test (listing, submit_list_turns_every_bad_answer_into_one_line)
