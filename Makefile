@@ -95,6 +95,12 @@ $(BUILD)/cache-lookup: tools/bench/cache_lookup.c $(LIB)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
 
+# The spawn's own cost (tools/bench/spawn_cost.c): links the library.
+$(BUILD)/spawn-cost: tools/bench/spawn_cost.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
+
 # Fixture suites the integration tests and the demo run (tests/fixtures/).
 -include tests/fixtures/fixtures.mk
 
