@@ -465,14 +465,15 @@ s_pool_event (zactor_t *pool, zhashx_t *clients, zsock_t *control, zhashx_t *pen
     zmsg_destroy (&msg);
 }
 
-//  Heartbeats to every CLI; runs whose CLI went silent are cancelled.
+//  Heartbeats to every CLI; if JUDGE, runs whose CLI went silent are
+//  cancelled.
 static void
-s_clients_tick (zactor_t *pool, zhashx_t *clients)
+s_clients_tick (zactor_t *pool, zhashx_t *clients, bool judge)
 {
     double now = tm_now ();
     for (s_client_t *client = (s_client_t *) zhashx_first (clients); client;
          client = (s_client_t *) zhashx_next (clients)) {
-        if (!client->cancelled && now - client->heard > S_CLIENT_SILENCE) {
+        if (judge && !client->cancelled && now - client->heard > S_CLIENT_SILENCE) {
             tm_warn ("agent", "run %s: its CLI went silent; cancelling", client->key);
             zsock_send (pool, "ss", "CANCEL", client->key);
             client->cancelled = true;
@@ -616,15 +617,16 @@ s_listing_command (zactor_t *lister, zhashx_t *listings, const char *command,
                                                  : tm_control_error ("no listing to cancel");
 }
 
-//  Heartbeats to every CLI whose listing is under way; listings whose
-//  CLI went silent are cancelled.
+//  Heartbeats to every CLI whose listing is under way; if JUDGE,
+//  listings whose CLI went silent are cancelled.
 static void
-s_listings_tick (zactor_t *lister, zhashx_t *listings)
+s_listings_tick (zactor_t *lister, zhashx_t *listings, bool judge)
 {
     double now = tm_now ();
     for (s_listing_t *pending = (s_listing_t *) zhashx_first (listings); pending;
          pending = (s_listing_t *) zhashx_next (listings)) {
-        if (pending->beats && !pending->cancelled && now - pending->heard > S_CLIENT_SILENCE) {
+        if (judge && pending->beats && !pending->cancelled
+        &&  now - pending->heard > S_CLIENT_SILENCE) {
             const char *id = (const char *) zhashx_cursor (listings);
             tm_warn ("agent", "listing %s: its CLI went silent; cancelling", id);
             s_listing_cancel (lister, pending, id);
@@ -1186,6 +1188,7 @@ tm_agent_main (int argc, char **argv)
         { zsock_resolve (lister), 0, ZMQ_POLLIN, 0 },
     };
     double next_heartbeat = tm_now () + S_HEARTBEAT;
+    double last_tick = tm_now ();       //  When the CLIs were last judged
     //  The guard starts before our first test anyway (tm_guard.h); this
     //  starts it while we are idle, so that the first test need not wait
     double guard_due = guard ? tm_now () + TM_GUARD_START_DELAY : 0;
@@ -1223,9 +1226,14 @@ tm_agent_main (int argc, char **argv)
             guard_due = 0;
         }
         if (tm_now () >= next_heartbeat) {
-            s_clients_tick (pool, clients);
-            s_listings_tick (lister, listings);
-            next_heartbeat = tm_now () + S_HEARTBEAT;
+            //  The sockets are read below: after a stall of this loop (a
+            //  slow call), CLIs' heartbeats may be waiting there unread,
+            //  so this tick judges no CLI silent; the next one will
+            bool judge = tm_now () - last_tick < S_CLIENT_SILENCE / 2;
+            s_clients_tick (pool, clients, judge);
+            s_listings_tick (lister, listings, judge);
+            last_tick = tm_now ();
+            next_heartbeat = last_tick + S_HEARTBEAT;
         }
         if (items [2].revents & ZMQ_POLLIN) {
             //  FAILED comes unasked; anything else is an answer that came

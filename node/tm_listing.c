@@ -390,8 +390,9 @@ typedef struct {
     zactor_t *worker;           //  The thread listing it, once started
     char *answer;               //  Its answer, written by the worker
                                 //  before DONE, read by the actor after
-    int cancel_fd;              //  eventfd: readable once cancelled; the
-                                //  worker's tm_proc_run gives up then
+    int cancel_fd;              //  eventfd, from its start: readable once
+                                //  cancelled; its tm_proc_run gives up then
+    bool cancelled;             //  CANCEL came while it ran
 } s_job_t;
 
 //  Cuts the job's listing short: its tm_proc_run kills the target and
@@ -466,21 +467,45 @@ s_answer (s_lister_t *self, const char *id, char **text_p)
     *text_p = NULL;
 }
 
-//  Starts waiting jobs while workers are free.
+//  Answers request ID with the error LINE.
+static void
+s_answer_error (s_lister_t *self, const char *id, const char *line)
+{
+    size_t size;
+    char *text = s_error_text (line, &size);
+    s_answer (self, id, &text);
+}
+
+//  Starts waiting jobs while workers are free.  A job that could not be
+//  cancelled is not started: it is answered with an error.
 static void
 s_start_jobs (s_lister_t *self)
 {
     while (zlistx_size (self->running) < TM_LISTING_JOBS && zlistx_size (self->waiting)) {
         s_job_t *job = (s_job_t *) zlistx_detach (self->waiting, NULL);
+        job->cancel_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (job->cancel_fd < 0) {
+            char *line = tm_strdupf ("the agent cannot list now (eventfd: %s); try again",
+                                     strerror (errno));
+            tm_warn ("listing", "%s: %s", job->id, line);
+            s_answer_error (self, job->id, line);
+            free (line);
+            s_job_destroy (&job);
+            continue;
+        }
         job->worker = zactor_new (s_worker, job);
         zpoller_add (self->poller, job->worker);
         zlistx_add_end (self->running, job);
     }
 }
 
+//  The answer to a cancelled listing, whether it was waiting or running
+#define S_CANCELLED "the listing was cancelled"
+
 //  CANCEL ID: a job still waiting is answered at once, one under way is
 //  cut short and answered when its worker is done, so that every LIST
-//  still gets exactly one ANSWER; an ID already answered is ignored.
+//  still gets exactly one ANSWER, S_CANCELLED either way; an ID already
+//  answered is ignored.
 static void
 s_cancel (s_lister_t *self, const char *id)
 {
@@ -488,15 +513,14 @@ s_cancel (s_lister_t *self, const char *id)
          job = (s_job_t *) zlistx_next (self->waiting))
         if (streq (job->id, id)) {
             zlistx_detach_cur (self->waiting);
-            size_t size;
-            char *text = s_error_text ("the listing was cancelled", &size);
-            s_answer (self, job->id, &text);
+            s_answer_error (self, job->id, S_CANCELLED);
             s_job_destroy (&job);
             return;
         }
     for (s_job_t *job = (s_job_t *) zlistx_first (self->running); job;
          job = (s_job_t *) zlistx_next (self->running))
         if (streq (job->id, id)) {
+            job->cancelled = true;
             s_job_cancel (job);
             return;
         }
@@ -525,14 +549,9 @@ s_handle_pipe (s_lister_t *self, bool *terminated)
     s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
     job->id = id;
     job->listing = (tm_listing_t *) pointer;
-    job->cancel_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (job->cancel_fd < 0)
-        tm_warn ("listing", "%s: no eventfd (%s): it cannot be cancelled",
-                 job->id, strerror (errno));
+    job->cancel_fd = -1;        //  Made when it starts
     if (zlistx_size (self->waiting) >= TM_LISTING_QUEUE) {
-        size_t size;
-        char *text = s_error_text ("the agent is busy listing other runs; try again", &size);
-        s_answer (self, job->id, &text);
+        s_answer_error (self, job->id, "the agent is busy listing other runs; try again");
         s_job_destroy (&job);
     }
     else {
@@ -553,7 +572,12 @@ s_handle_worker (s_lister_t *self, zactor_t *worker)
         if (job->worker == worker) {
             zlistx_detach_cur (self->running);
             zpoller_remove (self->poller, worker);
-            s_answer (self, job->id, &job->answer);
+            //  Cut short or not (it may have been done already), a
+            //  cancelled listing's answer says so
+            if (job->cancelled)
+                s_answer_error (self, job->id, S_CANCELLED);
+            else
+                s_answer (self, job->id, &job->answer);
             s_job_destroy (&job);
             break;
         }

@@ -32,8 +32,11 @@
                                           cancels every listing that
                                           connection asked for
             {"cmd":"cancel"}              Ctrl-C: cancels them at once
+                                          (answered only if there is
+                                          none: "no listing to cancel")
             Neither names a run: an agent that does not know them
-            takes the heartbeat for a run's and drops it.
+            takes the heartbeat for a run's and drops it, and answers
+            the cancel "no such run ''"; the CLI has gone by then.
         agent -> CLI
             {"event":"heartbeat"}         every TM_SUBMIT_AGENT_HEARTBEAT
                                           s at least, while it lists
@@ -112,11 +115,13 @@ tm_tasklist_t *tm_listing_answer_decode (json_t *answer, char **err);
 //          "LIST"   s:id p:listing     list it; the actor takes the
 //                                      tm_listing_t
 //          "CANCEL" s:id p:NULL        its CLI is gone: a listing still
-//                                      waiting is answered with an
-//                                      error at once; one under way is
-//                                      cut short (its target killed)
-//                                      and answered with an error; an
-//                                      id already answered is ignored
+//                                      waiting is answered at once; one
+//                                      under way is cut short (its
+//                                      target killed) and answered when
+//                                      its thread ends; both with the
+//                                      error "the listing was
+//                                      cancelled"; an id already
+//                                      answered is ignored
 //          "$TERM"                     stop: listings under way are
 //                                      cut short, and not answered
 //      actor -> owner
@@ -127,7 +132,9 @@ tm_tasklist_t *tm_listing_answer_decode (json_t *answer, char **err);
 //                                      owner frees it), an {"ok":true}
 //                                      answer or an {"ok":false} error
 //                                      (including "busy": more than
-//                                      TM_LISTING_QUEUE waiting)
+//                                      TM_LISTING_QUEUE waiting, and
+//                                      one that could not be made
+//                                      cancellable: no eventfd)
 void tm_listing_actor (zsock_t *pipe, void *args);
 
 #endif

@@ -627,7 +627,10 @@ tm_submit_list (const tm_submit_config_t *config, tm_listing_t *listing, int can
         };
         if (tm_now () >= next_beat) {
             s_command_send (agent, "heartbeat", NULL);
-            next_beat = tm_now () + TM_SUBMIT_HEARTBEAT;
+            //  On the beat, however late this one was (never a burst)
+            next_beat += TM_SUBMIT_HEARTBEAT;
+            if (next_beat <= tm_now ())
+                next_beat = tm_now () + TM_SUBMIT_HEARTBEAT;
         }
         double left = heard + patience - tm_now ();
         if (left <= 0) {

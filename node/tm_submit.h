@@ -92,7 +92,7 @@
 #include "tm_listing.h"
 
 #define TM_SUBMIT_HEARTBEAT        0.5  //  Seconds between the CLI's heartbeats
-#define TM_SUBMIT_CLI_SILENCE      3.0  //  Agent cancels a run whose CLI is silent this long
+#define TM_SUBMIT_CLI_SILENCE      3.0  //  Agent cancels a run or listing whose CLI is silent this long
 #define TM_SUBMIT_AGENT_HEARTBEAT  1.0  //  Agent sends something at least this often
 #define TM_SUBMIT_SILENCE          3.0  //  CLI takes an agent silent this long for dead
 //  Before "accepted" the agent has the run request to read and parse:
@@ -127,7 +127,10 @@ void tm_submit_actor (zsock_t *pipe, void *args);
 //  files.  Waits in the caller's thread while the agent sends anything
 //  (it heartbeats while it lists), and gives up after TM_SUBMIT_SILENCE
 //  s of silence (more once it announced a large answer), or when
-//  CANCEL_FD (if >= 0: the CLI's signalfd) becomes readable.  Returns
+//  CANCEL_FD (if >= 0: the CLI's signalfd) becomes readable.  Meanwhile
+//  it sends {"cmd":"heartbeat"} every TM_SUBMIT_HEARTBEAT s, and on
+//  CANCEL_FD {"cmd":"cancel"}, so that the agent cancels the listing
+//  when we stop or go (the request says "heartbeats":true).  Returns
 //  the tasks (caller destroys; each index its position), or NULL with
 //  *err set to one line: the agent's (a listing error is the very line
 //  a local run prints), or why there is no answer.  The answer is

@@ -312,11 +312,12 @@ s_count_marked (const char *marker)
     return count;
 }
 
-//  Starts a --node CLI whose listing hangs at the origin (a target that
-//  sleeps while it lists, and its sleep, both marked by its path) and
-//  returns once the origin runs it.  *MARKER_P: the mark (caller frees).
-static void
-s_start_hung_listing (s_setup_t *setup, tmc_cli_t *cli, char **marker_p)
+//  Writes a target whose listing hangs (a script that sleeps while it
+//  lists) at the agents' side; the script and its sleep are both marked
+//  by its path.  Returns the target as the CLI names it, only/MARKER
+//  (caller frees); *MARKER_P: the mark (caller frees).
+static char *
+s_hung_target (s_setup_t *setup, char **marker_p)
 {
     char *marker = NULL;
     cr_assert (asprintf (&marker, "hang-%d-%ld", (int) getpid (), random ()) > 0);
@@ -328,17 +329,34 @@ s_start_hung_listing (s_setup_t *setup, tmc_cli_t *cli, char **marker_p)
     cr_assert (asprintf (&script, "#!/bin/sh\n%s 60\n", sleeper) > 0);
     s_agent_file (setup, target, script, 0700);
     free (sleeper);
-    tmc_cli_start (cli, setup->cli_side, (char *[]) {
-        (char *) tmu_path ("testmesh"), "run", "--data", setup->outsider, "--node",
-        setup->client, "--token", setup->token, "--kind", "criterion", target, NULL });
+    free (script);
+    *marker_p = marker;
+    return target;
+}
+
+//  Waits up to 10 s until COUNT processes hold MARKER.
+static void
+s_wait_marked (const char *marker, int count)
+{
     double end = tmu_now () + 10;
-    while (s_count_marked (marker) < 2) {
+    while (s_count_marked (marker) < count) {
         cr_assert (tmu_now () < end, "the agent did not start listing within 10 s");
         usleep (TMC_POLL_US);
     }
-    free (script);
+}
+
+//  Starts a --node CLI whose listing hangs at the origin and returns
+//  once the origin runs it.  *MARKER_P: the mark (caller frees).
+static void
+s_start_hung_listing (s_setup_t *setup, tmc_cli_t *cli, char **marker_p)
+{
+    char *target = s_hung_target (setup, marker_p);
+    tmc_cli_start (cli, setup->cli_side, (char *[]) {
+        (char *) tmu_path ("testmesh"), "run", "--data", setup->outsider, "--node",
+        setup->client, "--token", setup->token, "--kind", "criterion", target, NULL });
+    //  The CLI (its target is named by the mark), the script, its sleep
+    s_wait_marked (*marker_p, 3);
     free (target);
-    *marker_p = marker;
 }
 
 //  Waits up to TIMEOUT s for MARKER's processes to be gone; returns how
@@ -391,10 +409,10 @@ Test (cli_node, a_listing_dies_with_its_cli)
     s_teardown (&setup);
 }
 
-//  Sends TEXT on the client port as a non-member holding TOKEN; returns
-//  the first answer that is not a heartbeat (caller json_decref's).
-static json_t *
-s_client_request (const char *client, const char *token_text, const char *text)
+//  A DEALER connected to the client port CLIENT as a non-member holding
+//  TOKEN_TEXT: what `run --node` connects (caller destroys).
+static zsock_t *
+s_client_dealer (const char *client, const char *token_text)
 {
     tm_token_t token;
     char *err = NULL;
@@ -410,6 +428,15 @@ s_client_request (const char *client, const char *token_text, const char *text)
     zsock_set_rcvtimeo (dealer, 10000);
     zsock_set_linger (dealer, 0);
     cr_assert_eq (zsock_connect (dealer, "tcp://%s", client), 0);
+    return dealer;
+}
+
+//  Sends TEXT on the client port as a non-member holding TOKEN; returns
+//  the first answer that is not a heartbeat (caller json_decref's).
+static json_t *
+s_client_request (const char *client, const char *token_text, const char *text)
+{
+    zsock_t *dealer = s_client_dealer (client, token_text);
     cr_assert_eq (zstr_send (dealer, text), 0);
     json_t *answer = NULL;
     while (!answer) {
@@ -425,6 +452,56 @@ s_client_request (const char *client, const char *token_text, const char *text)
     }
     zsock_destroy (&dealer);
     return answer;
+}
+
+Test (cli_node, only_its_own_connection_cancels_a_listing_that_promised_no_heartbeats)
+{
+    s_setup_t setup = { 0 };
+    s_setup (&setup, 1);
+    char *marker = NULL;
+    char *target = s_hung_target (&setup, &marker);
+    //  A CLI older than listing heartbeats asks: it promises none
+    zsock_t *old = s_client_dealer (setup.client, setup.token);
+    json_t *request = json_pack ("{s:s, s:[s], s:s}", "cmd", "list", "targets", target,
+                                 "kind", "criterion");
+    char *text = json_dumps (request, JSON_COMPACT);
+    cr_assert_eq (zstr_send (old, text), 0);
+    free (text);
+    json_decref (request);
+    s_wait_marked (marker, 2);          //  The script and its sleep
+    //  Another connection's cancel finds no listing of its own
+    json_t *answer = s_client_request (setup.client, setup.token, "{\"cmd\":\"cancel\"}");
+    cr_assert_str_eq (json_string_value (json_object_get (answer, "error")),
+                      "no listing to cancel");
+    json_decref (answer);
+    //  Its silence, longer than a heartbeating CLI's may be, cancels nothing
+    double start = tmu_now ();
+    while (tmu_now () < start + TM_SUBMIT_CLI_SILENCE + 1.5) {
+        cr_assert_eq (s_count_marked (marker), 2,
+                      "a listing that promised no heartbeats was cancelled for silence");
+        usleep (TMC_POLL_US);
+    }
+    //  Its own cancel stops it at once, and is answered
+    cr_assert_eq (zstr_send (old, "{\"cmd\":\"cancel\"}"), 0);
+    double took = s_wait_unmarked (marker, 2);
+    cr_assert_lt (took, 1.5, "the cancel took %.1f s", took);
+    while (true) {
+        char *reply = zstr_recv (old);
+        cr_assert_not_null (reply, "the cancelled listing was not answered");
+        json_t *json = json_loads (reply, 0, NULL);
+        free (reply);
+        const char *error = json_string_value (json_object_get (json, "error"));
+        bool over = json_object_get (json, "ok") != NULL;
+        if (over)
+            cr_assert_str_eq (error, "the listing was cancelled");
+        json_decref (json);
+        if (over)
+            break;
+    }
+    zsock_destroy (&old);
+    free (target);
+    free (marker);
+    s_teardown (&setup);
 }
 
 Test (cli_node, bad_list_requests_get_one_line_and_the_agent_goes_on)

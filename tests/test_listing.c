@@ -435,6 +435,7 @@ Test (listing, actor_cancels_one_listing_and_leaves_the_others)
     while ((s_count_marked (marker [0]) < 1 || s_count_marked (marker [1]) < 1)
        &&  tmu_now () < end)
         usleep (20000);
+    cr_assert_eq (s_count_marked (marker [0]), 1, "the listing to keep never started");
     cr_assert_eq (s_count_marked (marker [1]), 1, "the listing to cut never started");
     //  The waiting one is answered at once, the running one once killed
     zsock_send (lister, "ssp", "CANCEL", "queued", NULL);
@@ -446,11 +447,8 @@ Test (listing, actor_cancels_one_listing_and_leaves_the_others)
         json_t *answer = s_answer (lister, &id, 5);
         cr_assert (streq (id, "queued") || streq (id, "cut"), "%s answered", id);
         cr_assert (json_is_false (json_object_get (answer, "ok")), "%s listed", id);
-        const char *error = json_string_value (json_object_get (answer, "error"));
-        if (streq (id, "queued"))
-            cr_assert_str_eq (error, "the listing was cancelled");
-        else
-            cr_assert (strstr (error, "interrupted"), "%s", error);
+        cr_assert_str_eq (json_string_value (json_object_get (answer, "error")),
+                          "the listing was cancelled", "%s", id);
         json_decref (answer);
         free (id);
     }
@@ -599,7 +597,7 @@ Test (listing, submit_list_waits_while_the_agent_heartbeats)
     //  TM_SUBMIT_HEARTBEAT s: the agent may cancel a listing whose CLI is gone
     cr_assert (json_is_true (json_object_get (script.request, "heartbeats")));
     int beats = __atomic_load_n (&script.cli_heartbeats, __ATOMIC_SEQ_CST);
-    cr_assert_geq (beats, (int) (TM_SUBMIT_SILENCE / TM_SUBMIT_HEARTBEAT),
+    cr_assert_geq (beats, (int) (TM_SUBMIT_SILENCE / TM_SUBMIT_HEARTBEAT) - 2,
                    "%d heartbeats in %.1f s", beats, seconds);
     cr_assert_eq (script.cli_cancels, 0);
     json_decref (script.request);
