@@ -296,22 +296,6 @@ Test (cli_node, slow_listing_blocks_neither_the_agent_nor_the_cli)
     s_teardown (&setup);
 }
 
-//  Processes whose command line holds MARKER (a bracket keeps pgrep's
-//  own shell from matching).
-static int
-s_count_marked (const char *marker)
-{
-    char command [256];
-    snprintf (command, sizeof command, "pgrep -f -c '[%c]%s'", marker [0], marker + 1);
-    FILE *out = popen (command, "r");
-    int count = 0;
-    if (out && fscanf (out, "%d", &count) != 1)
-        count = 0;
-    if (out)
-        pclose (out);
-    return count;
-}
-
 //  Writes a target whose listing hangs (a script that sleeps while it
 //  lists) at the agents' side; the script and its sleep are both marked
 //  by its path.  Returns the target as the CLI names it, only/MARKER
@@ -339,7 +323,7 @@ static void
 s_wait_marked (const char *marker, int count)
 {
     double end = tmu_now () + 10;
-    while (s_count_marked (marker) < count) {
+    while (tmu_count_marked (marker) < count) {
         cr_assert (tmu_now () < end, "the agent did not start listing within 10 s");
         usleep (TMC_POLL_US);
     }
@@ -365,7 +349,7 @@ static double
 s_wait_unmarked (const char *marker, double timeout)
 {
     double start = tmu_now ();
-    while (s_count_marked (marker) > 0) {
+    while (tmu_count_marked (marker) > 0) {
         cr_assert (tmu_now () < start + timeout,
                    "the listing's processes outlived its CLI by %.0f s", timeout);
         usleep (TMC_POLL_US);
@@ -477,7 +461,7 @@ Test (cli_node, only_its_own_connection_cancels_a_listing_that_promised_no_heart
     //  Its silence, longer than a heartbeating CLI's may be, cancels nothing
     double start = tmu_now ();
     while (tmu_now () < start + TM_SUBMIT_CLI_SILENCE + 1.5) {
-        cr_assert_eq (s_count_marked (marker), 2,
+        cr_assert_eq (tmu_count_marked (marker), 2,
                       "a listing that promised no heartbeats was cancelled for silence");
         usleep (TMC_POLL_US);
     }

@@ -359,22 +359,6 @@ Test (listing, actor_answers_each_request_once)
     free (dir);
 }
 
-//  Processes whose command line holds MARKER (a bracket keeps pgrep's
-//  own shell from matching).
-static int
-s_count_marked (const char *marker)
-{
-    char command [256];
-    snprintf (command, sizeof command, "pgrep -f -c '[%c]%s'", marker [0], marker + 1);
-    FILE *out = popen (command, "r");
-    int count = 0;
-    if (out && fscanf (out, "%d", &count) != 1)
-        count = 0;
-    if (out)
-        pclose (out);
-    return count;
-}
-
 Test (listing, actor_refuses_past_its_queue_and_cuts_listings_short_on_term)
 {
     char *dir = tmu_scratch ();
@@ -402,13 +386,13 @@ Test (listing, actor_refuses_past_its_queue_and_cuts_listings_short_on_term)
     free (id);
     //  TM_LISTING_JOBS hang at once, no more
     double end = tmu_now () + 10;
-    while (s_count_marked (marker) < TM_LISTING_JOBS && tmu_now () < end)
+    while (tmu_count_marked (marker) < TM_LISTING_JOBS && tmu_now () < end)
         usleep (20000);
-    cr_assert_eq (s_count_marked (marker), TM_LISTING_JOBS);
+    cr_assert_eq (tmu_count_marked (marker), TM_LISTING_JOBS);
     double start = tmu_now ();
     zactor_destroy (&lister);
     cr_assert_lt (tmu_now () - start, 5, "$TERM waited for the hung listings");
-    cr_assert_eq (s_count_marked (marker), 0, "a hung listing outlived the actor");
+    cr_assert_eq (tmu_count_marked (marker), 0, "a hung listing outlived the actor");
     free (script);
     tmu_rmrf (dir);
     free (dir);
@@ -432,11 +416,11 @@ Test (listing, actor_cancels_one_listing_and_leaves_the_others)
     s_send_list (lister, "cut", script [1], TM_KIND_CRITERION);
     s_send_list (lister, "queued", suite, TM_KIND_AUTO);   //  Waits: both workers hang
     double end = tmu_now () + 10;
-    while ((s_count_marked (marker [0]) < 1 || s_count_marked (marker [1]) < 1)
+    while ((tmu_count_marked (marker [0]) < 1 || tmu_count_marked (marker [1]) < 1)
        &&  tmu_now () < end)
         usleep (20000);
-    cr_assert_eq (s_count_marked (marker [0]), 1, "the listing to keep never started");
-    cr_assert_eq (s_count_marked (marker [1]), 1, "the listing to cut never started");
+    cr_assert_eq (tmu_count_marked (marker [0]), 1, "the listing to keep never started");
+    cr_assert_eq (tmu_count_marked (marker [1]), 1, "the listing to cut never started");
     //  The waiting one is answered at once, the running one once killed
     zsock_send (lister, "ssp", "CANCEL", "queued", NULL);
     double start = tmu_now ();
@@ -453,14 +437,14 @@ Test (listing, actor_cancels_one_listing_and_leaves_the_others)
         free (id);
     }
     cr_assert_lt (tmu_now () - start, 2, "cancelling took %.1f s", tmu_now () - start);
-    cr_assert_eq (s_count_marked (marker [1]), 0, "the cancelled listing's target lives on");
+    cr_assert_eq (tmu_count_marked (marker [1]), 0, "the cancelled listing's target lives on");
     //  The other listing was left alone, and answers nothing yet
-    cr_assert_eq (s_count_marked (marker [0]), 1, "cancelling one listing killed another");
+    cr_assert_eq (tmu_count_marked (marker [0]), 1, "cancelling one listing killed another");
     zsock_set_rcvtimeo (lister, 300);
     char *command = zstr_recv (lister);
     cr_assert_null (command, "an answer nobody asked for: %s", command);
     zactor_destroy (&lister);
-    cr_assert_eq (s_count_marked (marker [0]), 0);
+    cr_assert_eq (tmu_count_marked (marker [0]), 0);
     for (int i = 0; i < 2; i++)
         free (script [i]);
     free (suite);

@@ -175,6 +175,22 @@ tmu_count (const char *haystack, const char *needle)
     return count;
 }
 
+//  How many processes have MARKER in their command line (pgrep -f; a
+//  bracket keeps pgrep's own shell from matching).
+static inline int
+tmu_count_marked (const char *marker)
+{
+    char command [256];
+    snprintf (command, sizeof command, "pgrep -f -c '[%c]%s'", marker [0], marker + 1);
+    FILE *out = popen (command, "r");
+    int count = 0;
+    if (out && fscanf (out, "%d", &count) != 1)
+        count = 0;
+    if (out)
+        pclose (out);
+    return count;
+}
+
 //  DIR/NAME in a new string (caller frees).
 static inline char *
 tmu_join (const char *dir, const char *name)
