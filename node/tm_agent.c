@@ -607,14 +607,25 @@ s_listing_command (zactor_t *lister, zhashx_t *listings, const char *command,
         found = true;
         pending->heard = tm_now ();
         if (streq (command, "cancel")) {
-            tm_info ("agent", "listing %s: cancelled by its CLI",
-                     (const char *) zhashx_cursor (listings));
-            s_listing_cancel (lister, pending, (const char *) zhashx_cursor (listings));
+            const char *id = (const char *) zhashx_cursor (listings);
+            tm_info ("agent", "listing %s: cancelled by its CLI", id);
+            s_listing_cancel (lister, pending, id);
         }
     }
     //  A heartbeat is never answered; a cancel only if it found nothing
     return found || streq (command, "heartbeat") ? NULL
                                                  : tm_control_error ("no listing to cancel");
+}
+
+//  {"cmd":"heartbeat"|"cancel"} from a CLI on SOCKET: for its run if it
+//  names one, else for the listings it waits for.
+static json_t *
+s_cli_command (zactor_t *pool, zhashx_t *clients, zactor_t *lister, zhashx_t *listings,
+               json_t *request, const char *command, zsock_t *socket, zframe_t *routing_id)
+{
+    return json_object_get (request, "run")
+         ? s_run_command (pool, clients, request, command, socket, routing_id)
+         : s_listing_command (lister, listings, command, socket, routing_id);
 }
 
 //  Heartbeats to every CLI whose listing is under way; if JUDGE,
@@ -1271,9 +1282,8 @@ tm_agent_main (int argc, char **argv)
                 reply = s_list_request (lister, listings, control, request, &routing_id);
             else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
-                reply = json_object_get (request, "run")
-                      ? s_run_command (pool, clients, request, command, control, routing_id)
-                      : s_listing_command (lister, listings, command, control, routing_id);
+                reply = s_cli_command (pool, clients, lister, listings, request, command,
+                                       control, routing_id);
             else
             if (command && strncmp (command, "cache-", 6) == 0)
                 reply = s_cache_request (dht, cache_pending, request, command, &routing_id);
@@ -1308,11 +1318,8 @@ tm_agent_main (int argc, char **argv)
                 reply = s_list_request (lister, listings, client_port, request, &routing_id);
             else
             if (command && (streq (command, "heartbeat") || streq (command, "cancel")))
-                reply = json_object_get (request, "run")
-                      ? s_run_command (pool, clients, request, command, client_port,
-                                       routing_id)
-                      : s_listing_command (lister, listings, command, client_port,
-                                           routing_id);
+                reply = s_cli_command (pool, clients, lister, listings, request, command,
+                                       client_port, routing_id);
             else
             if (command && streq (command, "ping"))
                 reply = json_pack ("{s:b}", "ok", 1);
